@@ -1,0 +1,380 @@
+"""The ``chatledger`` command: a thin layer over :mod:`ledger.api` and friends.
+
+Exit codes (DESIGN §8): 0 success, 1 failure, 2 usage error, 3 verification mismatch.
+Read commands take ``--json``; output goes to stdout, logs and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+from rich.console import Console
+
+from ledger import __version__, api, locks, logs, plugins, queries, report, runs
+from ledger import config as configuration
+from ledger.errors import ChatledgerError, UsageError
+from ledger.extract import ExtractSettings
+from ledger.options import option_specs
+from ledger.progress import for_terminal
+from ledger.redact import redact
+from ledger.store import Ledger
+
+app = typer.Typer(
+    name="chatledger",
+    help="Migrate AI-chat history between platforms through an event-sourced ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts quote TOML like [ledger] url literally
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+bench_app = typer.Typer(help="Benchmarks, measured as ratios within one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = structlog.get_logger("chatledger.cli")
+
+
+@dataclass
+class State:
+    ledger_flag: str | None = None
+    config_path: Path | None = None
+    verbose: int = 0
+    _config: configuration.Config | None = None
+    _ledgers: list[Ledger] = field(default_factory=list)
+
+    def config(self) -> configuration.Config:
+        if self._config is None:
+            self._config = configuration.load_config(self.config_path)
+        return self._config
+
+    def ledger(self) -> Ledger:
+        if not self._ledgers:
+            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag))
+        return self._ledgers[0]
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def command(parent: typer.Typer, *args: Any, **kwargs: Any):
+    """Register a command whose ChatledgerErrors become a message and an exit code."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*call_args: Any, **call_kwargs: Any):
+            try:
+                return function(*call_args, **call_kwargs)
+            except (typer.Exit, typer.Abort):
+                raise
+            except ChatledgerError as exc:
+                _fail(str(exc), exc.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted", 130)
+            except Exception as exc:  # an unexpected failure: short message, trace with -v
+                log.debug("unexpected failure", exc_info=True)
+                _fail(f"{type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
+
+        return parent.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+def _print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str, ensure_ascii=False), highlight=False)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Ledger database URL (default: chatledger.toml [ledger] url, then "
+            "$CHATLEDGER_LEDGER, then sqlite:///chatledger.db).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Configuration file (default: ./chatledger.toml)."),
+    ] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,
+) -> None:
+    logs.configure(json=log_json, verbosity=verbose)
+    ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose)
+
+
+@command(app)
+def version() -> None:
+    """Print chatledger's version."""
+    out.print(__version__)
+
+
+@command(app)
+def init(ctx: typer.Context) -> None:
+    """Create the ledger, or upgrade it to this version's schema."""
+    opened = _state(ctx).ledger()
+    before, now = opened.revisions
+    if before is None:
+        what = f"created at schema revision {now}"
+    elif before == now:
+        what = f"already at schema revision {now}"
+    else:
+        what = f"upgraded from schema revision {before} to {now}"
+    out.print(f"ledger {opened.display_url}: {what}", highlight=False)
+
+
+def _source_help() -> str:
+    lines = []
+    for name in plugins.source_types():
+        lines.append(f"{name}:")
+        for spec in option_specs(plugins.source_class(name).Options):
+            flag = f"{spec.flag} {spec.describe_type()}".rstrip()
+            default = "" if spec.required else f" [default: {spec.default!r}]"
+            lines.append(f"  {flag}: {spec.help}{default}")
+    return "\n".join(lines)
+
+
+@command(app)
+def sources(
+    name: Annotated[str | None, typer.Argument(help="A source type.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List source types and their options (the flags of extract)."""
+    names = [name] if name else plugins.source_types()
+    found = {
+        kind: [
+            {
+                "flag": spec.flag,
+                "type": spec.describe_type() or "flag",
+                "required": spec.required,
+                "default": None if spec.required else spec.default,
+                "secret": spec.secret,
+                "help": spec.help,
+            }
+            for spec in option_specs(plugins.source_class(kind).Options)
+        ]
+        for kind in names
+    }
+    if as_json:
+        _print_json(found)
+        return
+    for kind, specs in found.items():
+        out.print(f"[bold]{kind}[/bold]")
+        for spec in specs:
+            default = "required" if spec["required"] else f"default {spec['default']!r}"
+            out.print(f"  {spec['flag']} {spec['type']}  {spec['help']} ({default})", highlight=False)
+
+
+@command(
+    app,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def extract(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="A stream named in chatledger.toml, or a source type.")
+    ],
+    stream_name: Annotated[
+        str | None,
+        typer.Option("--name", help="Stream name for an ad-hoc source type (required then)."),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Records per ledger transaction.")
+    ] = 5000,
+    full: Annotated[
+        bool, typer.Option(help="Read every scope, even those a checkpoint proves unchanged.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Compare and report; write nothing.")] = False,
+    parallel: Annotated[
+        bool, typer.Option(help="Read in a child process while this one writes.")
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Extract a stream into the ledger. Source options follow as flags
+    (`chatledger sources` lists them), e.g.
+    `chatledger extract synthetic --name demo --users 100 --seed 7`."""
+    state = _state(ctx)
+    settings = ExtractSettings(
+        batch_size=batch_size, full=full, dry_run=dry_run, parallel=parallel
+    )
+    opened = state.ledger()
+    result = api.extract_stream(
+        opened,
+        state.config(),
+        name,
+        list(ctx.args),
+        stream_name=stream_name,
+        settings=settings,
+        progress=for_terminal(progress and not as_json),
+    )
+    if as_json:
+        _print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
+        return
+    if result.run_id is None:
+        out.print("dry run: nothing was written")
+        out.print(report.extract_report(result.stats))
+        return
+    run = runs.get_run(opened, result.run_id)
+    out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
+
+
+@command(app, name="runs")
+def list_runs(
+    ctx: typer.Context,
+    stream: Annotated[str | None, typer.Option(help="Only runs of this stream.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only runs of this target.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List recent runs, newest first."""
+    opened = _state(ctx).ledger()
+    runs.reap_interrupted(opened)
+    found = runs.list_runs(opened, stream=stream, target=target, limit=limit)
+    if as_json:
+        _print_json([run.as_json() for run in found])
+    else:
+        out.print(report.runs_table(found))
+
+
+@command(app, name="report")
+def show_report(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="A run id (see `chatledger runs`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one run: what it read, wrote, skipped and rejected."""
+    opened = _state(ctx).ledger()
+    run = runs.get_run(opened, run_id)
+    if run is None:
+        raise UsageError(f"there is no run {run_id}")
+    rejected = queries.run_rejects(opened, run_id)
+    if as_json:
+        _print_json(run.as_json() | {"rejects": rejected})
+    else:
+        out.print(report.run_report(run, rejected))
+
+
+@command(app)
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Streams, targets, locks and unfinished runs in the ledger."""
+    found = queries.status(_state(ctx).ledger())
+    if as_json:
+        _print_json(found)
+    else:
+        out.print(report.status_report(found))
+
+
+@command(app)
+def history(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A record key, e.g. message:<conv>/<msg>.")],
+    stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
+    data: Annotated[bool, typer.Option("--data", help="Include each version's record.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every version of one record."""
+    rows = queries.history(_state(ctx).ledger(), key, stream=stream, with_data=data)
+    if not rows:
+        raise UsageError(f"no record {key!r} in the ledger")
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(report.history_table(rows))
+    if data:
+        for row in rows:
+            out.print(f"[bold]{row['stream']} v{row['version']}[/bold]")
+            _print_json({name: row.get(name) for name in ("data", "raw", "refs")})
+
+
+@command(app)
+def audit(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A record key.")],
+    stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What was read for one record, when it changed, and every write of it to a target."""
+    found = queries.audit(_state(ctx).ledger(), key, stream=stream)
+    if not found["versions"]:
+        raise UsageError(f"no record {key!r} in the ledger")
+    if as_json:
+        _print_json(found)
+        return
+    out.print(report.history_table(found["versions"]))
+    if found["writes"]:
+        out.print(report.writes_table(found["writes"]))
+    else:
+        out.print("not written to any target yet")
+
+
+@command(app)
+def unlock(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A lock name, e.g. stream:prod (see status).")],
+) -> None:
+    """Break a lock whose holder is gone (e.g. a process on another machine that died)."""
+    run_id = locks.break_lock(_state(ctx).ledger(), name)
+    out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
+
+
+@command(config_app, name="show")
+def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The effective configuration: values, where they come from, secrets masked."""
+    state = _state(ctx)
+    shown = configuration.show(state.config(), state.ledger_flag)
+    if as_json:
+        _print_json(shown)
+        return
+    out.print(f"config file: {shown['config_file'] or '(none)'}", highlight=False)
+    out.print(f"ledger: {shown['ledger']['url']}  ({shown['ledger']['origin']})", highlight=False)
+    for section in ("sources", "targets"):
+        for name, values in shown[section].items():
+            out.print(f"[bold]{section[:-1]} {name}[/bold]")
+            for key, value in values.items():
+                out.print(f"  {key} = {value}", highlight=False)
+
+
+@command(bench_app, name="extract")
+def bench_extract(
+    ctx: typer.Context,
+    messages: Annotated[int, typer.Option(help="Synthetic messages to extract (about).")] = 1_000_000,
+    postgres: Annotated[
+        str | None,
+        typer.Option(help="Postgres server URL for the Postgres ledger run (no database)."),
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    sqlite_only: Annotated[bool, typer.Option(help="Skip the Postgres ledger.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Extract synthetic messages into fresh SQLite and Postgres ledgers, then again
+    unchanged; print records/s, the no-op/first time ratio and peak RSS."""
+    from ledger import bench
+
+    results = bench.extract_benchmark(
+        messages, postgres_url=None if sqlite_only else postgres, echo=err.print
+    )
+    if as_json:
+        _print_json(results)
+    else:
+        out.print(bench.render(results))
+

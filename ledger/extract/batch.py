@@ -1,0 +1,59 @@
+"""What the reader hands the writer: a batch, and the counters both keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.records import Reject
+
+COUNTERS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
+SCOPE_COUNTERS = ("listed", "read", "unchanged", "resumed", "vanished", "deletes_withheld")
+
+# An encoded record is a plain tuple, cheap to pickle between processes:
+KIND, KEY, SCOPE, CONVERSATION, HASH, BODY = range(6)
+
+
+class Tally:
+    """Counters per kind: read, new, changed, unchanged, deleted, rejected, bytes."""
+
+    def __init__(self, kinds: dict[str, dict[str, int]] | None = None) -> None:
+        self.kinds: dict[str, dict[str, int]] = kinds if kinds is not None else {}
+
+    def add(self, kind: str, name: str, amount: int = 1) -> None:
+        counts = self.kinds.get(kind)
+        if counts is None:
+            counts = self.kinds[kind] = dict.fromkeys(COUNTERS, 0)
+        counts[name] += amount
+
+    def merged(self, other: Tally) -> dict[str, dict[str, int]]:
+        out = {kind: dict(counts) for kind, counts in self.kinds.items()}
+        for kind, counts in other.kinds.items():
+            target = out.setdefault(kind, dict.fromkeys(COUNTERS, 0))
+            for name, value in counts.items():
+                target[name] += value
+        return out
+
+
+@dataclass
+class ScopeDone:
+    """A scope the reader finished, with the keys it saw (None: deletes not detectable)."""
+
+    name: str
+    seen: set[str] | None
+    records: int
+    cursor: Any
+    fingerprint: str | None
+
+
+@dataclass
+class Batch:
+    records: list[tuple] = field(default_factory=list)  # encoded records, see KIND..BODY
+    rejects: list[tuple[Reject, str]] = field(default_factory=list)  # (reject, scope)
+    cursors: dict[str, Any] = field(default_factory=dict)  # unfinished scopes
+    done: list[ScopeDone] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    reader_stats: dict[str, Any] = field(default_factory=dict)  # a copy, for the run row
+
+    def __bool__(self) -> bool:
+        return bool(self.records or self.rejects or self.cursors or self.done or self.vanished)

@@ -1,0 +1,158 @@
+"""The reader: walks the source's scopes, encodes and hashes records, fills batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from ledger import failpoints
+from ledger.canonical import CanonicalError, canonical_text, loads
+from ledger.extract.batch import SCOPE_COUNTERS, Batch, ScopeDone, Tally
+from ledger.progress import Progress
+from ledger.records import KINDS, Record, Reject, encode_record
+from ledger.source import Scope, Source
+
+log = structlog.get_logger("chatledger.extract")
+
+
+class Reader:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        batch_size: int,
+        full: bool,
+        progress: Progress,
+        submit: Callable[[Batch], None],
+    ) -> None:
+        self.source = source
+        self.stream = source.stream
+        self.batch_size = batch_size
+        self.full = full
+        self.progress = progress
+        self.submit = submit
+        self.tally = Tally()
+        self.scopes = dict.fromkeys(SCOPE_COUNTERS, 0)
+        self.rejects = 0
+        self.batch = Batch()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "kinds": {kind: dict(counts) for kind, counts in self.tally.kinds.items()},
+            "scopes": dict(self.scopes),
+            "rejects": self.rejects,
+        }
+
+    def hand_over(self) -> None:
+        if self.batch:
+            self.batch.reader_stats = self.snapshot()
+            batch, self.batch = self.batch, Batch()
+            self.submit(batch)
+
+    def run(self, saved: dict[str, Any], resumable_run: int | None) -> None:
+        """Read every scope; ``saved`` maps scope names to their checkpoint rows."""
+        listed: set[str] = set()
+        for scope in self.source.scopes():
+            listed.add(scope.name)
+            self.scopes["listed"] += 1
+            checkpoint = saved.get(scope.name)
+            skip = self._skip_reason(scope, checkpoint, resumable_run)
+            if skip:
+                self.scopes[skip] += 1
+                self.progress.advance(1, skipped=checkpoint["records"])
+            else:
+                read = self._read_scope(scope, checkpoint)
+                self.progress.advance(1, records=read)
+        if self.source.exhaustive:
+            self.batch.vanished = sorted(set(saved) - listed)
+            self.scopes["vanished"] = len(self.batch.vanished)
+        self.hand_over()
+
+    def _skip_reason(self, scope: Scope, checkpoint, resumable_run: int | None) -> str | None:
+        if self.full or checkpoint is None or not checkpoint["complete"]:
+            return None
+        if not scope.complete:
+            return None  # a partial scope continues from its cursor instead
+        if scope.fingerprint is not None and checkpoint["fingerprint"] == scope.fingerprint:
+            return "unchanged"
+        if resumable_run is not None and checkpoint["run_id"] == resumable_run:
+            return "resumed"
+        return None
+
+    def _read_scope(self, scope: Scope, checkpoint) -> int:
+        failpoints.failpoint("extract.read.scope")
+        self.scopes["read"] += 1
+        cursor = None
+        if not scope.complete and checkpoint is not None and checkpoint["cursor"] is not None:
+            cursor = loads(checkpoint["cursor"])
+        seen: set[str] | None = set() if scope.complete else None
+        keyless_rejects = 0
+        read = 0
+        for items, cursor in self.source.read(scope, cursor):
+            for item in items:
+                read += 1
+                if isinstance(item, Reject):
+                    self._reject(item, scope.name)
+                    if item.key is None:
+                        keyless_rejects += 1
+                    elif seen is not None:
+                        seen.add(item.key)
+                    continue
+                if seen is not None:
+                    seen.add(item.key)
+                self._encode(item, scope.name)
+            self.batch.cursors[scope.name] = cursor
+            if len(self.batch.records) >= self.batch_size:
+                self.hand_over()
+        if seen is not None and keyless_rejects:
+            # A bad input might be a record that still exists: deleting is not safe.
+            self.scopes["deletes_withheld"] += 1
+            seen = None
+        self.batch.cursors.pop(scope.name, None)
+        fingerprint = scope.fingerprint if seen is not None else None
+        self.batch.done.append(ScopeDone(scope.name, seen, read, cursor, fingerprint))
+        return read
+
+    def _encode(self, record: Record, scope: str) -> None:
+        self.tally.add(record.kind, "read")
+        problem = None
+        if record.stream != self.stream:
+            problem = f"record belongs to stream {record.stream!r}, not {self.stream!r}"
+        elif record.kind not in KINDS:
+            problem = f"unknown kind {record.kind!r} (kinds: {', '.join(KINDS)})"
+        else:
+            try:
+                body, digest = encode_record(record)
+            except CanonicalError as exc:
+                problem = f"cannot be encoded: {exc}"
+        if problem is not None:
+            self.tally.add(record.kind, "rejected")
+            location = f"{record.kind} {record.key}"
+            self._reject(Reject(location, problem, record_input(record), record.key), scope)
+            return
+        self.batch.records.append(
+            (record.kind, record.key, scope, record.conversation, digest, body)
+        )
+
+    def _reject(self, reject: Reject, scope: str) -> None:
+        self.rejects += 1
+        self.batch.rejects.append((reject, scope))
+        log.warning(
+            "rejected input", stream=self.stream, location=reject.location, reason=reject.reason
+        )
+
+
+def json_or_repr(value: Any) -> str:
+    try:
+        return canonical_text(value)
+    except CanonicalError:
+        return repr(value)
+
+
+def record_input(record: Record) -> str:
+    """The offending record as text for the rejects table."""
+    return json_or_repr(
+        {"kind": record.kind, "key": record.key, "data": record.data, "raw": record.raw}
+    )

@@ -1,0 +1,233 @@
+"""The writer: applies batches to the ledger, one transaction each, in order."""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from ledger import failpoints, locks, runs
+from ledger.canonical import canonical_text
+from ledger.extract.batch import BODY, CONVERSATION, HASH, KEY, KIND, SCOPE, Batch, Tally
+from ledger.extract.reader import json_or_repr
+from ledger.payloads import pack
+from ledger.schema import checkpoints, events, heads, payloads, rejects
+from ledger.sql import bulk_write, chunks
+from ledger.store import Ledger
+
+MAX_INLINE_REJECT = 1 << 20
+EVENT_COLUMNS = ("run_id", "stream", "kind", "key", "version", "op", "hash")
+HEAD_COLUMNS = (
+    "stream",
+    "key",
+    "kind",
+    "scope",
+    "conversation",
+    "version",
+    "hash",
+    "deleted",
+    "last_run",
+)
+CHECKPOINT_COLUMNS = (
+    "stream",
+    "scope",
+    "cursor",
+    "complete",
+    "fingerprint",
+    "records",
+    "run_id",
+    "updated_at",
+)
+_by_key = itemgetter(KEY)
+
+
+class Writer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        stream: str,
+        run_id: int | None,
+        *,
+        dry_run: bool,
+        stats: Any,
+    ) -> None:
+        """``stats(reader_stats)`` gives the run's stats to save with each batch."""
+        self.ledger = ledger
+        self.stream = stream
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.stats = stats
+        self.lock = locks.stream_lock(stream)
+        self.tally = Tally()
+        self.events = 0
+
+    def apply(self, batch: Batch) -> None:
+        if self.dry_run:
+            with self.ledger.read() as conn:
+                self._apply(conn, batch, write=False)
+            return
+        failpoints.failpoint("extract.commit.before")
+        with self.ledger.write() as conn:
+            self._apply(conn, batch, write=True)
+            failpoints.failpoint("extract.commit.inside")
+        failpoints.failpoint("extract.commit.after")
+
+    def _apply(self, conn: Connection, batch: Batch, *, write: bool) -> None:
+        stream, run_id, add = self.stream, self.run_id or 0, self.tally.add
+        # Key order: index inserts then walk the B-trees left to right (stable for repeats).
+        records = sorted(batch.records, key=_by_key)
+        current = _load_heads(conn, stream, [record[KEY] for record in records])
+        new_events: list[tuple] = []
+        head_rows: dict[str, tuple] = {}
+        rescoped: list[dict[str, Any]] = []
+        new_payloads: dict[str, bytes] = {}
+        for record in records:
+            kind, key, digest = record[KIND], record[KEY], record[HASH]
+            # a head is (version, hash, deleted, scope), from the ledger or from this batch
+            head = head_rows.get(key) or current.get(key)
+            if head is not None and head[1] == digest and not head[2]:
+                add(kind, "unchanged")
+                if head[3] != record[SCOPE]:
+                    rescoped.append({"b_key": key, "b_scope": record[SCOPE]})
+                continue
+            version = head[0] + 1 if head is not None else 1
+            add(kind, "changed" if head is not None else "new")
+            if digest not in new_payloads:
+                new_payloads[digest] = record[BODY]
+                add(kind, "bytes", len(record[BODY]))
+            new_events.append((run_id, stream, kind, key, version, "put", digest))
+            head_rows[key] = (version, digest, False, record[SCOPE], record)
+        if write:
+            bulk_write(
+                conn,
+                payloads,
+                ("hash", "codec", "body", "size"),
+                [(digest, *pack(body), len(body)) for digest, body in sorted(new_payloads.items())],
+                conflict=("hash",),
+            )
+            bulk_write(conn, events, EVENT_COLUMNS, new_events)
+            bulk_write(
+                conn,
+                heads,
+                HEAD_COLUMNS,
+                [
+                    (stream, r[KEY], r[KIND], r[SCOPE], r[CONVERSATION], v, d, False, run_id)
+                    for v, d, _, _, r in head_rows.values()
+                ],
+                conflict=("stream", "key"),
+                update=HEAD_COLUMNS[2:],
+            )
+            if rescoped:
+                conn.execute(
+                    update(heads)
+                    .where(heads.c.stream == stream, heads.c.key == bindparam("b_key"))
+                    .values(scope=bindparam("b_scope")),
+                    rescoped,
+                )
+        self.events += len(new_events)
+        for done in batch.done:
+            if done.seen is not None:
+                self._delete_missing(conn, done.name, done.seen, write)
+        for scope in batch.vanished:
+            self._delete_missing(conn, scope, set(), write)
+        if not write:
+            return
+        self._save_checkpoints(conn, batch)
+        self._save_rejects(conn, batch)
+        runs.save_stats(conn, self.run_id, self.stats(batch.reader_stats))
+        locks.heartbeat(conn, self.lock, self.run_id)
+
+    def _delete_missing(self, conn: Connection, scope: str, seen: set[str], write: bool) -> None:
+        rows = conn.execute(
+            select(heads.c.key, heads.c.kind, heads.c.version).where(
+                heads.c.stream == self.stream,
+                heads.c.scope == scope,
+                heads.c.deleted.is_(False),
+            )
+        ).all()
+        gone = [row for row in rows if row.key not in seen]
+        for row in gone:
+            self.tally.add(row.kind, "deleted")
+        self.events += len(gone)
+        if not write or not gone:
+            return
+        run_id, stream = self.run_id, self.stream
+        bulk_write(
+            conn,
+            events,
+            EVENT_COLUMNS,
+            [(run_id, stream, row.kind, row.key, row.version + 1, "delete", None) for row in gone],
+        )
+        conn.execute(
+            update(heads)
+            .where(heads.c.stream == stream, heads.c.key == bindparam("b_key"))
+            .values(deleted=True, version=bindparam("b_version"), last_run=run_id),
+            [{"b_key": row.key, "b_version": row.version + 1} for row in gone],
+        )
+
+    def _save_checkpoints(self, conn: Connection, batch: Batch) -> None:
+        now = runs.utcnow()
+
+        def row(name: str, cursor: Any, complete: bool, fingerprint, records: int) -> tuple:
+            text = canonical_text(cursor) if cursor is not None else None
+            return (self.stream, name, text, complete, fingerprint, records, self.run_id, now)
+
+        rows = [row(name, cursor, False, None, 0) for name, cursor in batch.cursors.items()]
+        rows += [
+            row(done.name, done.cursor, True, done.fingerprint, done.records) for done in batch.done
+        ]
+        bulk_write(
+            conn,
+            checkpoints,
+            CHECKPOINT_COLUMNS,
+            rows,
+            conflict=("stream", "scope"),
+            update=CHECKPOINT_COLUMNS[2:],
+        )
+        if batch.vanished:
+            conn.execute(
+                delete(checkpoints).where(
+                    checkpoints.c.stream == self.stream, checkpoints.c.scope.in_(batch.vanished)
+                )
+            )
+
+    def _save_rejects(self, conn: Connection, batch: Batch) -> None:
+        if not batch.rejects:
+            return
+        conn.execute(
+            rejects.insert(),
+            [
+                {
+                    "run_id": self.run_id,
+                    "stream": self.stream,
+                    "location": f"scope {scope}: {reject.location}",
+                    "reason": reject.reason,
+                    "input": self._reject_input(reject.input),
+                }
+                for reject, scope in batch.rejects
+            ],
+        )
+
+    def _reject_input(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else json_or_repr(value)
+        if len(text) <= MAX_INLINE_REJECT:
+            return text
+        digest = self.ledger.blobs.put_bytes(text.encode("utf-8"))
+        return f"sha256:{digest} ({len(text)} characters, kept in the blob store)"
+
+
+def _load_heads(conn: Connection, stream: str, keys: list[str]) -> dict[str, tuple]:
+    """key → (version, hash, deleted, scope) for the keys that have a head."""
+    found: dict[str, tuple] = {}
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        rows = conn.execute(
+            select(
+                heads.c.key, heads.c.version, heads.c.hash, heads.c.deleted, heads.c.scope
+            ).where(heads.c.stream == stream, heads.c.key.in_(chunk))
+        )
+        for key, version, digest, deleted, scope in rows:
+            found[key] = (version, digest, deleted, scope)
+    return found

@@ -1,0 +1,161 @@
+"""Human-readable renderings (rich) of runs, status, history and audit trails.
+
+Every rendering has a JSON twin: the CLI prints the underlying dict with ``--json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ledger.runs import Run
+
+EXTRACT_COLUMNS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:,.1f} GB"
+
+
+def _kind_table(kinds: dict[str, dict[str, int]], columns: tuple[str, ...]) -> Table:
+    table = Table("kind", *columns, box=None, pad_edge=False)
+    for column in table.columns[1:]:
+        column.justify = "right"
+    totals = dict.fromkeys(columns, 0)
+    for kind in sorted(kinds):
+        counts = kinds[kind]
+        cells = []
+        for column in columns:
+            value = counts.get(column, 0)
+            totals[column] += value
+            cells.append(human_bytes(value) if column == "bytes" else f"{value:,}")
+        table.add_row(kind, *cells)
+    if len(kinds) > 1:
+        table.add_row(
+            Text("total", style="bold"),
+            *[
+                Text(human_bytes(v) if c == "bytes" else f"{v:,}", style="bold")
+                for c, v in totals.items()
+            ],
+        )
+    return table
+
+
+def run_summary(run: Run) -> Text:
+    where = f"stream {run.stream}" if run.stream else f"target {run.target}" if run.target else ""
+    seconds = f"{run.seconds:,.1f} s" if run.seconds is not None else "not finished"
+    style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(run.status, "")
+    text = Text(f"run {run.id}  {run.command}  {where}  ")
+    text.append(run.status, style=style)
+    text.append(f"  started {run.started_at:%Y-%m-%d %H:%M:%S}  {seconds}")
+    return text
+
+
+def extract_report(stats: dict[str, Any]) -> Group:
+    parts: list[Any] = [_kind_table(stats.get("kinds", {}), EXTRACT_COLUMNS)]
+    scopes = stats.get("scopes", {})
+    blobs = stats.get("blobs", {})
+    lines = [
+        f"events appended: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
+        f"   records/s: {stats.get('records_per_second', 0):,}",
+        "scopes: " + ", ".join(f"{value:,} {name}" for name, value in scopes.items()),
+        f"blobs: {blobs.get('new', 0):,} new ({human_bytes(blobs.get('bytes', 0))})",
+    ]
+    if stats.get("resumed_from_run"):
+        lines.append(f"resumed from interrupted run {stats['resumed_from_run']}")
+    parts += [Text(line) for line in lines]
+    return Group(*parts)
+
+
+def run_report(run: Run, rejects: list[dict[str, Any]] | None = None) -> Group:
+    parts: list[Any] = [run_summary(run)]
+    if run.command == "extract":
+        parts.append(extract_report(run.stats))
+    elif run.stats:
+        parts.append(Text(str(run.stats)))
+    if run.error:
+        parts.append(Text(f"error: {run.error}", style="red"))
+    if rejects:
+        parts.append(Text(f"rejects ({len(rejects)} shown):", style="yellow"))
+        for reject in rejects:
+            parts.append(Text(f"  {reject['location']}: {reject['reason']}"))
+    return Group(*parts)
+
+
+def runs_table(items: list[Run]) -> Table:
+    table = Table("id", "command", "stream/target", "status", "started", "seconds", "events")
+    for run in items:
+        seconds = f"{run.seconds:,.1f}" if run.seconds is not None else ""
+        table.add_row(
+            str(run.id),
+            run.command,
+            run.stream or run.target or "",
+            run.status,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            seconds,
+            f"{run.stats.get('events', '')}",
+        )
+    return table
+
+
+def status_report(status: dict[str, Any]) -> Group:
+    parts: list[Any] = [
+        Text(f"ledger {status['ledger']}  (schema {status['schema_revision']})", style="bold")
+    ]
+    if not status["streams"]:
+        parts.append(Text("no streams extracted yet"))
+    for name, entry in status["streams"].items():
+        table = Table("kind", "live", "deleted", title=f"stream {name}", title_justify="left")
+        for kind, counts in sorted(entry["kinds"].items()):
+            table.add_row(kind, f"{counts['live']:,}", f"{counts['deleted']:,}")
+        parts.append(table)
+        scopes = entry.get("scopes", {})
+        last = entry.get("last_run")
+        line = f"scopes: {scopes.get('complete', 0):,} complete, {scopes.get('unfinished', 0):,} unfinished"
+        if last:
+            line += f"; last run {last['id']} ({last['command']}, {last['status']})"
+        parts.append(Text(line))
+    for name, entry in status["targets"].items():
+        kinds = ", ".join(f"{count:,} {kind}" for kind, count in sorted(entry.get("kinds", {}).items()))
+        parts.append(Text(f"target {name} ({entry.get('sink', '?')}): {kinds or 'nothing written'}"))
+    for lock in status["locks"]:
+        stale = "  STALE (its process is gone)" if lock["stale"] else ""
+        parts.append(Text(f"lock {lock['name']}: run {lock['run_id']}, {lock['holder']}{stale}"))
+    for run in status["unfinished_runs"]:
+        parts.append(Text(f"run {run['id']} {run['command']} {run['stream'] or run['target']}: {run['status']}", style="yellow"))
+    return Group(*parts)
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("stream", "version", "op", "hash", "run", "recorded at")
+    for row in rows:
+        table.add_row(
+            row["stream"],
+            str(row["version"]),
+            row["op"],
+            (row["hash"] or "")[:16],
+            str(row["run_id"]),
+            row["recorded_at"],
+        )
+    return table
+
+
+def writes_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("target", "version", "action", "target ref", "run", "at")
+    for row in rows:
+        table.add_row(
+            row["target"],
+            str(row["version"]),
+            row["action"],
+            row["target_ref"] or "",
+            str(row["run_id"]),
+            row["at"],
+        )
+    return table

@@ -1,0 +1,1 @@
+"""Sinks: one module or package per target system; each applies replay units."""

@@ -1,0 +1,1 @@
+"""Sources: one module or package per source system; each yields canonical records."""

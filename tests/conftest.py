@@ -1,0 +1,123 @@
+"""Shared fixtures: ledgers on both backends, fresh Postgres databases, the CLI.
+
+Service-backed tests skip with the reason when the service is unreachable, unless
+``CHATLEDGER_REQUIRE_SERVICES=1`` (set by .ci/run): then a missing service fails.
+Postgres is found at ``CHATLEDGER_TEST_POSTGRES`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from ledger.schema import heads
+from ledger.store import Ledger, normalize_url
+
+REQUIRE_SERVICES = os.environ.get("CHATLEDGER_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "CHATLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEMPLATE = "chatledger_test_template"
+
+
+def service_missing(what: str, reason: str) -> None:
+    message = f"{what} is not reachable ({reason})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; CHATLEDGER_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    engine = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any connection failure means: no usable server
+        service_missing(f"PostgreSQL at {POSTGRES_URL}", type(exc).__name__)
+    yield engine
+    engine.dispose()
+
+
+def _database_url(name: str) -> str:
+    return normalize_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin) -> str:
+    """A database migrated once; test databases are cloned from it."""
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{TEMPLATE}"'))
+    Ledger.open(_database_url(TEMPLATE), blob_dir="/nonexistent-unused").close()
+    yield TEMPLATE
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
+
+
+def _fresh_database(admin, template: str | None = None) -> Iterator[str]:
+    name = f"chatledger_test_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    yield _database_url(name)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_database(postgres_admin) -> Iterator[str]:
+    """An empty Postgres database for one test; its URL."""
+    yield from _fresh_database(postgres_admin)
+
+
+@pytest.fixture
+def postgres_ledger_url(postgres_admin, postgres_template) -> Iterator[str]:
+    """A migrated, empty Postgres ledger database for one test."""
+    yield from _fresh_database(postgres_admin, postgres_template)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request, tmp_path) -> str:
+    """A fresh ledger URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_ledger_url")
+
+
+@pytest.fixture
+def ledger(ledger_url, tmp_path) -> Iterator[Ledger]:
+    opened = Ledger.open(ledger_url, blob_dir=tmp_path / "blobs")
+    yield opened
+    opened.close()
+
+
+def head_rows(ledger: Ledger, stream: str) -> set[tuple]:
+    """(key, kind, version, hash, deleted) of every head of a stream."""
+    with ledger.read() as conn:
+        rows = conn.execute(
+            select(heads.c.key, heads.c.kind, heads.c.version, heads.c.hash, heads.c.deleted).where(
+                heads.c.stream == stream
+            )
+        )
+        return {tuple(row) for row in rows}
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+    """Run the real ``chatledger`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,74 @@
+"""The ledger's schema is owned by Alembic: created, upgraded, refused when newer."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from ledger import migrations
+from ledger.errors import LedgerVersionError
+from ledger.schema import metadata
+from ledger.store import Ledger, make_engine, normalize_url
+from tests.conftest import run_cli
+
+TABLES = {
+    "runs", "events", "payloads", "heads", "checkpoints", "targets",
+    "target_state", "writes", "rejects", "locks", "alembic_version",
+}  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def test_an_empty_database_is_created_at_head(empty_url):
+    ledger = Ledger.open(empty_url, blob_dir="/tmp/unused-blobs")
+    assert ledger.revisions == (None, migrations.head_revision())
+    assert set(inspect(ledger.engine).get_table_names()) == TABLES
+    ledger.close()
+    again = Ledger.open(empty_url, blob_dir="/tmp/unused-blobs")
+    assert again.revisions == (migrations.head_revision(), migrations.head_revision())
+
+
+def test_the_migrations_match_the_tables_the_code_uses(empty_url):
+    ledger = Ledger.open(empty_url, blob_dir="/tmp/unused-blobs")
+    with ledger.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+
+
+def test_a_newer_ledger_is_refused(empty_url, tmp_path):
+    Ledger.open(empty_url, blob_dir="/tmp/unused-blobs").close()
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    with pytest.raises(LedgerVersionError, match="newer chatledger"):
+        Ledger.open(empty_url, blob_dir="/tmp/unused-blobs")
+    refused = run_cli("--ledger", empty_url, "status", cwd=tmp_path)
+    assert refused.returncode == 1 and "9999_from_the_future" in refused.stderr
+
+
+def test_downgrade_to_base_removes_everything(tmp_path):
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'down.db'}"
+    Ledger.open(url, blob_dir=tmp_path / "b").close()
+    config = migrations._config()
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+
+
+def test_init_reports_what_it_did(tmp_path):
+    url = f"sqlite:///{tmp_path / 'init.db'}"
+    first = run_cli("--ledger", url, "init", cwd=tmp_path)
+    second = run_cli("--ledger", url, "init", cwd=tmp_path)
+    assert "created at schema revision" in first.stdout
+    assert "already at schema revision" in second.stdout
