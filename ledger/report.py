@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ledger.extract.batch import SCOPE_COUNTERS
 from ledger.runs import Run
 
 EXTRACT_COLUMNS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
@@ -65,7 +66,7 @@ def extract_report(stats: dict[str, Any]) -> Group:
     lines = [
         f"events appended: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
         f"   records/s: {stats.get('records_per_second', 0):,}",
-        "scopes: " + ", ".join(f"{value:,} {name}" for name, value in scopes.items()),
+        "scopes: " + ", ".join(f"{scopes.get(name, 0):,} {name}" for name in SCOPE_COUNTERS),
         f"blobs: {blobs.get('new', 0):,} new ({human_bytes(blobs.get('bytes', 0))})",
     ]
     if stats.get("resumed_from_run"):

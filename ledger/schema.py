@@ -85,8 +85,10 @@ heads = Table(
     Column("hash", String(64), nullable=False),  # of the latest put, kept after a delete
     Column("deleted", Boolean, nullable=False),
     Column("last_run", _Id, nullable=False),  # the run of the latest event
-    Index("ix_heads_scope", "stream", "scope"),
-    Index("ix_heads_conversation", "stream", "conversation"),
+    # scope/conversation first: without statistics, Postgres would otherwise pick these
+    # over the primary key for key lookups and scan a whole stream per batch
+    Index("ix_heads_scope", "scope", "stream"),
+    Index("ix_heads_conversation", "conversation", "stream"),
 )
 
 checkpoints = Table(
@@ -123,7 +125,7 @@ target_state = Table(
     Column("hash", String(64), nullable=False),
     Column("target_ref", Text),  # JSON: where the record lives in the target
     Column("run_id", _Id, nullable=False),
-    Index("ix_target_state_conversation", "target", "stream", "conversation"),
+    Index("ix_target_state_conversation", "conversation", "target", "stream"),
 )
 
 writes = Table(

@@ -67,7 +67,9 @@ def make_engine(url: str) -> Engine:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        # No server-side prepared statements: psycopg prepares after 5 executions and
+        # Postgres may then keep a generic plan made while a table was still empty.
+        return create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
     raise ConfigError(
         f"unsupported ledger database {parsed.get_backend_name()!r}: use SQLite or Postgres"
     )

@@ -73,8 +73,8 @@ def upgrade() -> None:
         sa.Column("deleted", sa.Boolean, nullable=False),
         sa.Column("last_run", Id, nullable=False),
     )
-    op.create_index("ix_heads_scope", "heads", ["stream", "scope"])
-    op.create_index("ix_heads_conversation", "heads", ["stream", "conversation"])
+    op.create_index("ix_heads_scope", "heads", ["scope", "stream"])
+    op.create_index("ix_heads_conversation", "heads", ["conversation", "stream"])
 
     op.create_table(
         "checkpoints",
@@ -109,7 +109,7 @@ def upgrade() -> None:
         sa.Column("run_id", Id, nullable=False),
     )
     op.create_index(
-        "ix_target_state_conversation", "target_state", ["target", "stream", "conversation"]
+        "ix_target_state_conversation", "target_state", ["conversation", "target", "stream"]
     )
 
     op.create_table(

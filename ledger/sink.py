@@ -1,0 +1,181 @@
+"""The sink plug-in contract (DESIGN §7) and what the replay engine hands a sink.
+
+A replay compares the ledger's ``heads`` with ``target_state`` and hands the sink
+*units*: a single record (``unit = "record"``) or a whole conversation with all its
+messages (``unit = "conversation"``), so trees and pointers are written consistently.
+Each unit says, per record, what the ledger wants the target to hold (``document``, or
+None to remove it) and what the target holds now according to the ledger
+(``held_version``/``held_hash``/``held_ref``).
+
+``apply(units)`` makes the target match in one target transaction where the target has
+transactions, and returns one :class:`Outcome` per record it inserted, updated or
+deleted. The engine then records ``writes`` and ``target_state`` in one ledger
+transaction. A sink never reads a source's native format: it reads canonical ``data``
+(``raw`` only for same-platform copies).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import structlog
+
+from ledger.blobs import BlobStore
+from ledger.errors import ChatledgerError
+
+
+class TransientError(ChatledgerError):
+    """A failure worth retrying: connection lost, timeout, HTTP 429 or 5xx."""
+
+
+class PermanentError(ChatledgerError):
+    """A failure retrying cannot fix: bad data, HTTP 4xx, a constraint violated."""
+
+
+@dataclass
+class Item:
+    """One record of a unit: the wanted state and the held state."""
+
+    stream: str
+    key: str
+    kind: str
+    version: int  # the ledger version wanted (for a delete: the delete's version)
+    hash: str | None  # None when the record is to be removed
+    document: dict[str, Any] | None  # {"data", "raw", "refs", ...}; None: remove it
+    held_version: int | None = None
+    held_hash: str | None = None
+    held_ref: Any = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.document["data"] if self.document else {}
+
+    @property
+    def removed(self) -> bool:
+        return self.document is None
+
+    @property
+    def changed(self) -> bool:
+        return self.hash != self.held_hash
+
+
+@dataclass
+class Unit:
+    """What a sink applies atomically: one record, or one conversation and its messages."""
+
+    key: str
+    kind: str  # the record's kind; "conversation" for conversation units
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def removed(self) -> bool:
+        """The unit's own record is to be removed (the whole conversation goes)."""
+        head = self.head
+        return head is not None and head.removed
+
+    @property
+    def head(self) -> Item | None:
+        return next((item for item in self.items if item.key == self.key), None)
+
+    def of_kind(self, kind: str) -> list[Item]:
+        return [item for item in self.items if item.kind == kind]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sink did to one record: ``insert``, ``update`` or ``delete``."""
+
+    stream: str
+    key: str
+    action: str
+    target_ref: Any = None
+
+
+@dataclass
+class SinkContext:
+    target: str
+    blobs: BlobStore
+    log: Any = field(default_factory=lambda: structlog.get_logger("chatledger.sink"))
+
+
+class Repair(abc.ABC):
+    """A named, deterministic fix-up: desired state from the ledger, actual state from the
+    target, and only the difference written. Running it twice writes nothing."""
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+
+    @abc.abstractmethod
+    def run(self, sink: Sink, units: list[Unit], *, dry_run: bool) -> list[dict[str, Any]]:
+        """Fix ``units``; return one entry per fix made (or that would be, when dry)."""
+
+
+class Sink(abc.ABC):
+    """Subclasses set ``type_name``, ``Options`` and ``unit``."""
+
+    type_name: ClassVar[str]
+    Options: ClassVar[type]
+    unit: ClassVar[str] = "record"  # or "conversation"
+    #: Whether ``apply`` is one target transaction (then markers make it exactly-once).
+    transactional: ClassVar[bool] = False
+
+    def __init__(self, options: Any, context: SinkContext) -> None:
+        self.options = options
+        self.context = context
+        self.target = context.target
+
+    # -- description -------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """Where this sink writes, for the ``targets`` table (no secrets)."""
+        return self.type_name
+
+    def tables(self, kind: str) -> list[str]:
+        """The target tables (or files, endpoints) records of ``kind`` land in, for plans."""
+        return [kind]
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, check the target's schema, create the sink's own tables."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def reconcile(self, streams: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Markers the target holds (``stream, key, version, hash, run_id, target_ref``)
+        for writes that may not have reached the ledger; empty without markers."""
+        return iter(())
+
+    # -- writing -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def apply(self, units: list[Unit], run_id: int) -> list[Outcome]:
+        """Make the target hold what ``units`` want, atomically where it can."""
+
+    def truncate(self) -> None:
+        """Empty the sink's documented table set (``replace --truncate``)."""
+        raise PermanentError(f"the {self.type_name} sink does not support --truncate")
+
+    def classify(self, error: Exception) -> type[ChatledgerError] | None:
+        """Map a driver exception to TransientError or PermanentError (None: a bug)."""
+        return None
+
+    # -- verifying -----------------------------------------------------------------------
+
+    def fingerprint(self, unit: Unit) -> str:
+        """The fingerprint the target should show for ``unit`` (from the ledger)."""
+        raise NotImplementedError
+
+    def read_back(self, units: list[Unit]) -> dict[str, str | None]:
+        """unit key → the fingerprint the target shows now (None: not there)."""
+        raise NotImplementedError
+
+    def unexpected(self, streams: Iterable[str], known: set[tuple[str, str]]) -> list[str]:
+        """Unit keys present in the target but not in ``known`` (stream, key) pairs."""
+        return []
+
+    repairs: ClassVar[dict[str, type[Repair]]] = {}

@@ -1,0 +1,145 @@
+"""What every SQL sink shares: target engines, marker rows and error classification.
+
+Markers (DESIGN §6): a sink writes one row per record it wrote into its own table
+``chatledger_markers`` *inside the target*, in the same transaction as the data. When a
+process dies between the target's commit and the ledger's, the markers still say what
+the target holds, and the next replay heals ``target_state`` from them instead of
+writing twice. Owners who forbid extra tables set ``markers = false``: idempotency then
+rests on deterministic keys and verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    select,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
+
+from ledger.canonical import canonical_text, loads
+from ledger.errors import ChatledgerError, ConfigError
+from ledger.redact import redact
+from ledger.sink import Outcome, PermanentError, TransientError
+from ledger.sql import chunks, upsert
+from ledger.store import normalize_url
+
+MARKER_TABLE = "chatledger_markers"
+
+
+def target_engine(url: str) -> Engine:
+    """An engine for a target database (Postgres via psycopg 3, MySQL/MariaDB via
+    PyMySQL, SQLite)."""
+    url = normalize_url(url)
+    if url.startswith(("mysql://", "mariadb://")):
+        url = "mysql+pymysql://" + url.split("://", 1)[1]
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError(f"not a database URL: {redact(url)}") from None
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "mysql":
+        options["connect_args"] = {"charset": "utf8mb4"}
+    return create_engine(url, **options)
+
+
+def marker_table(metadata: MetaData, schema: str | None = None) -> Table:
+    return Table(
+        MARKER_TABLE,
+        metadata,
+        Column("target", String(200), primary_key=True),
+        Column("stream", String(200), primary_key=True),
+        Column("record_key", String(255), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("hash", String(64)),  # null: the record was deleted
+        Column("run_id", BigInteger, nullable=False),
+        Column("target_ref", Text),
+        schema=schema,
+    )
+
+
+class Markers:
+    """Marker rows of one target inside one target database."""
+
+    def __init__(self, table: Table, target: str) -> None:
+        self.table = table
+        self.target = target
+
+    def write(self, conn: Connection, outcomes: Iterable[Outcome], versions: dict, run_id: int) -> None:
+        """Record outcomes; ``versions`` maps (stream, key) to (version, hash)."""
+        rows = []
+        for outcome in outcomes:
+            version, digest = versions[(outcome.stream, outcome.key)]
+            rows.append(
+                {
+                    "target": self.target,
+                    "stream": outcome.stream,
+                    "record_key": outcome.key,
+                    "version": version,
+                    "hash": None if outcome.action == "delete" else digest,
+                    "run_id": run_id,
+                    "target_ref": canonical_text(outcome.target_ref),
+                }
+            )
+        if rows:
+            upsert(conn, self.table, rows, ["target", "stream", "record_key"])
+
+    def of_runs(self, conn: Connection, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Markers written by these runs (those whose ledger records may be missing)."""
+        table = self.table
+        for chunk in chunks(sorted(set(run_ids))):
+            rows = conn.execute(
+                select(table).where(table.c.target == self.target, table.c.run_id.in_(chunk))
+            )
+            for row in rows:
+                yield {
+                    "stream": row.stream,
+                    "key": row.record_key,
+                    "version": row.version,
+                    "hash": row.hash,
+                    "run_id": row.run_id,
+                    "target_ref": loads(row.target_ref) if row.target_ref else None,
+                }
+
+    def keys(self, conn: Connection, streams: Iterable[str]) -> set[tuple[str, str]]:
+        table = self.table
+        rows = conn.execute(
+            select(table.c.stream, table.c.record_key).where(
+                table.c.target == self.target,
+                table.c.stream.in_(list(streams)),
+                table.c.hash.is_not(None),
+            )
+        )
+        return {tuple(row) for row in rows}
+
+    def clear(self, conn: Connection, streams: Iterable[str] | None = None) -> None:
+        condition = self.table.c.target == self.target
+        if streams is not None:
+            condition = and_(condition, self.table.c.stream.in_(list(streams)))
+        conn.execute(delete(self.table).where(condition))
+
+
+def classify_sql_error(error: Exception) -> type[ChatledgerError] | None:
+    """Lost connections and timeouts are worth a retry; bad data is not."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return TransientError
+    if isinstance(error, sa_exc.OperationalError):
+        return TransientError
+    if isinstance(error, (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError)):
+        return PermanentError
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return TransientError
+    return None
