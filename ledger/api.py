@@ -6,14 +6,21 @@ configuration and flags, and run jobs.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import dataclasses
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ledger import config as configuration
-from ledger import plugins
+from ledger import plugins, queries, runs
+from ledger.errors import UsageError
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.options import build_options, masked, parse_flags
 from ledger.progress import Progress
+from ledger.replay import ReplayResult, ReplaySettings, replay
+from ledger.replay import rollback as rollback_module
+from ledger.replay.repair import repair
+from ledger.replay.verify import VerifyResult, verify
+from ledger.sink import Sink, SinkContext
 from ledger.source import Source, SourceContext
 from ledger.store import Ledger
 
@@ -71,3 +78,219 @@ def extract_stream(
     return extract(
         ledger, source, settings=settings, args=args, progress=progress, parent_run_id=parent_run_id
     )
+
+
+# -- targets -------------------------------------------------------------------------
+
+
+def resolve_target(
+    config: configuration.Config,
+    name: str,
+    flag_args: list[str] | None = None,
+    *,
+    target_name: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> tuple[configuration.Plugin, type]:
+    """The target named ``name`` (configured, or a sink type with ``target_name``)."""
+    preliminary = configuration.target(config, name, {}, target_name)
+    sink_class = plugins.sink_class(preliminary.type)
+    flags = parse_flags(sink_class.Options, flag_args or [], where=f"target {name}")
+    plugin = configuration.target(config, name, {**(values or {}), **flags}, target_name)
+    configuration.check_literal_secrets(plugin, sink_class.Options)
+    return plugin, sink_class
+
+
+def build_sink(ledger: Ledger, plugin: configuration.Plugin, sink_class: type) -> Sink:
+    options = build_options(sink_class.Options, plugin.values, where=plugin.origin)
+    return sink_class(options, SinkContext(plugin.name, ledger.blobs))
+
+
+def target_streams(ledger: Ledger, plugin: configuration.Plugin, explicit: list[str]) -> list[str]:
+    """--stream flags, else the target's configured streams, else the ledger's only stream."""
+    if explicit:
+        return explicit
+    if plugin.streams:
+        return list(plugin.streams)
+    known = queries.streams(ledger)
+    if len(known) == 1:
+        return known
+    raise UsageError(
+        f"name the streams to replay into {plugin.name!r} with --stream "
+        f"(the ledger has {', '.join(known) or 'none'}), or set streams = [...] in its "
+        "[targets] section"
+    )
+
+
+def _target_args(plugin: configuration.Plugin, sink_class: type, **extra: Any) -> dict[str, Any]:
+    return {
+        "target": {"type": plugin.type, "options": masked(sink_class.Options, plugin.values)},
+        **extra,
+    }
+
+
+def replay_target(
+    ledger: Ledger,
+    config: configuration.Config,
+    name: str,
+    flag_args: list[str] | None = None,
+    *,
+    target_name: str | None = None,
+    streams: list[str] | None = None,
+    settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+    parent_run_id: int | None = None,
+) -> ReplayResult:
+    """``chatledger replay TARGET``."""
+    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
+    sink = build_sink(ledger, plugin, sink_class)
+    chosen = target_streams(ledger, plugin, streams or [])
+    settings = settings or ReplaySettings()
+    args = _target_args(
+        plugin,
+        sink_class,
+        streams=chosen,
+        policy=settings.policy,
+        propagate_deletes=settings.propagate_deletes,
+        truncate=settings.truncate,
+        scope=settings.scope,
+    )
+    return replay(
+        ledger, sink, chosen, settings=settings, progress=progress, args=args, parent_run_id=parent_run_id
+    )
+
+
+def _sink_of_run(
+    ledger: Ledger, config: configuration.Config, run_id: int, flag_args: list[str] | None
+) -> Sink:
+    """Rebuild the sink a run wrote to: its configured target, or the flags again."""
+    undone = rollback_module.runs_to_undo(ledger, run_id)
+    run = undone[0]
+    if run.target in config.targets:
+        plugin, sink_class = resolve_target(config, run.target, flag_args)
+    else:
+        sink_type = run.args.get("target", {}).get("type")
+        if not sink_type:
+            raise UsageError(f"run {run_id} does not say which sink it used")
+        plugin, sink_class = resolve_target(config, sink_type, flag_args, target_name=run.target)
+    return build_sink(ledger, plugin, sink_class)
+
+
+def rollback_run(
+    ledger: Ledger,
+    config: configuration.Config,
+    run_id: int,
+    flag_args: list[str] | None = None,
+    *,
+    force: bool = False,
+    settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """``chatledger rollback RUN``."""
+    sink = _sink_of_run(ledger, config, run_id, flag_args)
+    args = {"rolls_back": run_id, "force": force, "target": {"type": sink.type_name}}
+    return rollback_module.rollback(
+        ledger, sink, run_id, force=force, settings=settings, progress=progress, args=args
+    )
+
+
+def verify_target(
+    ledger: Ledger,
+    config: configuration.Config,
+    name: str,
+    flag_args: list[str] | None = None,
+    *,
+    target_name: str | None = None,
+    streams: list[str] | None = None,
+    progress: Progress | None = None,
+    parent_run_id: int | None = None,
+) -> VerifyResult:
+    """``chatledger verify TARGET``."""
+    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
+    sink = build_sink(ledger, plugin, sink_class)
+    chosen = target_streams(ledger, plugin, streams or [])
+    args = _target_args(plugin, sink_class, streams=chosen)
+    return verify(ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id)
+
+
+def repair_target(
+    ledger: Ledger,
+    config: configuration.Config,
+    name: str,
+    rule: str,
+    flag_args: list[str] | None = None,
+    *,
+    target_name: str | None = None,
+    streams: list[str] | None = None,
+    settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """``chatledger repair TARGET RULE``."""
+    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
+    sink = build_sink(ledger, plugin, sink_class)
+    chosen = target_streams(ledger, plugin, streams or [])
+    args = _target_args(plugin, sink_class, streams=chosen, rule=rule)
+    return repair(ledger, sink, rule, chosen, settings=settings, progress=progress, args=args)
+
+
+@dataclass
+class MigrateResult:
+    run_id: int | None
+    status: str
+    extract: ExtractResult
+    replay: ReplayResult
+    verify: VerifyResult | None
+
+
+def migrate(
+    ledger: Ledger,
+    config: configuration.Config,
+    stream: str,
+    target: str,
+    *,
+    extract_settings: ExtractSettings | None = None,
+    replay_settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+) -> MigrateResult:
+    """``chatledger migrate STREAM TARGET``: extract, replay, verify as one parent run."""
+    replay_settings = replay_settings or ReplaySettings()
+    extract_settings = extract_settings or ExtractSettings()
+    dry_run = replay_settings.dry_run or extract_settings.dry_run
+    if dry_run:
+        extract_settings = dataclasses.replace(extract_settings, dry_run=True)
+        replay_settings = dataclasses.replace(replay_settings, dry_run=True)
+        extracted = extract_stream(ledger, config, stream, settings=extract_settings, progress=progress)
+        planned = replay_target(
+            ledger, config, target, streams=[stream], settings=replay_settings, progress=progress
+        )
+        return MigrateResult(None, "dry-run", extracted, planned, None)
+    parent = runs.start_run(
+        ledger, "migrate", stream=stream, target=target, args={"stream": stream, "target": target}
+    )
+    try:
+        extracted = extract_stream(
+            ledger, config, stream, settings=extract_settings, progress=progress, parent_run_id=parent
+        )
+        replayed = replay_target(
+            ledger,
+            config,
+            target,
+            streams=[stream],
+            settings=replay_settings,
+            progress=progress,
+            parent_run_id=parent,
+        )
+        checked = verify_target(
+            ledger, config, target, streams=[stream], progress=progress, parent_run_id=parent
+        )
+    except BaseException as exc:
+        runs.finish_run(ledger, parent, runs.FAILED, {}, error=str(exc))
+        raise
+    status = runs.SUCCEEDED if replayed.status == runs.SUCCEEDED and checked.matches else runs.FAILED
+    stats = {
+        "extract": {"run_id": extracted.run_id, "events": extracted.stats["events"]},
+        "replay": {"run_id": replayed.run_id, "written": replayed.stats["written"]},
+        "verify": checked.as_json(),
+    }
+    error = None if status == runs.SUCCEEDED else "the replay rejected units or verify found differences"
+    runs.finish_run(ledger, parent, status, stats, error=error)
+    return MigrateResult(parent, status, extracted, replayed, checked)

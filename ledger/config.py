@@ -116,6 +116,7 @@ class Plugin:
     type: str
     values: dict[str, Any]  # env: references unresolved
     origin: str
+    streams: tuple[str, ...] = ()  # targets: the streams replayed into it by default
 
 
 def _plugin(
@@ -132,7 +133,11 @@ def _plugin(
             raise UsageError(f"{name!r} is a configured {noun}; --name does not apply")
         entry = dict(entries[name])
         kind = entry.pop("type")
-        return Plugin(name, kind, {**entry, **flags}, f"{config.path} [{section}.{name}]")
+        origin = f"{config.path} [{section}.{name}]"
+        streams = entry.pop("streams", []) if section == "targets" else []
+        if isinstance(streams, str) or not all(isinstance(item, str) for item in streams):
+            raise ConfigError(f"{origin}: streams must be a list of stream names")
+        return Plugin(name, kind, {**entry, **flags}, origin, tuple(streams))
     types = plugins.source_types() if section == "sources" else plugins.sink_types()
     if name in types:
         if not ad_hoc_name:
@@ -186,7 +191,7 @@ def show(config: Config, ledger_flag: str | None) -> dict[str, Any]:
         out["ledger"]["blobs"] = blob_dir(config, None)
     for section in ("sources", "targets"):
         for name, entry in getattr(config, section).items():
-            values = {key: value for key, value in entry.items() if key != "type"}
+            values = {key: value for key, value in entry.items() if key not in ("type", "streams")}
             loader = plugins.source_class if section == "sources" else plugins.sink_class
             try:
                 options_class = loader(entry["type"]).Options
@@ -199,4 +204,6 @@ def show(config: Config, ledger_flag: str | None) -> dict[str, Any]:
                     state = "set" if raw[len(ENV_PREFIX) :] in os.environ else "NOT SET"
                     shown[key] = f"{raw} ({state})"
             out[section][name] = {"type": entry["type"], **shown}
+            if "streams" in entry:
+                out[section][name]["streams"] = entry["streams"]
     return out

@@ -75,12 +75,75 @@ def extract_report(stats: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+REPLAY_COLUMNS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
+
+
+def replay_report(stats: dict[str, Any]) -> Group:
+    """pgloader-style: per kind and target table, read/written/skipped/rejected and time."""
+    table = Table("kind → table", *REPLAY_COLUMNS, "time", box=None, pad_edge=False)
+    for column in table.columns[1:]:
+        column.justify = "right"
+    totals = dict.fromkeys((*REPLAY_COLUMNS, "seconds"), 0)
+    for name, counts in stats.get("tables", {}).items():
+        for column in totals:
+            totals[column] += counts.get(column, 0)
+        table.add_row(
+            name, *[f"{int(counts.get(c, 0)):,}" for c in REPLAY_COLUMNS], f"{counts.get('seconds', 0):.2f} s"
+        )
+    if len(stats.get("tables", {})) > 1:
+        table.add_row(
+            Text("total", style="bold"),
+            *[Text(f"{int(totals[c]):,}", style="bold") for c in REPLAY_COLUMNS],
+            Text(f"{totals['seconds']:.2f} s", style="bold"),
+        )
+    lines = [f"records written: {stats.get('written', 0):,}   units rejected: {stats.get('rejected_units', 0):,}"
+             f"   retries: {stats.get('retries', 0):,}   healed from markers: {stats.get('reconciled', 0):,}"]
+    if stats.get("policy"):
+        lines.append(f"policy: {stats['policy']}")
+    if stats.get("rolls_back"):
+        lines.append(f"rolled back run(s): {', '.join(map(str, stats['rolls_back']))}")
+    if "rule" in stats:
+        lines.append(f"repair {stats['rule']}: {stats.get('fixes', 0):,} fix(es)")
+        lines += [f"  {fix['unit']}: {fix['fix']}" for fix in stats.get("sample", [])[:20]]
+    return Group(table, *[Text(line) for line in lines])
+
+
+def plan_report(plan: dict[str, dict[str, int]]) -> Table:
+    """A dry run's plan: per kind and target table, insert/update/delete/skip."""
+    table = Table("kind → table", "insert", "update", "delete", "skip", title="plan (nothing written)")
+    for name, counts in sorted(plan.items()):
+        table.add_row(name, *[f"{counts.get(c, 0):,}" for c in ("insert", "update", "delete", "skip")])
+    return table
+
+
+def verify_report(result: dict[str, Any]) -> Group:
+    verdict = Text("target matches the ledger", style="green") if result["matches"] else Text(
+        "target differs from the ledger", style="red"
+    )
+    counts = "   ".join(
+        f"{name}: {result.get(name, 0):,}" for name in ("ok", "missing", "drifted", "unexpected", "pending")
+    )
+    parts: list[Any] = [verdict, Text(counts)]
+    for status, samples in result.get("samples", {}).items():
+        parts += [Text(f"  {status}: {sample}") for sample in samples]
+    return Group(*parts)
+
+
 def run_report(run: Run, rejects: list[dict[str, Any]] | None = None) -> Group:
     parts: list[Any] = [run_summary(run)]
     if run.command == "extract":
         parts.append(extract_report(run.stats))
-    elif run.stats:
-        parts.append(Text(str(run.stats)))
+    elif run.command in ("replay", "rollback", "repair"):
+        parts.append(replay_report(run.stats))
+    elif run.command == "verify":
+        parts.append(verify_report(run.stats))
+    elif run.command == "migrate" and run.stats:
+        parts.append(Text(
+            f"extract run {run.stats['extract']['run_id']}: {run.stats['extract']['events']:,} events; "
+            f"replay run {run.stats['replay']['run_id']}: {run.stats['replay']['written']:,} written; "
+            f"verify run {run.stats['verify']['run_id']}: "
+            + ("matches" if run.stats["verify"]["matches"] else "differs")
+        ))
     if run.error:
         parts.append(Text(f"error: {run.error}", style="red"))
     if rejects:

@@ -17,7 +17,7 @@ transaction. A sink never reads a source's native format: it reads canonical ``d
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +48,8 @@ class Item:
     held_version: int | None = None
     held_hash: str | None = None
     held_ref: Any = None
+    conversation: str | None = None  # the conversation it belongs to (its own key for one)
+    force: bool = False  # rewrite even if the target holds this version (replace, resync)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -59,7 +61,7 @@ class Item:
 
     @property
     def changed(self) -> bool:
-        return self.hash != self.held_hash
+        return self.force or self.hash != self.held_hash
 
 
 @dataclass
@@ -103,13 +105,19 @@ class SinkContext:
 
 class Repair(abc.ABC):
     """A named, deterministic fix-up: desired state from the ledger, actual state from the
-    target, and only the difference written. Running it twice writes nothing."""
+    target, and only the difference written. Running it twice writes nothing.
+
+    ``run`` gets batches of the units the ledger believes the target holds. It may fix the
+    target directly, or hand units to ``rewrite`` (the replay path, which records writes).
+    """
 
     name: ClassVar[str]
     help: ClassVar[str]
 
     @abc.abstractmethod
-    def run(self, sink: Sink, units: list[Unit], *, dry_run: bool) -> list[dict[str, Any]]:
+    def run(
+        self, sink: Sink, units: list[Unit], *, dry_run: bool, rewrite: Callable[[list[Unit]], None]
+    ) -> list[dict[str, Any]]:
         """Fix ``units``; return one entry per fix made (or that would be, when dry)."""
 
 
@@ -153,12 +161,13 @@ class Sink(abc.ABC):
     # -- writing -----------------------------------------------------------------------
 
     @abc.abstractmethod
-    def apply(self, units: list[Unit], run_id: int) -> list[Outcome]:
-        """Make the target hold what ``units`` want, atomically where it can."""
+    def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        """Make the target hold what ``units`` want, atomically where it can.
 
-    def truncate(self) -> None:
-        """Empty the sink's documented table set (``replace --truncate``)."""
-        raise PermanentError(f"the {self.type_name} sink does not support --truncate")
+        ``truncate`` (``replace --truncate``): first empty the sink's documented table set,
+        in the same transaction. A sink without a truncatable table set raises
+        PermanentError for it.
+        """
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         """Map a driver exception to TransientError or PermanentError (None: a bug)."""
@@ -174,8 +183,9 @@ class Sink(abc.ABC):
         """unit key → the fingerprint the target shows now (None: not there)."""
         raise NotImplementedError
 
-    def unexpected(self, streams: Iterable[str], known: set[tuple[str, str]]) -> list[str]:
-        """Unit keys present in the target but not in ``known`` (stream, key) pairs."""
-        return []
+    def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
+        """(stream, unit key) of every unit the target holds for these streams, as far as
+        the sink can tell; verify reports those the ledger does not know."""
+        return iter(())
 
     repairs: ClassVar[dict[str, type[Repair]]] = {}

@@ -99,6 +99,32 @@ def _copy_write(conn: Connection, table: str, names: str, rows: Sequence[tuple],
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {destination}{suffix}")
 
 
+class Statistics:
+    """ANALYZE the tables a bulk job fills, each time their row count has doubled.
+
+    Postgres plans with table statistics; a table loaded faster than autovacuum visits it
+    (or on a server with autovacuum off) has none, and the planner then scans a whole
+    stream per key lookup. SQLite plans these queries well without statistics.
+    """
+
+    def __init__(self, tables: Sequence[Table], first: int = 5000) -> None:
+        self.tables = tables
+        self.written = 0
+        self.next = first
+
+    def wrote(self, conn: Connection, rows: int) -> None:
+        self.written += rows
+        if conn.dialect.name == "postgresql" and self.written >= self.next:
+            names = ", ".join(_qualified(conn, table) for table in self.tables)
+            conn.exec_driver_sql(f"ANALYZE {names}")
+            self.next = self.written * 2
+
+
+def _qualified(conn: Connection, table: Table) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    return f"{quote(table.schema)}.{quote(table.name)}" if table.schema else quote(table.name)
+
+
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -13,7 +13,7 @@ from ledger.extract.batch import BODY, CONVERSATION, HASH, KEY, KIND, SCOPE, Bat
 from ledger.extract.reader import json_or_repr
 from ledger.payloads import pack
 from ledger.schema import checkpoints, events, heads, payloads, rejects
-from ledger.sql import bulk_write, chunks
+from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
 
 MAX_INLINE_REJECT = 1 << 20
@@ -61,6 +61,7 @@ class Writer:
         self.lock = locks.stream_lock(stream)
         self.tally = Tally()
         self.events = 0
+        self.statistics = Statistics([heads, events, payloads, checkpoints])
 
     def apply(self, batch: Batch) -> None:
         if self.dry_run:
@@ -135,6 +136,7 @@ class Writer:
             return
         self._save_checkpoints(conn, batch)
         self._save_rejects(conn, batch)
+        self.statistics.wrote(conn, len(new_events))
         runs.save_stats(conn, self.run_id, self.stats(batch.reader_stats))
         locks.heartbeat(conn, self.lock, self.run_id)
 

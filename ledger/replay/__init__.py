@@ -1,0 +1,236 @@
+"""Replay: the ledger into a target, as a run (DESIGN §5).
+
+``replay`` plans (heads vs target_state), groups records into the sink's units, applies
+them in batches and records every write. Policies: ``merge`` (default; source deletes
+only with ``propagate_deletes``), ``insert-only`` and ``replace`` (the selection is
+removed and written again in one target transaction, optionally after truncating the
+sink's tables). ``rollback``, ``verify`` and ``repair`` live beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger import locks, runs
+from ledger.errors import ChatledgerError, UsageError
+from ledger.progress import NoProgress, Progress
+from ledger.replay.engine import Applier, ReplayStats, RetryPolicy, reconcile, table_label
+from ledger.replay.plan import (
+    INSERT_ONLY,
+    MERGE,
+    POLICIES,
+    REPLACE,
+    UnitBuilder,
+    changed_rows,
+    plan_counts,
+    unchanged_counts,
+)
+from ledger.runs import utcnow
+from ledger.schema import targets
+from ledger.sink import Sink
+from ledger.sql import upsert
+from ledger.store import Ledger
+
+__all__ = [
+    "INSERT_ONLY",
+    "MERGE",
+    "POLICIES",
+    "REPLACE",
+    "ReplayResult",
+    "ReplaySettings",
+    "RetryPolicy",
+    "replay",
+]
+
+
+@dataclass
+class ReplaySettings:
+    policy: str = MERGE
+    propagate_deletes: bool = False
+    truncate: bool = False  # replace only: empty the sink's tables first
+    scope: str | None = None  # one extraction scope of the streams (e.g. user:0000007)
+    dry_run: bool = False
+    batch_records: int = 1000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def check(self) -> None:
+        if self.policy not in POLICIES:
+            raise UsageError(f"unknown policy {self.policy!r} (policies: {', '.join(POLICIES)})")
+        if self.truncate and self.policy != REPLACE:
+            raise UsageError("--truncate goes with --policy replace")
+
+
+@dataclass
+class ReplayResult:
+    run_id: int | None
+    status: str
+    stats: dict[str, Any]
+
+
+def register_target(ledger: Ledger, sink: Sink) -> None:
+    with ledger.write() as conn:
+        exists = conn.scalar(select(targets.c.name).where(targets.c.name == sink.target))
+        upsert(
+            conn,
+            targets,
+            [
+                {
+                    "name": sink.target,
+                    "sink": sink.type_name,
+                    "description": sink.describe(),
+                    "created_at": utcnow(),
+                }
+            ],
+            ["name"],
+            ["sink", "description"] if exists else None,
+        )
+
+
+class _Run:
+    """A writing run against one target: run row, target lock, sink opened, stats saved."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sink: Sink,
+        command: str,
+        *,
+        args: dict[str, Any] | None,
+        parent_run_id: int | None,
+        progress: Progress | None,
+    ) -> None:
+        self.ledger = ledger
+        self.sink = sink
+        self.progress = progress or NoProgress()
+        self.stats = ReplayStats()
+        self.extra: dict[str, Any] = {}
+        self.started = time.monotonic()
+        runs.reap_interrupted(ledger)
+        self.run_id = runs.start_run(
+            ledger, command, target=sink.target, args=args, parent_run_id=parent_run_id
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.stats.as_json(),
+            **self.extra,
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+
+    def save(self, conn) -> None:
+        runs.save_stats(conn, self.run_id, self.summary())
+
+    def applier(self, retry: RetryPolicy, truncate: bool = False) -> Applier:
+        return Applier(
+            self.ledger,
+            self.sink,
+            self.run_id,
+            retry=retry,
+            progress=self.progress,
+            stats=self.stats,
+            save=self.save,
+            truncate=truncate,
+        )
+
+    def execute(self, body) -> ReplayResult:
+        """Run ``body(self)`` holding the target lock; finish the run either way."""
+        try:
+            with locks.held(self.ledger, locks.target_lock(self.sink.target), self.run_id):
+                self.sink.open()
+                try:
+                    register_target(self.ledger, self.sink)
+                    self.stats.reconciled = reconcile(self.ledger, self.sink, self.run_id)
+                    body(self)
+                finally:
+                    self.sink.close()
+        except BaseException as exc:
+            status = runs.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else runs.FAILED
+            detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
+            runs.finish_run(self.ledger, self.run_id, status, self.summary(), error=detail)
+            raise
+        status = runs.FAILED if self.stats.rejected_units else runs.SUCCEEDED
+        error = (
+            f"{self.stats.rejected_units} unit(s) rejected; see chatledger report {self.run_id}"
+            if self.stats.rejected_units
+            else None
+        )
+        runs.finish_run(self.ledger, self.run_id, status, self.summary(), error=error)
+        return ReplayResult(self.run_id, status, self.summary())
+
+
+def dry_run_plan(
+    ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySettings
+) -> dict[str, dict[str, int]]:
+    """Per kind and target table: insert, update, delete, skip. Writes nothing."""
+    out: dict[str, dict[str, int]] = {}
+    with ledger.read() as conn:
+        for stream in streams:
+            plan = plan_counts(
+                conn,
+                sink.target,
+                stream,
+                sink,
+                policy=settings.policy,
+                propagate_deletes=settings.propagate_deletes,
+                scope=settings.scope,
+            )
+            for kind, counts in plan.counts.items():
+                target = out.setdefault(table_label(sink, kind), dict.fromkeys(counts, 0))
+                for action, value in counts.items():
+                    target[action] += value
+    return out
+
+
+def replay(
+    ledger: Ledger,
+    sink: Sink,
+    streams: list[str],
+    *,
+    settings: ReplaySettings | None = None,
+    progress: Progress | None = None,
+    args: dict[str, Any] | None = None,
+    parent_run_id: int | None = None,
+) -> ReplayResult:
+    """Replay ``streams`` into ``sink`` as one run."""
+    settings = settings or ReplaySettings()
+    settings.check()
+    if settings.dry_run:
+        return ReplayResult(None, "dry-run", {"plan": dry_run_plan(ledger, sink, streams, settings)})
+
+    def body(run: _Run) -> None:
+        run.extra["policy"] = settings.policy
+        applier = run.applier(settings.retry, truncate=settings.truncate)
+        batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
+        run.progress.start(f"replay {sink.target}", None)
+        try:
+            for stream in streams:
+                with ledger.read() as conn:
+                    for kind, count in unchanged_counts(
+                        conn, sink.target, stream, sink, settings.scope
+                    ).items():
+                        if settings.policy != REPLACE:
+                            run.stats.add(table_label(sink, kind), "skipped", count)
+                    wanted = changed_rows(
+                        conn,
+                        sink.target,
+                        stream,
+                        sink,
+                        policy=settings.policy,
+                        propagate_deletes=settings.propagate_deletes,
+                        scope=settings.scope,
+                    )
+                    builder = UnitBuilder(
+                        conn, sink.target, sink, batch_records, force=settings.policy == REPLACE
+                    )
+                    for units in builder.batches(wanted):
+                        applier.apply(units)
+            if applier.truncate:  # nothing to write, but the tables still get emptied
+                applier.apply_truncate_only()
+        finally:
+            run.progress.finish()
+
+    return _Run(ledger, sink, "replay", args=args, parent_run_id=parent_run_id, progress=progress).execute(body)

@@ -1,0 +1,372 @@
+"""Applying units to a sink and recording what was written (DESIGN §5, §6).
+
+For each batch of units: ``sink.apply`` (one target transaction where the target has
+them, markers included), then one ledger transaction for ``writes``, ``target_state``,
+the run's stats and the lock's heartbeat. Transient failures are retried with
+exponential backoff and jitter. A permanent failure is narrowed down to the unit that
+causes it: that unit goes to ``rejects`` (nothing of it written), the others land, and
+the run ends failed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, and_, delete, select
+
+from ledger import failpoints, locks, runs
+from ledger.canonical import canonical_text
+from ledger.errors import ChatledgerError
+from ledger.progress import Progress
+from ledger.redact import redact
+from ledger.schema import heads, rejects, target_state, writes
+from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
+from ledger.sql import Statistics, upsert
+from ledger.store import Ledger
+
+log = structlog.get_logger("chatledger.replay")
+
+TABLE_COUNTERS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    base_seconds: float = 0.5
+    max_seconds: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: a random wait up to base·2^attempt, capped."""
+        return random.uniform(0, min(self.max_seconds, self.base_seconds * 2**attempt))
+
+
+@dataclass
+class ReplayStats:
+    tables: dict[str, dict[str, float]] = field(default_factory=dict)
+    written: int = 0
+    rejected_units: int = 0
+    retries: int = 0
+    reconciled: int = 0
+
+    def add(self, table: str, name: str, amount: float = 1) -> None:
+        counts = self.tables.setdefault(table, dict.fromkeys((*TABLE_COUNTERS, "seconds"), 0))
+        counts[name] += amount
+
+    def as_json(self) -> dict[str, Any]:
+        tables = {
+            table: {name: round(value, 3) if name == "seconds" else int(value) for name, value in counts.items()}
+            for table, counts in sorted(self.tables.items())
+        }
+        return {
+            "tables": tables,
+            "written": self.written,
+            "rejected_units": self.rejected_units,
+            "retries": self.retries,
+            "reconciled": self.reconciled,
+        }
+
+
+def table_label(sink: Sink, kind: str) -> str:
+    return f"{kind} → {', '.join(sink.tables(kind))}"
+
+
+class Applier:
+    """Applies batches of units for one run and records the outcomes in the ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sink: Sink,
+        run_id: int,
+        *,
+        retry: RetryPolicy,
+        progress: Progress,
+        stats: ReplayStats,
+        save: Callable[[Connection], None],
+        truncate: bool = False,
+    ) -> None:
+        self.ledger = ledger
+        self.sink = sink
+        self.run_id = run_id
+        self.retry = retry
+        self.progress = progress
+        self.stats = stats
+        self.save = save  # writes the run's stats inside each ledger transaction
+        self.truncate = truncate
+        self.lock = locks.target_lock(sink.target)
+        self.statistics = Statistics([target_state, writes])
+
+    def apply(self, units: list[Unit]) -> None:
+        if not units:
+            return
+        for unit in units:
+            for item in unit.items:
+                if item.changed:
+                    self.stats.add(table_label(self.sink, item.kind), "read")
+        started = time.monotonic()
+        truncating = self.truncate
+        outcomes, failed = self._apply_with_retries(units)
+        seconds = time.monotonic() - started
+        self._attribute_time(units, seconds)
+        failpoints.failpoint("replay.record.before")
+        with self.ledger.write() as conn:
+            self._record(conn, units, outcomes)
+            if truncating and not failed:
+                self._record_truncated(conn, outcomes)
+            for unit, error in failed:
+                self._reject(conn, unit, error)
+            self.statistics.wrote(conn, len(outcomes))
+            self.save(conn)
+            locks.heartbeat(conn, self.lock, self.run_id)
+        failpoints.failpoint("replay.record.after")
+        self.progress.advance(len(units), records=len(outcomes))
+
+    def apply_truncate_only(self) -> None:
+        """``replace --truncate`` of an empty selection: the tables are still emptied."""
+        self.sink.apply([], self.run_id, truncate=True)
+        self.truncate = False
+        with self.ledger.write() as conn:
+            self._record_truncated(conn, [])
+            self.save(conn)
+
+    # -- applying ---------------------------------------------------------------------
+
+    def _apply_with_retries(
+        self, units: list[Unit]
+    ) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
+        attempt = 0
+        while True:
+            try:
+                failpoints.failpoint("replay.apply")
+                outcomes = self.sink.apply(units, self.run_id, truncate=self.truncate)
+                self.truncate = False  # once, inside the first batch's transaction
+                self._check(units, outcomes)
+                return outcomes, []
+            except Exception as error:
+                kind = self._classify(error)
+                if kind is TransientError and attempt + 1 < self.retry.attempts:
+                    wait = self.retry.delay(attempt)
+                    attempt += 1
+                    self.stats.retries += 1
+                    log.warning(
+                        "transient failure, retrying",
+                        target=self.sink.target,
+                        attempt=attempt,
+                        wait_s=round(wait, 2),
+                        error=redact(str(error)),
+                    )
+                    time.sleep(wait)
+                    continue
+                if kind is TransientError:
+                    raise ChatledgerError(
+                        f"{self.sink.target}: still failing after {self.retry.attempts} "
+                        f"attempts: {redact(str(error))}"
+                    ) from error
+                if kind is None:
+                    raise
+                if len(units) == 1 or self.truncate:
+                    return [], [(unit, PermanentError(str(error))) for unit in units]
+                return self._bisect(units)
+
+    def _bisect(self, units: list[Unit]) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
+        """Apply halves separately to isolate the units that fail for good."""
+        middle = len(units) // 2
+        outcomes, failed = [], []
+        for half in (units[:middle], units[middle:]):
+            half_outcomes, half_failed = self._apply_with_retries(half)
+            outcomes += half_outcomes
+            failed += half_failed
+        return outcomes, failed
+
+    def _classify(self, error: Exception) -> type[ChatledgerError] | None:
+        if isinstance(error, (TransientError, PermanentError)):
+            return type(error)
+        return self.sink.classify(error)
+
+    def _check(self, units: list[Unit], outcomes: list[Outcome]) -> None:
+        reported = {(outcome.stream, outcome.key) for outcome in outcomes}
+        missing = [
+            item.key
+            for unit in units
+            for item in unit.items
+            if item.changed and (item.stream, item.key) not in reported
+        ]
+        if missing:
+            raise PermanentError(
+                f"the {self.sink.type_name} sink did not report writing {', '.join(missing[:5])}"
+            )
+
+    def _attribute_time(self, units: list[Unit], seconds: float) -> None:
+        labels = [table_label(self.sink, item.kind) for unit in units for item in unit.items]
+        for label in labels:
+            self.stats.add(label, "seconds", seconds / len(labels))
+
+    # -- recording --------------------------------------------------------------------
+
+    def _record(self, conn: Connection, units: list[Unit], outcomes: list[Outcome]) -> None:
+        items = {(item.stream, item.key): item for unit in units for item in unit.items}
+        record_outcomes(conn, self.sink.target, self.run_id, outcomes, items)
+        for outcome in outcomes:
+            item = items[(outcome.stream, outcome.key)]
+            counter = {"insert": "inserted", "update": "updated", "delete": "deleted"}[outcome.action]
+            self.stats.add(table_label(self.sink, item.kind), counter)
+        self.stats.written += len(outcomes)
+
+    def _record_truncated(self, conn: Connection, outcomes: list[Outcome]) -> None:
+        """Everything the target held and this batch did not rewrite is gone now."""
+        written = {(outcome.stream, outcome.key) for outcome in outcomes}
+        rows = conn.execute(select(target_state).where(target_state.c.target == self.sink.target))
+        gone = [row for row in rows if (row.stream, row.key) not in written]
+        items = {
+            (row.stream, row.key): Item(
+                row.stream,
+                row.key,
+                row.kind,
+                row.version,
+                None,
+                None,
+                row.version,
+                row.hash,
+                conversation=row.conversation,
+            )
+            for row in gone
+        }
+        deletes = [Outcome(row.stream, row.key, "delete") for row in gone]
+        record_outcomes(conn, self.sink.target, self.run_id, deletes, items)
+        for row in gone:
+            self.stats.add(table_label(self.sink, row.kind), "deleted")
+        self.stats.written += len(deletes)
+
+    def _reject(self, conn: Connection, unit: Unit, error: ChatledgerError) -> None:
+        self.stats.rejected_units += 1
+        for item in unit.items:
+            if item.changed:
+                self.stats.add(table_label(self.sink, item.kind), "rejected")
+        stream = unit.items[0].stream if unit.items else None
+        conn.execute(
+            rejects.insert().values(
+                run_id=self.run_id,
+                stream=stream,
+                target=self.sink.target,
+                location=f"{unit.kind} unit {unit.key}",
+                reason=redact(str(error)),
+                input=canonical_text(
+                    [{"key": i.key, "version": i.version, "hash": i.hash} for i in unit.items]
+                ),
+            )
+        )
+        log.error("unit rejected", target=self.sink.target, unit=unit.key, reason=redact(str(error)))
+
+
+def record_outcomes(
+    conn: Connection,
+    target: str,
+    run_id: int,
+    outcomes: Iterable[Outcome],
+    items: dict[tuple[str, str], Item],
+) -> None:
+    """``writes`` rows and ``target_state`` for what a sink did (one ledger transaction)."""
+    write_rows, state_rows, gone = [], [], []
+    for outcome in outcomes:
+        item = items[(outcome.stream, outcome.key)]
+        reference = canonical_text(outcome.target_ref) if outcome.target_ref is not None else None
+        write_rows.append(
+            {
+                "run_id": run_id,
+                "target": target,
+                "stream": outcome.stream,
+                "key": outcome.key,
+                "version": item.version,
+                "hash": item.hash,
+                "action": outcome.action,
+                "target_ref": reference,
+                "prior_version": item.held_version,
+                "prior_hash": item.held_hash,
+            }
+        )
+        if outcome.action == "delete":
+            gone.append((outcome.stream, outcome.key))
+        else:
+            state_rows.append(
+                {
+                    "target": target,
+                    "stream": outcome.stream,
+                    "key": outcome.key,
+                    "kind": item.kind,
+                    "conversation": item.conversation,
+                    "version": item.version,
+                    "hash": item.hash,
+                    "target_ref": reference,
+                    "run_id": run_id,
+                }
+            )
+    if write_rows:
+        conn.execute(writes.insert(), write_rows)
+    upsert(conn, target_state, state_rows, ["target", "stream", "key"])
+    for stream, key in gone:
+        conn.execute(
+            delete(target_state).where(
+                and_(
+                    target_state.c.target == target,
+                    target_state.c.stream == stream,
+                    target_state.c.key == key,
+                )
+            )
+        )
+
+
+def reconcile(ledger: Ledger, sink: Sink, current_run: int) -> int:
+    """Heal ``target_state`` from the target's markers of runs that may not have recorded
+    their last batch (running, interrupted or failed runs of this target)."""
+    suspects = [
+        run.id
+        for run in runs.list_runs(ledger, target=sink.target, limit=1000)
+        if run.id != current_run and run.status in (runs.RUNNING, runs.INTERRUPTED, runs.FAILED)
+    ]
+    markers = list(sink.reconcile(suspects)) if suspects else []
+    healed = 0
+    with ledger.write() as conn:
+        for marker in markers:
+            stream, key = marker["stream"], marker["key"]
+            held = conn.execute(
+                select(target_state).where(
+                    target_state.c.target == sink.target,
+                    target_state.c.stream == stream,
+                    target_state.c.key == key,
+                )
+            ).first()
+            if marker["hash"] is None:
+                action = "delete" if held is not None else None
+            elif held is None or held.hash != marker["hash"]:
+                action = "insert" if held is None else "update"
+            else:
+                action = None
+            if action is None:
+                continue
+            head = conn.execute(
+                select(heads.c.kind, heads.c.conversation).where(
+                    heads.c.stream == stream, heads.c.key == key
+                )
+            ).first()
+            item = Item(
+                stream,
+                key,
+                head.kind if head else held.kind,
+                marker["version"],
+                marker["hash"],
+                None,
+                held.version if held else None,
+                held.hash if held else None,
+                conversation=head.conversation if head else held.conversation,
+            )
+            outcome = Outcome(stream, key, action, marker["target_ref"])
+            record_outcomes(conn, sink.target, marker["run_id"], [outcome], {(stream, key): item})
+            healed += 1
+    if healed:
+        log.warning("healed target_state from target markers", target=sink.target, records=healed)
+    return healed

@@ -1,0 +1,326 @@
+"""The ``sql`` sink: canonical tables in Postgres or SQLite, for analytics and compliance.
+
+Tables (names take the optional ``prefix``; Postgres tables live in ``schema``):
+
+| table | holds |
+| --- | --- |
+| ``users`` | email, name, username, avatar_url, created_at, external_ids |
+| ``conversations`` | owner, title, times, assistant, model, system_prompt, pinned, archived, tags, active_leaf, metadata |
+| ``messages`` | conversation, parent, role, author, model, times, status, text (the text parts joined), parts, files, sibling_group, usage, feedback |
+| ``files`` | owner, filename, mime, size, sha256, blob, missing |
+| ``records`` | every other kind (assistant, run, run_event, checkpoint) |
+
+Every table also has ``stream``, ``key`` (the primary key), ``data``, ``raw`` and
+``refs`` (JSON, verbatim) and the ledger ``version`` and ``hash`` the row was written
+from. Timestamps are ``timestamptz`` on Postgres and RFC 3339 text on SQLite. The sink
+creates its tables when they are missing. The unit is one record; a batch is one
+transaction with its marker rows, and Postgres loads rows with COPY.
+
+``replace --truncate`` empties exactly these five tables (and this target's markers).
+Text columns cannot hold NUL characters on Postgres: they become U+FFFD there, while the
+JSON columns keep the record verbatim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    delete,
+    select,
+)
+from sqlalchemy.dialects import postgresql
+
+from ledger.canonical import canonical_bytes, canonical_text, format_datetime, sha256_hex
+from ledger.errors import ChatledgerError
+from ledger.options import option
+from ledger.redact import redact
+from ledger.sink import Outcome, Sink, Unit
+from ledger.sql import Statistics, bulk_write, chunks
+from ledger.sqlsink import Markers, classify_sql_error, marker_table, target_engine
+
+Json = Text().with_variant(postgresql.JSON(), "postgresql")
+Moment = Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
+_TYPES = {JSON: Json, TIME: Moment, TEXT: Text, BOOL: Boolean, INT: BigInteger}
+
+#: kind → (table, content columns as (name, type)); other kinds go to "records".
+LAYOUT: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "user": (
+        "users",
+        [("email", TEXT), ("name", TEXT), ("username", TEXT), ("avatar_url", TEXT),
+         ("created_at", TIME), ("external_ids", JSON)],
+    ),
+    "conversation": (
+        "conversations",
+        [("owner", TEXT), ("title", TEXT), ("created_at", TIME), ("updated_at", TIME),
+         ("assistant", TEXT), ("model", TEXT), ("system_prompt", TEXT), ("pinned", BOOL),
+         ("archived", BOOL), ("tags", JSON), ("active_leaf", TEXT), ("metadata", JSON)],
+    ),
+    "message": (
+        "messages",
+        [("conversation", TEXT), ("parent", TEXT), ("role", TEXT), ("author", TEXT),
+         ("model", TEXT), ("created_at", TIME), ("updated_at", TIME), ("status", TEXT),
+         ("text", TEXT), ("parts", JSON), ("files", JSON), ("sibling_group", INT),
+         ("usage", JSON), ("feedback", JSON)],
+    ),
+    "file": (
+        "files",
+        [("owner", TEXT), ("filename", TEXT), ("mime", TEXT), ("size", INT), ("sha256", TEXT),
+         ("blob", TEXT), ("missing", TEXT)],
+    ),
+}  # fmt: skip
+OTHER = ("records", [("kind", TEXT), ("conversation", TEXT)])
+COMMON_HEAD = [("stream", TEXT), ("key", TEXT)]
+COMMON_TAIL = [("data", JSON), ("raw", JSON), ("refs", JSON), ("version", INT), ("hash", TEXT)]
+
+
+@dataclass
+class SqlOptions:
+    url: str = option(help="Target database URL (postgresql://… or sqlite:///…).", secret=True)
+    schema: str | None = option(None, help="Postgres schema for the tables (default: public).")
+    prefix: str = option("", help="Prefix for the table names.")
+    markers: bool = option(
+        True, help="Keep the chatledger_markers table in the target (exactly-once after crashes)."
+    )
+
+
+def _layout(kind: str) -> tuple[str, list[tuple[str, str]]]:
+    return LAYOUT.get(kind, OTHER)
+
+
+def _text_of(parts: Any) -> str | None:
+    if not isinstance(parts, list):
+        return None
+    texts = [part.get("text") for part in parts if isinstance(part, dict) and part.get("type") == "text"]
+    return "\n\n".join(text for text in texts if isinstance(text, str)) or None
+
+
+def _moment(value: Any) -> str | None:
+    """RFC 3339 in the canonical form, or None for what is not a timestamp."""
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return format_datetime(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+class SqlSink(Sink):
+    type_name = "sql"
+    Options = SqlOptions
+    unit = "record"
+    transactional = True
+
+    def __init__(self, options: SqlOptions, context) -> None:
+        super().__init__(options, context)
+        self.engine = None
+        self.metadata = MetaData(schema=options.schema)
+        # table name (unprefixed) → (Table, the type of each column in order)
+        self.layout: dict[str, tuple[Table, list[str]]] = {}
+        for name, columns in [*LAYOUT.values(), OTHER]:
+            all_columns = [*COMMON_HEAD, *columns, *COMMON_TAIL]
+            table = Table(
+                options.prefix + name,
+                self.metadata,
+                *[
+                    Column(column, _TYPES[kind], primary_key=column in ("stream", "key"))
+                    for column, kind in all_columns
+                ],
+            )
+            self.layout[name] = (table, [kind for _, kind in all_columns])
+        self.markers = Markers(marker_table(self.metadata), self.target) if options.markers else None
+        self.statistics = Statistics(
+            [table for table, _ in self.layout.values()] + ([self.markers.table] if self.markers else [])
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def describe(self) -> str:
+        where = redact(self.options.url)
+        return f"sql {where}" + (f" schema {self.options.schema}" if self.options.schema else "")
+
+    def tables(self, kind: str) -> list[str]:
+        return [self.options.prefix + _layout(kind)[0]]
+
+    def open(self) -> None:
+        if self.engine is None:
+            self.engine = target_engine(self.options.url)
+            self.metadata.create_all(self.engine, checkfirst=True)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def classify(self, error: Exception) -> type[ChatledgerError] | None:
+        return classify_sql_error(error)
+
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        if self.markers is None:
+            return iter(())
+        with self.engine.connect() as conn:
+            return iter(list(self.markers.of_runs(conn, run_ids)))
+
+    # -- rows --------------------------------------------------------------------------
+
+    def row(self, stream: str, key: str, document: dict[str, Any], version: int, digest: str) -> tuple:
+        """The row of one record version, in the table's column order, as written."""
+        kind = document["kind"]
+        data = document["data"]
+        _, columns = _layout(kind)
+        values: list[Any] = [stream, key]
+        for name, type_ in columns:
+            if name == "text":
+                value = _text_of(data.get("parts"))
+            elif name == "kind":
+                value = kind
+            else:
+                value = data.get(name)
+            values.append(self._value(type_, value))
+        values += [
+            canonical_text(data),
+            canonical_text(document.get("raw")),
+            canonical_text(document.get("refs", [])),
+            version,
+            digest,
+        ]
+        return tuple(values)
+
+    def _value(self, type_: str, value: Any) -> Any:
+        if type_ == JSON:
+            return canonical_text(value) if value is not None else None
+        if type_ == TIME:
+            return _moment(value)
+        if type_ == BOOL:
+            return bool(value) if value is not None else None
+        if type_ == INT:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else canonical_text(value)
+        if self.engine is not None and self.engine.dialect.name == "postgresql":
+            return text.replace("\x00", "\ufffd")
+        return text
+
+    @staticmethod
+    def _read_value(type_: str, value: Any) -> Any:
+        """A value read back, in the form ``row`` wrote it (JSON comes back as the text
+        written; an edit that changes it, even to equivalent JSON, counts as drift)."""
+        if type_ == TIME and isinstance(value, dt.datetime):
+            return format_datetime(value)
+        if type_ == BOOL and value is not None:
+            return bool(value)  # SQLite gives 0/1
+        return value
+
+    # -- writing -----------------------------------------------------------------------
+
+    def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        versions: dict[tuple[str, str], tuple[int, str | None]] = {}
+        by_table: dict[str, list] = {}
+        for unit in units:
+            for item in unit.items:
+                if not item.changed:
+                    continue
+                table = _layout(item.kind)[0]
+                by_table.setdefault(table, []).append(item)
+                versions[(item.stream, item.key)] = (item.version, item.hash)
+        with self.engine.begin() as conn:
+            if truncate:
+                for table, _ in self.layout.values():
+                    conn.execute(delete(table))
+                if self.markers is not None:
+                    self.markers.clear(conn)
+            for name, items in by_table.items():
+                table = self.layout[name][0]
+                self._clear(conn, table, items)
+                rows = [
+                    self.row(item.stream, item.key, item.document, item.version, item.hash)
+                    for item in items
+                    if not item.removed
+                ]
+                bulk_write(conn, table, [column.name for column in table.columns], rows)
+                for item in items:
+                    if item.removed:
+                        if item.held_hash is None:
+                            continue
+                        action = "delete"
+                    else:
+                        action = "insert" if item.held_hash is None and not truncate else "update"
+                    reference = {"table": table.name, "key": item.key}
+                    outcomes.append(Outcome(item.stream, item.key, action, reference))
+            if self.markers is not None:
+                self.markers.write(conn, outcomes, versions, run_id)
+            self.statistics.wrote(conn, len(outcomes))
+        return outcomes
+
+    def _clear(self, conn, table: Table, items: list) -> None:
+        """Remove the rows these items replace (idempotent if they are absent)."""
+        by_stream: dict[str, list[str]] = {}
+        for item in items:
+            by_stream.setdefault(item.stream, []).append(item.key)
+        for stream, keys in by_stream.items():
+            for chunk in chunks(keys):
+                conn.execute(delete(table).where(and_(table.c.stream == stream, table.c.key.in_(chunk))))
+
+    # -- verifying -----------------------------------------------------------------------
+
+    def fingerprint(self, unit: Unit) -> str:
+        item = unit.items[0]
+        _, types = self.layout[_layout(item.kind)[0]]
+        values = self.row(item.stream, item.key, item.document, item.version, item.hash)
+        return self._digest(types, values)
+
+    def _digest(self, types: list[str], values) -> str:
+        read = [self._read_value(type_, value) for type_, value in zip(types, values)]
+        return sha256_hex(canonical_bytes(read))
+
+    def _select(self, table: Table, types: list[str]):
+        """All columns, JSON ones as their stored text (psycopg would parse them)."""
+        as_text = self.engine.dialect.name == "postgresql"
+        return select(
+            *[
+                column.cast(Text).label(column.name) if as_text and type_ == JSON else column
+                for column, type_ in zip(table.columns, types)
+            ]
+        )
+
+    def read_back(self, units: list[Unit]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {unit.key: None for unit in units}
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for unit in units:
+            item = unit.items[0]
+            wanted.setdefault((item.stream, _layout(item.kind)[0]), []).append(item.key)
+        with self.engine.connect() as conn:
+            for (stream, name), keys in wanted.items():
+                table, types = self.layout[name]
+                for chunk in chunks(keys):
+                    rows = conn.execute(
+                        self._select(table, types).where(
+                            and_(table.c.stream == stream, table.c.key.in_(chunk))
+                        )
+                    )
+                    for row in rows:
+                        found[row.key] = self._digest(types, row)
+        return found
+
+    def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
+        streams = list(streams)
+        with self.engine.connect() as conn:
+            for table, _ in self.layout.values():
+                rows = conn.execute(select(table.c.stream, table.c.key).where(table.c.stream.in_(streams)))
+                for stream, key in rows:
+                    yield stream, key
