@@ -122,3 +122,106 @@ def render(results: dict[str, Any]) -> Table:
             f"{series['peak_rss_mb']:,.0f}",
         )
     return table
+
+
+# -- replay ----------------------------------------------------------------------------
+
+SQL_TABLES = ("users", "conversations", "messages", "files", "records")
+
+
+def _cli_json(args: list[str], workdir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger", *args, "--no-progress", "--json"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark step failed: {done.stderr.strip()[-2000:]}")
+    result = json.loads(done.stdout)
+    result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _copy_baseline(target_url: str) -> dict[str, Any]:
+    """Load the rows the replay wrote with plain psycopg COPY into empty twin tables."""
+    import psycopg
+
+    dsn = target_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS copy_baseline CASCADE")
+        conn.execute("CREATE SCHEMA copy_baseline")
+        dumps: dict[str, bytes] = {}
+        rows = 0
+        for table in SQL_TABLES:
+            conn.execute(f"CREATE TABLE copy_baseline.{table} (LIKE public.{table} INCLUDING ALL)")
+            buffer = bytearray()
+            with conn.cursor().copy(f"COPY public.{table} TO STDOUT (FORMAT binary)") as copy:
+                for chunk in copy:
+                    buffer += chunk
+            dumps[table] = bytes(buffer)
+            rows += conn.execute(f"SELECT count(*) FROM public.{table}").fetchone()[0]
+        started = time.perf_counter()
+        with conn.transaction():
+            for table, data in dumps.items():
+                with conn.cursor().copy(f"COPY copy_baseline.{table} FROM STDIN (FORMAT binary)") as copy:
+                    for start in range(0, len(data), 1 << 20):
+                        copy.write(data[start : start + (1 << 20)])
+        seconds = time.perf_counter() - started
+        conn.execute("DROP SCHEMA copy_baseline CASCADE")
+    return {"rows": rows, "seconds": round(seconds, 2)}
+
+
+def replay_benchmark(messages: int, *, postgres_url: str, echo: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Replay synthetic messages into the Postgres ``sql`` sink; compare with plain COPY."""
+    users = max(1, messages // MESSAGES_PER_USER)
+    database = f"chatledger_bench_target_{os.getpid()}"
+    admin = create_engine(normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    target_url = normalize_url(postgres_url).rsplit("/", 1)[0] + f"/{database}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="chatledger-bench-") as scratch:
+            workdir = Path(scratch)
+            ledger = ["--ledger", f"sqlite:///{workdir / 'ledger.db'}"]
+            echo(f"extract ({users:,} synthetic users) …")
+            extracted = _cli_json(
+                [*ledger, "extract", "synthetic", "--name", "bench", "--users", str(users), "--seed", "1",
+                 "--conversations-per-user", str(CONVERSATIONS_PER_USER)],
+                workdir,
+            )  # fmt: skip
+            replay_args = [*ledger, "replay", "sql", "--name", "bench-target", "--url", target_url]
+            echo("replay into the Postgres sql sink …")
+            first = _cli_json(replay_args, workdir)
+            echo("replay again (no-op) …")
+            noop = _cli_json(replay_args, workdir)
+            echo("plain COPY of the same rows …")
+            baseline = _copy_baseline(target_url)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+    kinds = extracted["stats"]["kinds"]
+    first_seconds = first["stats"]["seconds"]
+    return {
+        "users": users,
+        "messages": kinds.get("message", {}).get("read", 0),
+        "records": first["stats"]["written"],
+        "replay_seconds": first_seconds,
+        "replay_records_per_second": round(first["stats"]["written"] / first_seconds),
+        "copy_rows": baseline["rows"],
+        "copy_seconds": baseline["seconds"],
+        "replay_to_copy": round(first_seconds / baseline["seconds"], 2),
+        "noop_seconds": noop["stats"]["seconds"],
+        "noop_to_first_percent": round(100 * noop["stats"]["seconds"] / first_seconds, 2),
+        "noop_written": noop["stats"]["written"],
+    }
+
+
+def render_replay(results: dict[str, Any]) -> Table:
+    table = Table("measure", "value", title="chatledger bench replay (Postgres sql sink)")
+    for name, value in results.items():
+        table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, (int, float)) else str(value))
+    return table

@@ -584,7 +584,7 @@ def bench_extract(
     as_json: JsonFlag = False,
 ) -> None:
     """Extract synthetic messages into fresh SQLite and Postgres ledgers, then again
-    unchanged; print records/s, the no-op/first time ratio and peak RSS."""
+    unchanged; print records/s, the no-op/first time ratios and peak RSS."""
     from ledger import bench
 
     results = bench.extract_benchmark(
@@ -594,4 +594,23 @@ def bench_extract(
         _print_json(results)
     else:
         out.print(bench.render(results))
+
+
+@command(bench_app, name="replay")
+def bench_replay(
+    messages: Annotated[int, typer.Option(help="Synthetic messages to replay (about).")] = 1_000_000,
+    postgres: Annotated[
+        str, typer.Option(help="Postgres server URL; a scratch target database is made there.")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay synthetic messages into the Postgres sql sink; in the same run load the same
+    rows with plain psycopg COPY; print the time ratio and the no-op replay time."""
+    from ledger import bench
+
+    results = bench.replay_benchmark(messages, postgres_url=postgres, echo=err.print)
+    if as_json:
+        _print_json(results)
+    else:
+        out.print(bench.render_replay(results))
 

@@ -171,3 +171,12 @@ locks = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
+
+lookups = Table(
+    "lookups",
+    metadata,
+    Column("namespace", String(100), primary_key=True),  # e.g. workos-user
+    Column("key", Text, primary_key=True),
+    Column("value", Text),  # canonical JSON of the answer; null: "not found" was the answer
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+)

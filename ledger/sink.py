@@ -32,7 +32,14 @@ class TransientError(ChatledgerError):
 
 
 class PermanentError(ChatledgerError):
-    """A failure retrying cannot fix: bad data, HTTP 4xx, a constraint violated."""
+    """A failure retrying cannot fix: bad data, HTTP 4xx, a constraint violated.
+
+    ``status`` carries an HTTP status where there is one (callers branch on 400 vs 404).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass

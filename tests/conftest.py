@@ -1,9 +1,11 @@
-"""Shared fixtures: ledgers on both backends, fresh Postgres databases, the CLI.
+"""Shared fixtures: ledgers on both backends, fresh Postgres and MariaDB databases, the CLI.
 
 Service-backed tests skip with the reason when the service is unreachable, unless
 ``CHATLEDGER_REQUIRE_SERVICES=1`` (set by .ci/run): then a missing service fails.
 Postgres is found at ``CHATLEDGER_TEST_POSTGRES`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets its own database.
+``postgresql://postgres@127.0.0.1:5432/postgres``), MariaDB at
+``CHATLEDGER_TEST_MARIADB`` (default ``mysql+pymysql://root@127.0.0.1:3306/``); each
+test gets its own database.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REQUIRE_SERVICES = os.environ.get("CHATLEDGER_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "CHATLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+MARIADB_URL = os.environ.get("CHATLEDGER_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 TEMPLATE = "chatledger_test_template"
 
 
@@ -83,6 +86,29 @@ def postgres_database(postgres_admin) -> Iterator[str]:
 def postgres_ledger_url(postgres_admin, postgres_template) -> Iterator[str]:
     """A migrated, empty Postgres ledger database for one test."""
     yield from _fresh_database(postgres_admin, postgres_template)
+
+
+@pytest.fixture(scope="session")
+def mariadb_admin():
+    engine = create_engine(MARIADB_URL, connect_args={"charset": "utf8mb4"})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any connection failure means: no usable server
+        service_missing(f"MariaDB at {MARIADB_URL}", type(exc).__name__)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mariadb_database(mariadb_admin) -> Iterator[str]:
+    """An empty MariaDB database (utf8mb4) for one test; its URL."""
+    name = f"chatledger_test_{uuid.uuid4().hex[:12]}"
+    with mariadb_admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    yield MARIADB_URL.rstrip("/") + f"/{name}"
+    with mariadb_admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 
 TABLES = {
     "runs", "events", "payloads", "heads", "checkpoints", "targets",
-    "target_state", "writes", "rejects", "locks", "alembic_version",
+    "target_state", "writes", "rejects", "locks", "lookups", "alembic_version",
 }  # fmt: skip
 
 
@@ -72,3 +72,28 @@ def test_init_reports_what_it_did(tmp_path):
     second = run_cli("--ledger", url, "init", cwd=tmp_path)
     assert "created at schema revision" in first.stdout
     assert "already at schema revision" in second.stdout
+
+
+def test_an_older_ledger_is_upgraded_with_its_data(empty_url, tmp_path):
+    from alembic import command
+    from sqlalchemy import select
+
+    from ledger.schema import events
+    from tests.helpers import ListScope, ListSource, msg, run
+
+    engine = make_engine(empty_url)
+    config = migrations._config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001_initial")  # a ledger written by the first release
+    assert "lookups" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.execute(
+            events.insert().values(run_id=1, stream="s", kind="user", key="user:1", version=1, op="put", hash="h")
+        )
+    ledger = Ledger.open(empty_url, blob_dir=tmp_path / "blobs")
+    assert ledger.revisions == ("0001_initial", migrations.head_revision())
+    assert "lookups" in inspect(ledger.engine).get_table_names()
+    with ledger.read() as conn:
+        assert conn.execute(select(events.c.key)).scalars().all() == ["user:1"]
+    run(ledger, ListSource("s", {"A": ListScope([msg("s", "c", 1)])}))  # and it works
