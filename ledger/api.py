@@ -14,6 +14,7 @@ from ledger import config as configuration
 from ledger import plugins, queries, runs
 from ledger.errors import UsageError
 from ledger.extract import ExtractResult, ExtractSettings, extract
+from ledger.lookups import Lookups
 from ledger.options import build_options, masked, parse_flags
 from ledger.progress import Progress
 from ledger.replay import ReplayResult, ReplaySettings, replay
@@ -50,7 +51,25 @@ def resolve_stream(
 
 def build_source(ledger: Ledger, plugin: configuration.Plugin, source_class: type) -> Source:
     options = build_options(source_class.Options, plugin.values, where=plugin.origin)
-    return source_class(options, SourceContext(plugin.name, ledger.blobs))
+    return source_class(options, SourceContext(plugin.name, ledger.blobs, lookups=Lookups(ledger)))
+
+
+def validate_stream(
+    ledger: Ledger,
+    config: configuration.Config,
+    name: str,
+    flag_args: list[str] | None = None,
+    *,
+    stream_name: str | None = None,
+) -> dict[str, Any]:
+    """``chatledger extract NAME --validate-only``: what the source says about its input
+    (sizes, checksums, inventories), without extracting or writing anything."""
+    plugin, source_class = resolve_stream(config, name, flag_args, stream_name=stream_name)
+    source = build_source(ledger, plugin, source_class)
+    try:
+        return source.describe()
+    finally:
+        source.close()
 
 
 def extract_stream(
@@ -102,7 +121,7 @@ def resolve_target(
 
 def build_sink(ledger: Ledger, plugin: configuration.Plugin, sink_class: type) -> Sink:
     options = build_options(sink_class.Options, plugin.values, where=plugin.origin)
-    return sink_class(options, SinkContext(plugin.name, ledger.blobs))
+    return sink_class(options, SinkContext(plugin.name, ledger.blobs, lookups=Lookups(ledger)))
 
 
 def target_streams(ledger: Ledger, plugin: configuration.Plugin, explicit: list[str]) -> list[str]:

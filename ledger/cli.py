@@ -216,12 +216,25 @@ def extract(
         bool, typer.Option(help="Read in a child process while this one writes.")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    validate_only: Annotated[
+        bool, typer.Option(help="Print what the source finds in its input; extract nothing.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Extract a stream into the ledger. Source options follow as flags
     (`chatledger sources` lists them), e.g.
     `chatledger extract synthetic --name demo --users 100 --seed 7`."""
     state = _state(ctx)
+    if validate_only:
+        found = api.validate_stream(
+            state.ledger(), state.config(), name, list(ctx.args), stream_name=stream_name
+        )
+        if as_json:
+            _print_json(found)
+        else:
+            for key, value in found.items():
+                out.print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}", highlight=False)
+        return
     settings = ExtractSettings(
         batch_size=batch_size, full=full, dry_run=dry_run, parallel=parallel
     )

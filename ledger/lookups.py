@@ -54,3 +54,13 @@ def cached(
     value = fetch()
     put(ledger, namespace, key, value)
     return value
+
+
+class Lookups:
+    """``cached`` bound to one ledger: what sources and sinks get in their context."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def cached(self, namespace: str, key: str, fetch: Callable[[], Any], *, refresh: bool = False) -> Any:
+        return cached(self.ledger, namespace, key, fetch, refresh=refresh)

@@ -102,6 +102,8 @@ def replay_report(stats: dict[str, Any]) -> Group:
         lines.append(f"policy: {stats['policy']}")
     if stats.get("rolls_back"):
         lines.append(f"rolled back run(s): {', '.join(map(str, stats['rolls_back']))}")
+    for name, value in stats.get("sink", {}).items():
+        lines.append(f"{name:<32} {value:,}")
     if "rule" in stats:
         lines.append(f"repair {stats['rule']}: {stats.get('fixes', 0):,} fix(es)")
         lines += [f"  {fix['unit']}: {fix['fix']}" for fix in stats.get("sample", [])[:20]]

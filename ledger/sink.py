@@ -108,6 +108,7 @@ class SinkContext:
     target: str
     blobs: BlobStore
     log: Any = field(default_factory=lambda: structlog.get_logger("chatledger.sink"))
+    lookups: Any = None  # ledger.lookups.Lookups: answers of outside services, cached
 
 
 class Repair(abc.ABC):
@@ -141,6 +142,11 @@ class Sink(abc.ABC):
         self.options = options
         self.context = context
         self.target = context.target
+        #: sink-specific counters a run reports under "sink" (e.g. users_created)
+        self.counters: dict[str, int] = {}
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
 
     # -- description -------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ class SourceContext:
     stream: str
     blobs: BlobStore
     log: Any = field(default_factory=lambda: structlog.get_logger("chatledger.source"))
+    lookups: Any = None  # ledger.lookups.Lookups: answers of outside services, cached
 
 
 class Source(abc.ABC):

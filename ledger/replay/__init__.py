@@ -115,9 +115,11 @@ class _Run:
         )
 
     def summary(self) -> dict[str, Any]:
+        sink_counters = {"sink": dict(self.sink.counters)} if self.sink.counters else {}
         return {
             **self.stats.as_json(),
             **self.extra,
+            **sink_counters,
             "seconds": round(time.monotonic() - self.started, 3),
         }
 
