@@ -1,0 +1,119 @@
+"""The Typer application, its global options, and what every command module shares:
+the error-to-exit-code decorator, JSON output, the consoles."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+from rich.console import Console
+
+from ledger import api, logs
+from ledger import config as configuration
+from ledger.errors import ChatledgerError
+from ledger.redact import redact
+from ledger.store import Ledger
+
+app = typer.Typer(
+    name="chatledger",
+    help="Migrate AI-chat history between platforms through an event-sourced ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts quote TOML like [ledger] url literally
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+bench_app = typer.Typer(help="Benchmarks, measured as ratios within one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = structlog.get_logger("chatledger.cli")
+
+
+@dataclass
+class State:
+    ledger_flag: str | None = None
+    config_path: Path | None = None
+    verbose: int = 0
+    _config: configuration.Config | None = None
+    _ledgers: list[Ledger] = field(default_factory=list)
+
+    def config(self) -> configuration.Config:
+        if self._config is None:
+            self._config = configuration.load_config(self.config_path)
+        return self._config
+
+    def ledger(self) -> Ledger:
+        if not self._ledgers:
+            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag))
+        return self._ledgers[0]
+
+
+def state_of(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def command(parent: typer.Typer, *args: Any, **kwargs: Any):
+    """Register a command whose ChatledgerErrors become a message and an exit code."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*call_args: Any, **call_kwargs: Any):
+            try:
+                return function(*call_args, **call_kwargs)
+            except (typer.Exit, typer.Abort):
+                raise
+            except ChatledgerError as exc:
+                _fail(str(exc), exc.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted", 130)
+            except Exception as exc:  # an unexpected failure: short message, trace with -v
+                log.debug("unexpected failure", exc_info=True)
+                _fail(f"{type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
+
+        return parent.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str, ensure_ascii=False), highlight=False)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Ledger database URL (default: chatledger.toml [ledger] url, then "
+            "$CHATLEDGER_LEDGER, then sqlite:///chatledger.db).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Configuration file (default: ./chatledger.toml)."),
+    ] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,
+) -> None:
+    logs.configure(json=log_json, verbosity=verbose)
+    ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose)
+
+

@@ -1,0 +1,127 @@
+"""Read commands and maintenance: runs, report, status, history, audit, unlock, config show."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ledger import locks, queries, report, runs
+from ledger import config as configuration
+from ledger.cli.app import JsonFlag, print_json, state_of, app, command, config_app, out
+from ledger.errors import UsageError
+
+@command(app, name="runs")
+def list_runs(
+    ctx: typer.Context,
+    stream: Annotated[str | None, typer.Option(help="Only runs of this stream.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only runs of this target.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List recent runs, newest first."""
+    opened = state_of(ctx).ledger()
+    runs.reap_interrupted(opened)
+    found = runs.list_runs(opened, stream=stream, target=target, limit=limit)
+    if as_json:
+        print_json([run.as_json() for run in found])
+    else:
+        out.print(report.runs_table(found))
+
+
+@command(app, name="report")
+def show_report(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="A run id (see `chatledger runs`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one run: what it read, wrote, skipped and rejected."""
+    opened = state_of(ctx).ledger()
+    run = runs.get_run(opened, run_id)
+    if run is None:
+        raise UsageError(f"there is no run {run_id}")
+    rejected = queries.run_rejects(opened, run_id)
+    if as_json:
+        print_json(run.as_json() | {"rejects": rejected})
+    else:
+        out.print(report.run_report(run, rejected))
+
+
+@command(app)
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Streams, targets, locks and unfinished runs in the ledger."""
+    found = queries.status(state_of(ctx).ledger())
+    if as_json:
+        print_json(found)
+    else:
+        out.print(report.status_report(found))
+
+
+@command(app)
+def history(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A record key, e.g. message:<conv>/<msg>.")],
+    stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
+    data: Annotated[bool, typer.Option("--data", help="Include each version's record.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every version of one record."""
+    rows = queries.history(state_of(ctx).ledger(), key, stream=stream, with_data=data)
+    if not rows:
+        raise UsageError(f"no record {key!r} in the ledger")
+    if as_json:
+        print_json(rows)
+        return
+    out.print(report.history_table(rows))
+    if data:
+        for row in rows:
+            out.print(f"[bold]{row['stream']} v{row['version']}[/bold]")
+            print_json({name: row.get(name) for name in ("data", "raw", "refs")})
+
+
+@command(app)
+def audit(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A record key.")],
+    stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What was read for one record, when it changed, and every write of it to a target."""
+    found = queries.audit(state_of(ctx).ledger(), key, stream=stream)
+    if not found["versions"]:
+        raise UsageError(f"no record {key!r} in the ledger")
+    if as_json:
+        print_json(found)
+        return
+    out.print(report.history_table(found["versions"]))
+    if found["writes"]:
+        out.print(report.writes_table(found["writes"]))
+    else:
+        out.print("not written to any target yet")
+
+
+@command(app)
+def unlock(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A lock name, e.g. stream:prod (see status).")],
+) -> None:
+    """Break a lock whose holder is gone, such as a process that died on another machine."""
+    run_id = locks.break_lock(state_of(ctx).ledger(), name)
+    out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
+
+
+@command(config_app, name="show")
+def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The effective configuration: values, where they come from, secrets masked."""
+    state = state_of(ctx)
+    shown = configuration.show(state.config(), state.ledger_flag)
+    if as_json:
+        print_json(shown)
+        return
+    out.print(f"config file: {shown['config_file'] or '(none)'}", highlight=False)
+    out.print(f"ledger: {shown['ledger']['url']}  ({shown['ledger']['origin']})", highlight=False)
+    for section in ("sources", "targets"):
+        for name, values in shown[section].items():
+            out.print(f"[bold]{section[:-1]} {name}[/bold]")
+            for key, value in values.items():
+                out.print(f"  {key} = {value}", highlight=False)

@@ -1,0 +1,223 @@
+"""Commands that write to targets or check them: replay, migrate, rollback, verify, repair."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ledger import api, queries, report, runs
+from ledger.cli.app import JsonFlag, print_json, state_of, app, command, out
+from ledger.extract import ExtractSettings
+from ledger.progress import for_terminal
+from ledger.replay import ReplaySettings
+from ledger.store import Ledger
+
+TargetName = Annotated[
+    str | None,
+    typer.Option("--name", help="Target name for an ad-hoc sink type (required then)."),
+]
+Streams = Annotated[
+    list[str] | None,
+    typer.Option("--stream", help="A stream to replay (repeatable; default: the target's streams)."),
+]
+DryRun = Annotated[bool, typer.Option(help="Print the plan; write nothing anywhere.")]
+Progressing = Annotated[bool, typer.Option(help="Show progress.")]
+PLUGIN_FLAGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _replay_settings(**values: Any) -> ReplaySettings:
+    return ReplaySettings(**{key: value for key, value in values.items() if value is not None})
+
+
+def _print_replay(opened: Ledger, result, as_json: bool) -> None:
+    if as_json:
+        print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
+    elif result.run_id is None:
+        plan = result.stats.get("plan", {})
+        out.print(report.plan_report(plan) if "rollback" not in plan else str(plan))
+        if "fixes" in result.stats:
+            out.print(f"repair {result.stats['rule']} would make {result.stats['fixes']} fix(es)")
+    else:
+        run = runs.get_run(opened, result.run_id)
+        out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
+    if result.status == runs.FAILED:
+        raise typer.Exit(1)
+
+
+@command(app, context_settings=PLUGIN_FLAGS)
+def replay(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    target_name: TargetName = None,
+    stream: Streams = None,
+    policy: Annotated[str, typer.Option(help="merge, insert-only or replace.")] = "merge",
+    propagate_deletes: Annotated[
+        bool, typer.Option(help="merge: delete from the target what the source deleted.")
+    ] = False,
+    truncate: Annotated[
+        bool, typer.Option(help="replace: empty the sink's tables first (same transaction).")
+    ] = False,
+    scope: Annotated[
+        str | None, typer.Option(help="Only this extraction scope of the streams (e.g. user:0000007).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per target transaction.")] = 1000,
+    dry_run: DryRun = False,
+    progress: Progressing = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay streams from the ledger into a target. Sink options follow as flags
+    (`chatledger sinks` lists them)."""
+    state = state_of(ctx)
+    opened = state.ledger()
+    settings = _replay_settings(
+        policy=policy,
+        propagate_deletes=propagate_deletes,
+        truncate=truncate,
+        scope=scope,
+        dry_run=dry_run,
+        batch_records=batch_size,
+    )
+    result = api.replay_target(
+        opened,
+        state.config(),
+        target,
+        list(ctx.args),
+        target_name=target_name,
+        streams=stream,
+        settings=settings,
+        progress=for_terminal(progress and not as_json),
+    )
+    _print_replay(opened, result, as_json)
+
+
+@command(app)
+def migrate(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Argument(help="A stream named in chatledger.toml.")],
+    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml.")],
+    policy: Annotated[str, typer.Option(help="merge, insert-only or replace.")] = "merge",
+    propagate_deletes: Annotated[bool, typer.Option(help="Delete what the source deleted.")] = False,
+    dry_run: DryRun = False,
+    progress: Progressing = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Extract a stream, replay it into a target and verify the target, as one run."""
+    state = state_of(ctx)
+    opened = state.ledger()
+    done = api.migrate(
+        opened,
+        state.config(),
+        stream,
+        target,
+        extract_settings=ExtractSettings(dry_run=dry_run),
+        replay_settings=_replay_settings(
+            policy=policy, propagate_deletes=propagate_deletes, dry_run=dry_run
+        ),
+        progress=for_terminal(progress and not as_json),
+    )
+    if as_json:
+        print_json(
+            {
+                "run_id": done.run_id,
+                "status": done.status,
+                "extract": {"run_id": done.extract.run_id, "stats": done.extract.stats},
+                "replay": {"run_id": done.replay.run_id, "stats": done.replay.stats},
+                "verify": done.verify.as_json() if done.verify else None,
+            }
+        )
+    elif done.run_id is None:
+        out.print("dry run: nothing was written")
+        out.print(report.extract_report(done.extract.stats))
+        out.print(report.plan_report(done.replay.stats["plan"]))
+    else:
+        for run_id in (done.extract.run_id, done.replay.run_id, done.verify.run_id, done.run_id):
+            out.print(report.run_report(runs.get_run(opened, run_id), queries.run_rejects(opened, run_id, 20)))
+    if done.verify is not None and not done.verify.matches:
+        raise typer.Exit(3)
+    if done.status == runs.FAILED:
+        raise typer.Exit(1)
+
+
+@command(app, context_settings=PLUGIN_FLAGS)
+def rollback(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run to undo (replay, migrate, rollback).")],
+    force: Annotated[
+        bool, typer.Option(help="Roll back even where the target changed since the run.")
+    ] = False,
+    dry_run: DryRun = False,
+    progress: Progressing = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Undo what one run wrote to its target, in reverse (itself a run that can be rolled
+    back). Sink options of an ad-hoc target follow as flags."""
+    state = state_of(ctx)
+    opened = state.ledger()
+    result = api.rollback_run(
+        opened,
+        state.config(),
+        run_id,
+        list(ctx.args),
+        force=force,
+        settings=_replay_settings(dry_run=dry_run),
+        progress=for_terminal(progress and not as_json),
+    )
+    _print_replay(opened, result, as_json)
+
+
+@command(app, context_settings=PLUGIN_FLAGS)
+def verify(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    target_name: TargetName = None,
+    stream: Streams = None,
+    progress: Progressing = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Read the target back and compare it with the ledger; exit code 3 on a mismatch.
+    Never writes to the target."""
+    state = state_of(ctx)
+    result = api.verify_target(
+        state.ledger(),
+        state.config(),
+        target,
+        list(ctx.args),
+        target_name=target_name,
+        streams=stream,
+        progress=for_terminal(progress and not as_json),
+    )
+    if as_json:
+        print_json(result.as_json())
+    else:
+        out.print(report.verify_report(result.as_json()))
+    if not result.matches:
+        raise typer.Exit(3)
+
+
+@command(app, context_settings=PLUGIN_FLAGS)
+def repair(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    rule: Annotated[str, typer.Argument(help="A repair rule: resync, or one the sink offers.")],
+    target_name: TargetName = None,
+    stream: Streams = None,
+    dry_run: DryRun = False,
+    progress: Progressing = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a named, deterministic fix-up; a second run writes nothing."""
+    state = state_of(ctx)
+    opened = state.ledger()
+    result = api.repair_target(
+        opened,
+        state.config(),
+        target,
+        rule,
+        list(ctx.args),
+        target_name=target_name,
+        streams=stream,
+        settings=_replay_settings(dry_run=dry_run),
+        progress=for_terminal(progress and not as_json),
+    )
+    _print_replay(opened, result, as_json)
