@@ -128,6 +128,12 @@ def canonical_text(value: Any) -> str:
     return canonical_bytes(value).decode("utf-8")
 
 
+def ledger_text(value: Any) -> str:
+    """Canonical text of a value read from the ledger's payloads: it was checked when it
+    was stored, so the NaN walk is skipped (sinks encode millions of these)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode("utf-8")
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

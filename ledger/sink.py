@@ -128,6 +128,11 @@ class Repair(abc.ABC):
     ) -> list[dict[str, Any]]:
         """Fix ``units``; return one entry per fix made (or that would be, when dry)."""
 
+    def finish(self, sink: Sink, *, dry_run: bool) -> list[dict[str, Any]]:
+        """After the held units: fix what else the target holds (rows other tools wrote);
+        return one entry per fix. Default: nothing."""
+        return []
+
 
 class Sink(abc.ABC):
     """Subclasses set ``type_name``, ``Options`` and ``unit``."""
@@ -202,3 +207,13 @@ class Sink(abc.ABC):
         return iter(())
 
     repairs: ClassVar[dict[str, type[Repair]]] = {}
+
+    # -- dry runs ------------------------------------------------------------------------
+
+    #: the kinds whose changed units a dry run shows to ``preview`` (none by default)
+    preview_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def preview(self, units: list[Unit]) -> dict[str, Any]:
+        """What the sink would do beyond the plan's counts (e.g. which accounts it would
+        create), read from the target without writing; merged over batches."""
+        return {}

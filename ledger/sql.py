@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 # SQLite allows 32766 bound parameters, Postgres 65535; keep IN lists well below both.
 IN_CHUNK = 900
@@ -36,8 +36,13 @@ def upsert(
     """Insert rows, updating ``columns`` (default: all non-key columns given) on conflict."""
     if not rows:
         return
-    statement = _insert(conn, table)
     columns = columns or [name for name in rows[0] if name not in keys]
+    if conn.dialect.name == "mysql":  # SQL targets on MySQL/MariaDB (markers, the laravel sink)
+        # ON DUPLICATE KEY UPDATE fires on any unique key, not only ``keys``
+        statement = mysql.insert(table)
+        conn.execute(statement.on_duplicate_key_update({name: statement.inserted[name] for name in columns}), rows)
+        return
+    statement = _insert(conn, table)
     statement = statement.on_conflict_do_update(
         index_elements=keys,
         set_={name: statement.excluded[name] for name in columns},
@@ -69,34 +74,39 @@ def bulk_write(
     suffix = ""
     if conflict:
         target = ", ".join(quote(c) for c in conflict)
-        if update:
+        if conn.dialect.name == "mysql":  # MySQL/MariaDB targets; fires on any unique key
+            pairs = [(c, f"VALUES({quote(c)})") for c in update] if update else [(conflict[0], quote(conflict[0]))]
+            suffix = " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {value}" for c, value in pairs)
+        elif update:
             changes = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
             suffix = f" ON CONFLICT ({target}) DO UPDATE SET {changes}"
         else:
             suffix = f" ON CONFLICT ({target}) DO NOTHING"
     if conn.dialect.name == "postgresql":
-        _copy_write(conn, quote(table.name), names, rows, suffix)
+        _copy_write(conn, table, names, rows, suffix)
         return
     marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in columns)
-    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){suffix}", list(rows))
+    name = _qualified(conn, table)
+    conn.exec_driver_sql(f"INSERT INTO {name} ({names}) VALUES ({marks}){suffix}", list(rows))
 
 
-def _copy_write(conn: Connection, table: str, names: str, rows: Sequence[tuple], suffix: str) -> None:
+def _copy_write(conn: Connection, table: Table, names: str, rows: Sequence[tuple], suffix: str) -> None:
     """COPY ``rows`` into ``table``; with an ON CONFLICT ``suffix``, through a staging table."""
     cursor = conn.connection.driver_connection.cursor()
-    destination = table
+    destination = qualified = _qualified(conn, table)
     if suffix:
-        destination = f"chatledger_stage_{table.strip(chr(34))}"
+        destination = f"chatledger_stage_{table.name}"
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {destination} (LIKE {table}) "
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{destination}" (LIKE {qualified}) '
             "ON COMMIT DELETE ROWS"
         )
-        cursor.execute(f"TRUNCATE {destination}")
+        cursor.execute(f'TRUNCATE "{destination}"')
+        destination = f'"{destination}"'
     with cursor.copy(f"COPY {destination} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     if suffix:
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {destination}{suffix}")
+        cursor.execute(f"INSERT INTO {qualified} ({names}) SELECT {names} FROM {destination}{suffix}")
 
 
 class Statistics:
@@ -107,7 +117,7 @@ class Statistics:
     stream per key lookup. SQLite plans these queries well without statistics.
     """
 
-    def __init__(self, tables: Sequence[Table], first: int = 5000) -> None:
+    def __init__(self, tables: Sequence[Table], first: int = 50_000) -> None:
         self.tables = tables
         self.written = 0
         self.next = first

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -34,7 +35,7 @@ from ledger.canonical import canonical_text, loads
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.redact import redact
 from ledger.sink import Outcome, PermanentError, TransientError
-from ledger.sql import chunks, upsert
+from ledger.sql import bulk_write, chunks
 from ledger.store import normalize_url
 
 MARKER_TABLE = "chatledger_markers"
@@ -78,24 +79,43 @@ class Markers:
         self.table = table
         self.target = target
 
+    COLUMNS = ("target", "stream", "record_key", "version", "hash", "run_id", "target_ref")
+
     def write(self, conn: Connection, outcomes: Iterable[Outcome], versions: dict, run_id: int) -> None:
         """Record outcomes; ``versions`` maps (stream, key) to (version, hash)."""
         rows = []
         for outcome in outcomes:
             version, digest = versions[(outcome.stream, outcome.key)]
             rows.append(
-                {
-                    "target": self.target,
-                    "stream": outcome.stream,
-                    "record_key": outcome.key,
-                    "version": version,
-                    "hash": None if outcome.action == "delete" else digest,
-                    "run_id": run_id,
-                    "target_ref": canonical_text(outcome.target_ref),
-                }
+                (
+                    self.target,
+                    outcome.stream,
+                    outcome.key,
+                    version,
+                    None if outcome.action == "delete" else digest,
+                    run_id,
+                    canonical_text(outcome.target_ref),
+                )
             )
-        if rows:
-            upsert(conn, self.table, rows, ["target", "stream", "record_key"])
+        fresh = [row for row, outcome in zip(rows, outcomes) if outcome.action == "insert"]
+        others = [row for row, outcome in zip(rows, outcomes) if outcome.action != "insert"]
+        self._upsert(conn, others)
+        if fresh:  # new records have no marker yet: a plain COPY, upserted only on a clash
+            try:
+                with conn.begin_nested():
+                    bulk_write(conn, self.table, self.COLUMNS, fresh)
+            except (sa_exc.IntegrityError, psycopg.IntegrityError):
+                self._upsert(conn, fresh)
+
+    def _upsert(self, conn: Connection, rows: list[tuple]) -> None:
+        bulk_write(
+            conn,
+            self.table,
+            self.COLUMNS,
+            rows,
+            conflict=("target", "stream", "record_key"),
+            update=self.COLUMNS[3:],
+        )
 
     def of_runs(self, conn: Connection, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers written by these runs (those whose ledger records may be missing)."""

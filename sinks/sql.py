@@ -24,10 +24,12 @@ JSON columns keep the record verbatim.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -40,8 +42,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 
-from ledger.canonical import canonical_bytes, canonical_text, format_datetime, sha256_hex
+from ledger.canonical import canonical_bytes, format_datetime, ledger_text, sha256_hex
 from ledger.errors import ChatledgerError
 from ledger.options import option
 from ledger.redact import redact
@@ -52,6 +55,10 @@ from ledger.sqlsink import Markers, classify_sql_error, marker_table, target_eng
 Json = Text().with_variant(postgresql.JSON(), "postgresql")
 Moment = Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
+# exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
+CANONICAL_MOMENT = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z"
+)
 _TYPES = {JSON: Json, TIME: Moment, TEXT: Text, BOOL: Boolean, INT: BigInteger}
 
 #: kind → (table, content columns as (name, type)); other kinds go to "records".
@@ -112,6 +119,8 @@ def _moment(value: Any) -> str | None:
         return format_datetime(value)
     if not isinstance(value, str) or not value:
         return None
+    if CANONICAL_MOMENT.match(value):  # what the canonical encoder writes: no reparse
+        return value
     try:
         return format_datetime(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
@@ -158,6 +167,10 @@ class SqlSink(Sink):
     def open(self) -> None:
         if self.engine is None:
             self.engine = target_engine(self.options.url)
+            if self.options.schema and self.engine.dialect.name == "postgresql":
+                with self.engine.begin() as conn:
+                    quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
+                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             self.metadata.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:
@@ -191,9 +204,9 @@ class SqlSink(Sink):
                 value = data.get(name)
             values.append(self._value(type_, value))
         values += [
-            canonical_text(data),
-            canonical_text(document.get("raw")),
-            canonical_text(document.get("refs", [])),
+            ledger_text(data),
+            ledger_text(document.get("raw")),
+            ledger_text(document.get("refs", [])),
             version,
             digest,
         ]
@@ -201,7 +214,7 @@ class SqlSink(Sink):
 
     def _value(self, type_: str, value: Any) -> Any:
         if type_ == JSON:
-            return canonical_text(value) if value is not None else None
+            return ledger_text(value) if value is not None else None
         if type_ == TIME:
             return _moment(value)
         if type_ == BOOL:
@@ -210,7 +223,7 @@ class SqlSink(Sink):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         if value is None:
             return None
-        text = value if isinstance(value, str) else canonical_text(value)
+        text = value if isinstance(value, str) else ledger_text(value)
         if self.engine is not None and self.engine.dialect.name == "postgresql":
             return text.replace("\x00", "\ufffd")
         return text
@@ -246,13 +259,11 @@ class SqlSink(Sink):
                     self.markers.clear(conn)
             for name, items in by_table.items():
                 table = self.layout[name][0]
-                self._clear(conn, table, items)
-                rows = [
-                    self.row(item.stream, item.key, item.document, item.version, item.hash)
-                    for item in items
-                    if not item.removed
-                ]
-                bulk_write(conn, table, [column.name for column in table.columns], rows)
+                fresh = [i for i in items if i.held_hash is None and not i.removed and not truncate]
+                known = [i for i in items if i.held_hash is not None or i.removed or truncate]
+                self._clear(conn, table, known)
+                self._write(conn, table, [i for i in known if not i.removed])
+                self._write_fresh(conn, table, fresh)
                 for item in items:
                     if item.removed:
                         if item.held_hash is None:
@@ -266,6 +277,24 @@ class SqlSink(Sink):
                 self.markers.write(conn, outcomes, versions, run_id)
             self.statistics.wrote(conn, len(outcomes))
         return outcomes
+
+    def _write(self, conn, table: Table, items: list) -> None:
+        rows = [self.row(i.stream, i.key, i.document, i.version, i.hash) for i in items]
+        bulk_write(conn, table, [column.name for column in table.columns], rows)
+
+    def _write_fresh(self, conn, table: Table, items: list) -> None:
+        """Records the target does not hold, by the ledger: COPY them straight in. Should
+        rows be there anyway (a target written before this ledger existed, or a crash with
+        markers off), the savepoint is rolled back and they are replaced."""
+        if not items:
+            return
+        try:
+            with conn.begin_nested():
+                self._write(conn, table, items)
+        except (IntegrityError, psycopg.IntegrityError):
+            self.count("rows_replaced_unexpectedly", len(items))
+            self._clear(conn, table, items)
+            self._write(conn, table, items)
 
     def _clear(self, conn, table: Table, items: list) -> None:
         """Remove the rows these items replace (idempotent if they are absent)."""

@@ -19,7 +19,7 @@ from ledger.schema import target_state, writes
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
 from ledger.sqlsink import MARKER_TABLE
-from ledger.store import normalize_url
+from ledger.store import Ledger, normalize_url
 from sinks.bundle import BundleOptions, BundleSink
 from sinks.sql import SqlOptions, SqlSink
 from sources.synthetic import SyntheticOptions, SyntheticSource
@@ -290,3 +290,32 @@ def test_bundle_export_is_idempotent_and_rolls_back(ledger, tmp_path):
     assert {k: v for k, v in restored.items() if "/files/" not in k} == {
         k: v for k, v in files.items() if "/files/" not in k
     }
+
+
+def test_sql_sink_in_a_postgres_schema_with_a_prefix(ledger, postgres_database):
+    synthetic(ledger, users=2)
+    sink = sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_")
+    first = replay(ledger, sink, ["syn"])
+    engine = create_engine(normalize_url(postgres_database))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM analytics.cl_messages")).scalar()
+        markers = conn.execute(text("SELECT count(*) FROM analytics.chatledger_markers")).scalar()
+    engine.dispose()
+    messages = sum(1 for _ in _writes_of(ledger, first.run_id) if _.key.startswith("message:"))
+    assert rows == messages > 0 and markers == first.stats["written"]
+    again = sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_")
+    assert replay(ledger, again, ["syn"]).stats["written"] == 0
+    assert verify(ledger, sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_"), ["syn"]).matches
+
+
+def test_a_target_holding_rows_the_ledger_does_not_know_is_overwritten(ledger, target_url, tmp_path):
+    synthetic(ledger, users=2)
+    replay(ledger, sql_sink(ledger, target_url), ["syn"])
+    clean = dump(target_url)
+    # a new ledger (the old one lost) pointed at the same target: every row looks "new"
+    fresh = Ledger.open(f"sqlite:///{tmp_path / 'second.db'}", blob_dir=tmp_path / "blobs2")
+    synthetic(fresh, users=2)
+    sink = sql_sink(fresh, target_url, name="out-again")
+    result = replay(fresh, sink, ["syn"])
+    assert result.status == "succeeded" and result.stats["sink"]["rows_replaced_unexpectedly"] > 0
+    assert dump(target_url) == clean

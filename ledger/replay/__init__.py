@@ -187,6 +187,46 @@ def dry_run_plan(
     return out
 
 
+def preview(ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySettings) -> dict[str, Any]:
+    """The sink's own account of a dry run (``Sink.preview``); reads, writes nothing."""
+    if not sink.preview_kinds:
+        return {}
+    notes: dict[str, Any] = {}
+    sink.open()
+    try:
+        with ledger.read() as conn:
+            for stream in streams:
+                wanted = (
+                    w
+                    for w in changed_rows(
+                        conn,
+                        sink.target,
+                        stream,
+                        sink,
+                        policy=settings.policy,
+                        propagate_deletes=settings.propagate_deletes,
+                        scope=settings.scope,
+                    )
+                    if w.kind in sink.preview_kinds
+                )
+                for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):
+                    _merge(notes, sink.preview(units))
+    finally:
+        sink.close()
+    return {"preview": notes}
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """Lists extend, numbers add, objects merge."""
+    for key, value in more.items():
+        if isinstance(value, dict):
+            _merge(into.setdefault(key, {}), value)
+        elif isinstance(value, list):
+            into.setdefault(key, []).extend(value)
+        else:
+            into[key] = into.get(key, 0) + value
+
+
 def replay(
     ledger: Ledger,
     sink: Sink,
@@ -201,7 +241,8 @@ def replay(
     settings = settings or ReplaySettings()
     settings.check()
     if settings.dry_run:
-        return ReplayResult(None, "dry-run", {"plan": dry_run_plan(ledger, sink, streams, settings)})
+        stats = {"plan": dry_run_plan(ledger, sink, streams, settings)}
+        return ReplayResult(None, "dry-run", stats | preview(ledger, sink, streams, settings))
 
     def body(run: _Run) -> None:
         run.extra["policy"] = settings.policy

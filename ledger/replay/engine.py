@@ -26,7 +26,7 @@ from ledger.progress import Progress
 from ledger.redact import redact
 from ledger.schema import heads, rejects, target_state, writes
 from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
-from ledger.sql import Statistics, upsert
+from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
 
 log = structlog.get_logger("chatledger.replay")
@@ -263,6 +263,13 @@ class Applier:
         log.error("unit rejected", target=self.sink.target, unit=unit.key, reason=redact(str(error)))
 
 
+WRITE_COLUMNS = (
+    "run_id", "target", "stream", "key", "version", "hash", "action", "target_ref",
+    "prior_version", "prior_hash",
+)  # fmt: skip
+STATE_COLUMNS = ("target", "stream", "key", "kind", "conversation", "version", "hash", "target_ref", "run_id")
+
+
 def record_outcomes(
     conn: Connection,
     target: str,
@@ -276,48 +283,47 @@ def record_outcomes(
         item = items[(outcome.stream, outcome.key)]
         reference = canonical_text(outcome.target_ref) if outcome.target_ref is not None else None
         write_rows.append(
-            {
-                "run_id": run_id,
-                "target": target,
-                "stream": outcome.stream,
-                "key": outcome.key,
-                "version": item.version,
-                "hash": item.hash,
-                "action": outcome.action,
-                "target_ref": reference,
-                "prior_version": item.held_version,
-                "prior_hash": item.held_hash,
-            }
+            (
+                run_id, target, outcome.stream, outcome.key, item.version, item.hash,
+                outcome.action, reference, item.held_version, item.held_hash,
+            )  # fmt: skip
         )
         if outcome.action == "delete":
             gone.append((outcome.stream, outcome.key))
         else:
             state_rows.append(
-                {
-                    "target": target,
-                    "stream": outcome.stream,
-                    "key": outcome.key,
-                    "kind": item.kind,
-                    "conversation": item.conversation,
-                    "version": item.version,
-                    "hash": item.hash,
-                    "target_ref": reference,
-                    "run_id": run_id,
-                }
+                (
+                    target, outcome.stream, outcome.key, item.kind, item.conversation,
+                    item.version, item.hash, reference, run_id,
+                )  # fmt: skip
             )
-    if write_rows:
-        conn.execute(writes.insert(), write_rows)
-    upsert(conn, target_state, state_rows, ["target", "stream", "key"])
-    for stream, key in gone:
-        conn.execute(
-            delete(target_state).where(
-                and_(
-                    target_state.c.target == target,
-                    target_state.c.stream == stream,
-                    target_state.c.key == key,
+    bulk_write(conn, writes, WRITE_COLUMNS, write_rows)
+    bulk_write(
+        conn,
+        target_state,
+        STATE_COLUMNS,
+        state_rows,
+        conflict=("target", "stream", "key"),
+        update=STATE_COLUMNS[3:],
+    )
+    for stream, keys in _by_stream(gone).items():
+        for chunk in chunks(keys):
+            conn.execute(
+                delete(target_state).where(
+                    and_(
+                        target_state.c.target == target,
+                        target_state.c.stream == stream,
+                        target_state.c.key.in_(chunk),
+                    )
                 )
             )
-        )
+
+
+def _by_stream(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for stream, key in pairs:
+        grouped.setdefault(stream, []).append(key)
+    return grouped
 
 
 def reconcile(ledger: Ledger, sink: Sink, current_run: int) -> int:

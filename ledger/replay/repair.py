@@ -76,7 +76,7 @@ def repair(
                 held = held_rows(conn, sink.target, stream)
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(held):
                     fixes += fixer.run(sink, units, dry_run=settings.dry_run, rewrite=rewrite)
-        return fixes
+        return fixes + fixer.finish(sink, dry_run=settings.dry_run)
 
     if settings.dry_run:
         sink.open()
