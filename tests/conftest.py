@@ -28,7 +28,8 @@ POSTGRES_URL = os.environ.get(
     "CHATLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 MARIADB_URL = os.environ.get("CHATLEDGER_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
-TEMPLATE = "chatledger_test_template"
+# one per test session: concurrent sessions on one server must not drop each other's
+TEMPLATE = f"chatledger_test_template_{uuid.uuid4().hex[:8]}"
 
 
 def service_missing(what: str, reason: str) -> None:
