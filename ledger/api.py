@@ -140,11 +140,25 @@ def target_streams(ledger: Ledger, plugin: configuration.Plugin, explicit: list[
     )
 
 
-def _target_args(plugin: configuration.Plugin, sink_class: type, **extra: Any) -> dict[str, Any]:
-    return {
+def _target(
+    ledger: Ledger,
+    config: configuration.Config,
+    name: str,
+    flag_args: list[str] | None,
+    target_name: str | None,
+    streams: list[str] | None,
+    **arguments: Any,
+) -> tuple[Sink, list[str], dict[str, Any]]:
+    """The sink, the streams it gets, and the (masked) arguments its run records."""
+    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
+    sink = build_sink(ledger, plugin, sink_class)
+    chosen = target_streams(ledger, plugin, streams or [])
+    args = {
         "target": {"type": plugin.type, "options": masked(sink_class.Options, plugin.values)},
-        **extra,
+        "streams": chosen,
+        **arguments,
     }
+    return sink, chosen, args
 
 
 def replay_target(
@@ -160,14 +174,14 @@ def replay_target(
     parent_run_id: int | None = None,
 ) -> ReplayResult:
     """``chatledger replay TARGET``."""
-    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
-    sink = build_sink(ledger, plugin, sink_class)
-    chosen = target_streams(ledger, plugin, streams or [])
     settings = settings or ReplaySettings()
-    args = _target_args(
-        plugin,
-        sink_class,
-        streams=chosen,
+    sink, chosen, args = _target(
+        ledger,
+        config,
+        name,
+        flag_args,
+        target_name,
+        streams,
         policy=settings.policy,
         propagate_deletes=settings.propagate_deletes,
         truncate=settings.truncate,
@@ -224,10 +238,7 @@ def verify_target(
     parent_run_id: int | None = None,
 ) -> VerifyResult:
     """``chatledger verify TARGET``."""
-    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
-    sink = build_sink(ledger, plugin, sink_class)
-    chosen = target_streams(ledger, plugin, streams or [])
-    args = _target_args(plugin, sink_class, streams=chosen)
+    sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams)
     return verify(ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id)
 
 
@@ -244,10 +255,7 @@ def repair_target(
     progress: Progress | None = None,
 ) -> ReplayResult:
     """``chatledger repair TARGET RULE``."""
-    plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
-    sink = build_sink(ledger, plugin, sink_class)
-    chosen = target_streams(ledger, plugin, streams or [])
-    args = _target_args(plugin, sink_class, streams=chosen, rule=rule)
+    sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams, rule=rule)
     return repair(ledger, sink, rule, chosen, settings=settings, progress=progress, args=args)
 
 
