@@ -1,0 +1,293 @@
+"""A conversation unit as the Onyx rows it should become, and the fingerprint of a tree.
+
+The write rules (``docs/librechat-onyx.md`` has the reasons):
+
+- **One root.** Every session has exactly one root: ``SYSTEM``, ``message = ''``,
+  ``token_count = 0``, ``parent NULL``, at the conversation's creation time. Messages
+  whose parent is not in the conversation (orphans, several first messages) hang under
+  it as siblings.
+- **Types.** ``user`` and ``system`` messages are ``USER``; ``assistant`` and ``tool``
+  messages are ``ASSISTANT`` (enum *names*, upper case).
+- **Consecutive assistants.** Onyx refuses to continue a chat whose chain has two
+  ASSISTANT messages in a row. Where an ASSISTANT message's parent is an ASSISTANT
+  message (LibreChat's "+ add model" answers, "continue"), a *bridge* USER message with
+  ``bridge_text`` (default "Continue.") is put between them, at the child's time. The
+  bridge belongs to the child's record: it is written, updated and removed with it.
+- **Text.** ``message`` is the text parts joined by blank lines, code parts fenced;
+  reasoning parts go to ``reasoning_tokens`` (≥ 2.6), error parts (or an error status)
+  to ``error``. Tool calls, images and other parts stay in the ledger. ``token_count`` is
+  ``usage.tokens``, else ``usage.output_tokens`` of an answer, else ⌈characters / 4⌉.
+  NUL characters become U+FFFD (Postgres text cannot hold them). ``citations`` stays NULL.
+- **Files.** A message's files that were uploaded become descriptors ``{id:
+  file_record.file_id, type: ChatFileType, name, user_file_id}``; files without bytes
+  have none.
+- **Pointers.** Siblings are ordered by time. ``latest_child`` of each node on the active
+  branch (root → ``active_leaf``) points along it; every other node with children points
+  at its newest child, so a sibling switched to in the UI shows its own thread.
+- **Session.** ``description`` = title, ``deleted = false`` (archived chats stay
+  visible), ``shared_status`` PUBLIC when the conversation was shared, else PRIVATE,
+  ``onyxbot_flow = false``, the configured persona, source times, and ``prompt_override
+  = {system_prompt}`` when the conversation had one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.canonical import canonical_bytes, format_datetime, sha256_hex
+from ledger.sink import Unit
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+ASSISTANT_ROLES = ("assistant", "tool")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """An uploaded file as the target holds it (what a descriptor points at)."""
+
+    key: str
+    file_id: str
+    user_file_id: str
+    chat_file_type: str
+    name: str
+
+    def descriptor(self) -> dict[str, str]:
+        return {"id": self.file_id, "type": self.chat_file_type, "name": self.name, "user_file_id": self.user_file_id}
+
+
+@dataclass(eq=False)
+class Node:
+    """One chat_message row, wanted (from the ledger) or found (read back)."""
+
+    kind: str  # root, message, bridge (wanted), row (read back)
+    message_type: str
+    message: str
+    token_count: int
+    time_sent: dt.datetime
+    key: str | None = None  # the message record (a bridge: the message after it)
+    reasoning: str | None = None
+    error: str | None = None
+    files: list[Any] = field(default_factory=list)  # wanted: FileRefs; read back: [key, type, name, valid]
+    citations: Any = None
+    feedback: tuple[bool, str | None] | None = None
+    parent: Node | None = None
+    children: list[Node] = field(default_factory=list)
+    latest: Node | None = None
+    row_id: int | None = None
+    feedback_id: int | None = None
+
+    def content(self) -> dict[str, Any]:
+        files = [
+            [f.key, f.chat_file_type, f.name, True] if isinstance(f, FileRef) else list(f) for f in self.files
+        ]
+        return {
+            "type": self.message_type,
+            "message": self.message,
+            "tokens": self.token_count,
+            "time": format_datetime(self.time_sent),
+            "reasoning": self.reasoning,
+            "error": self.error,
+            "files": files,
+            "citations": self.citations,
+            "feedback": list(self.feedback) if self.feedback else None,
+        }
+
+
+@dataclass
+class SessionPlan:
+    session: dict[str, Any]
+    root: Node
+    nodes: list[Node]  # parents before children, the root first
+
+
+def clean(text: str | None) -> str | None:
+    return text.replace("\x00", "\ufffd") if isinstance(text, str) else text
+
+
+def moment(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def session_fields(data: dict[str, Any], persona_id: int, messages: list[Node]) -> dict[str, Any]:
+    times = [node.time_sent for node in messages]
+    created = moment(data.get("created_at")) or min(times, default=None) or EPOCH
+    updated = max([moment(data.get("updated_at")) or created, *times])
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    prompt = data.get("system_prompt")
+    return {
+        "description": clean(data.get("title")) or "",
+        "deleted": False,
+        "shared_status": "PUBLIC" if metadata.get("shared") else "PRIVATE",
+        "onyxbot_flow": False,
+        "persona_id": persona_id,
+        "time_created": created,
+        "time_updated": updated,
+        "prompt_override": {"system_prompt": clean(prompt)} if isinstance(prompt, str) and prompt.strip() else None,
+    }
+
+
+def message_node(data: dict[str, Any], key: str, files: dict[str, FileRef]) -> Node:
+    parts = [part for part in data.get("parts") or [] if isinstance(part, dict)]
+    texts = []
+    for part in parts:
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif part.get("type") == "code" and isinstance(part.get("text"), str):
+            texts.append(f"```{part.get('language') or ''}\n{part['text']}\n```")
+    reasoning = [part["text"] for part in parts if part.get("type") == "reasoning" and isinstance(part.get("text"), str)]
+    errors = [part["text"] for part in parts if part.get("type") == "error" and isinstance(part.get("text"), str)]
+    error = "\n\n".join(errors) or ("The answer ended with an error." if data.get("status") == "error" else None)
+    message = clean("\n\n".join(texts)) or ""
+    role = data.get("role")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    tokens = usage.get("tokens")
+    if not isinstance(tokens, int) and role in ASSISTANT_ROLES:
+        tokens = usage.get("output_tokens")
+    feedback = data.get("feedback") if isinstance(data.get("feedback"), dict) else None
+    return Node(
+        kind="message",
+        key=key,
+        message_type="ASSISTANT" if role in ASSISTANT_ROLES else "USER",
+        message=message,
+        token_count=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else estimate_tokens(message),
+        time_sent=moment(data.get("created_at")) or EPOCH,
+        reasoning=clean("\n\n".join(reasoning)) or None,
+        error=clean(error),
+        files=[files[name] for name in dict.fromkeys(data.get("files") or []) if name in files],
+        feedback=(feedback["rating"] == "up", clean(feedback.get("text"))) if feedback and feedback.get("rating") in ("up", "down") else None,
+    )
+
+
+def plan_session(unit: Unit, *, persona_id: int, bridge_text: str, files: dict[str, FileRef], reasoning: bool) -> SessionPlan:
+    """The rows a live conversation unit should be (see the module doc)."""
+    head = unit.head
+    nodes = {
+        item.key: message_node(item.data, item.key, files)
+        for item in unit.items
+        if item.kind == "message" and not item.removed
+    }
+    if not reasoning:
+        for node in nodes.values():
+            node.reasoning = None
+    messages = sorted(nodes.values(), key=lambda n: (n.time_sent, n.key))
+    session = session_fields(head.data, persona_id, messages)
+    root = Node("root", "SYSTEM", "", 0, session["time_created"])
+    parents = {item.key: item.data.get("parent") for item in unit.items if item.key in nodes}
+    for node in messages:
+        node.parent = _parent(node, nodes, parents) or root
+    for node in messages:
+        node.parent.children.append(node)
+    _bridge(root, bridge_text)
+    active = _active_path(root, nodes.get(head.data.get("active_leaf")))
+    ordered = _point(root, active)
+    return SessionPlan(session, root, ordered)
+
+
+def _parent(node: Node, nodes: dict[str, Node], parents: dict[str, Any]) -> Node | None:
+    """The node's parent, unless it is missing or the chain up from it loops."""
+    parent_key = parents.get(node.key)
+    seen = {node.key}
+    cursor = parent_key
+    while cursor in nodes:  # walk up: a loop means this link cannot stand
+        if cursor in seen:
+            return None
+        seen.add(cursor)
+        cursor = parents.get(cursor)
+    return nodes.get(parent_key)
+
+
+def _bridge(root: Node, text: str) -> None:
+    """Put a USER bridge between every ASSISTANT child and its ASSISTANT parent."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for index, child in enumerate(node.children):
+            if node.message_type == "ASSISTANT" and child.message_type == "ASSISTANT":
+                bridge = Node("bridge", "USER", text, estimate_tokens(text), child.time_sent, key=child.key,
+                              parent=node, children=[child])  # fmt: skip
+                child.parent = bridge
+                node.children[index] = bridge
+            stack.append(child)
+
+
+def _active_path(root: Node, leaf: Node | None) -> set[int]:
+    """ids of the nodes from the root to the active leaf (newest at each level without one)."""
+    if leaf is None:
+        leaf = root
+        while leaf.children:
+            leaf = max(leaf.children, key=lambda n: (n.time_sent, n.key or ""))
+    path = set()
+    while leaf is not None:
+        path.add(id(leaf))
+        leaf = leaf.parent
+    return path
+
+
+def _point(root: Node, active: set[int]) -> list[Node]:
+    """Sort siblings, set latest-child pointers; the nodes parents first."""
+    ordered = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        ordered.append(node)
+        node.children.sort(key=lambda n: (n.time_sent, n.key or "", n.kind))
+        if node.children:
+            on_path = [child for child in node.children if id(child) in active]
+            node.latest = on_path[0] if on_path else node.children[-1]
+        stack.extend(reversed(node.children))
+    return ordered
+
+
+def tree_shape(roots: list[Node]) -> list[list[Any]]:
+    """A tree as a flat list in canonical depth-first order: [parent position, content
+    digest, position of the latest child among the sorted children (-1: none, -2: a
+    pointer to something that is not a child)]. Wanted trees and trees read back from
+    Onyx compare equal exactly when rows, structure and pointers all match."""
+    digests: dict[int, str] = {}
+
+    def digest(node: Node) -> str:
+        if id(node) not in digests:
+            digests[id(node)] = sha256_hex(canonical_bytes(node.content()))
+        return digests[id(node)]
+
+    def order(nodes: list[Node]) -> list[Node]:
+        return sorted(nodes, key=lambda n: (n.time_sent, digest(n)))
+
+    out: list[list[Any]] = []
+    stack = [(node, -1) for node in reversed(order(roots))]
+    while stack:
+        node, parent_position = stack.pop()
+        position = len(out)
+        children = order(node.children)
+        latest = -1 if node.latest is None else next((i for i, c in enumerate(children) if c is node.latest), -2)
+        out.append([parent_position, digest(node), latest])
+        stack.extend((child, position) for child in reversed(children))
+    return out
+
+
+def session_digest(session: dict[str, Any], user_id: str | None, roots: list[Node]) -> str:
+    shown = {
+        "description": session["description"],
+        "deleted": session["deleted"],
+        "shared_status": session["shared_status"],
+        "onyxbot_flow": session["onyxbot_flow"],
+        "persona_id": session["persona_id"],
+        "user_id": user_id,
+        "time_created": format_datetime(session["time_created"]),
+        "prompt_override": session["prompt_override"],
+    }
+    return sha256_hex(canonical_bytes({"session": shown, "tree": tree_shape(roots)}))

@@ -1,0 +1,310 @@
+"""The ``onyx`` sink: the plug-in wiring (DESIGN §6, §7).
+
+The unit is a conversation; users and files come first as record units. One
+``apply`` is one batch:
+
+1. before the transaction, the parts that cannot be transactional: accounts matched or
+   created through the API (``users.py``), files uploaded and tagged (``files.py``);
+2. one Postgres transaction: sessions and messages (``sessions.py``), upload ownership,
+   removals (sessions, uploads, then accounts), and the marker rows.
+
+Verify fingerprints a conversation as Onyx would show it: the session's fields, its
+owner, and the whole tree (one root, every row's content and descriptors, parents and
+``latest_child`` pointers, see ``render.tree_shape``), computed from the ledger's
+documents and again from the rows read back. A user is fingerprinted by its account's
+email, a file by its tagged upload's sha256 and owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import MetaData, inspect
+
+from ledger.canonical import canonical_bytes, sha256_hex
+from ledger.errors import ChatledgerError, ConfigError
+from ledger.http import Api
+from ledger.redact import redact
+from ledger.sink import Outcome, PermanentError, Sink, TransientError, Unit
+from ledger.sqlsink import (
+    MARKER_TABLE,
+    Markers,
+    classify_sql_error,
+    marker_table,
+    target_engine,
+)
+from sinks.onyx.files import Files
+from sinks.onyx.options import OnyxOptions
+from sinks.onyx.readback import descriptor_ids, file_facts, load_sessions, tree
+from sinks.onyx.render import plan_session, session_digest
+from sinks.onyx.repairs import Citations, LatestChild
+from sinks.onyx.schema import OnyxSchema, detect
+from sinks.onyx.sessions import Sessions, natural_id
+from sinks.onyx.users import Accounts, Owners
+
+TABLES = {
+    "user": ['"user" (API)'],
+    "file": ["file_record, user_file (API)"],
+    "conversation": ["chat_session"],
+    "message": ["chat_message"],
+}
+
+
+class OnyxSink(Sink):
+    type_name = "onyx"
+    Options = OnyxOptions
+    unit = "conversation"
+    transactional = True
+    kinds = ("user", "file", "conversation", "message")
+    repairs = {LatestChild.name: LatestChild, Citations.name: Citations}
+    preview_kinds = ("user",)
+
+    def __init__(self, options: OnyxOptions, context) -> None:
+        super().__init__(options, context)
+        self.engine = None
+        self.schema: OnyxSchema | None = None
+        self._api: Api | None = None
+        self.markers = Markers(marker_table(MetaData()), self.target) if options.markers else None
+        self.markers_ready = False
+        self._refs: dict[tuple[str, str], Any] = {}  # (stream, file key) → FileRef or None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        api = f" api {self.options.api_base}" if self.options.api_base else ""
+        return f"onyx {redact(self.options.db_url)}{api}"
+
+    def tables(self, kind: str) -> list[str]:
+        return TABLES.get(kind, [kind])
+
+    def open(self) -> None:
+        """Connect and detect the schema; writes nothing (dry runs and verify open too)."""
+        if self.engine is not None:
+            return
+        self.engine = target_engine(self.options.db_url)
+        if self.engine.dialect.name != "postgresql":
+            raise ConfigError(f"onyx: db_url must be a PostgreSQL database, not {self.engine.dialect.name}")
+        with self.engine.connect() as conn:
+            self.schema = detect(self._cursor(conn), self.options.persona_id, self.options.file_types)
+        self.context.log.info("onyx schema", target=self.target, generation=self.schema.generation,
+                              file_types=list(self.schema.file_types))  # fmt: skip
+        self.markers_ready = self.markers is not None and inspect(self.engine).has_table(MARKER_TABLE)
+        self.owners = Owners(self.context.lookups, self.target)
+        self.accounts = Accounts(self)
+        self.files = Files(self)
+        self.sessions = Sessions(self)
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    @staticmethod
+    def _cursor(conn) -> psycopg.Cursor:
+        return conn.connection.driver_connection.cursor()
+
+    def api(self) -> Api:
+        if self._api is None:
+            if not self.options.api_base or not self.options.api_key:
+                raise PermanentError("onyx: creating users and uploading files needs api_base and api_key")
+            self._api = Api(
+                self.options.api_base,
+                headers={"Authorization": f"Bearer {self.options.api_key}"},
+                secrets=(self.options.api_key,),
+            )
+        return self._api
+
+    def tag_upload(self, file_id: str, tag: dict[str, Any]) -> None:
+        """Tag an upload in its own transaction, so a failed batch does not lose it."""
+        with self.engine.begin() as conn:
+            self._cursor(conn).execute(
+                "UPDATE file_record SET file_metadata = COALESCE(file_metadata, '{}'::jsonb) || "
+                "jsonb_build_object('chatledger', %s::jsonb) WHERE file_id = %s",
+                (Jsonb(tag), file_id),
+            )
+
+    def session_ids(self, *, exclude: set[str], chunk: int) -> Iterator[list[str]]:
+        with self.engine.connect() as conn:
+            ids = [row[0] for row in conn.exec_driver_sql("SELECT id::text FROM chat_session ORDER BY id")]
+        ids = [session for session in ids if session not in exclude]
+        for start in range(0, len(ids), chunk):
+            yield ids[start : start + chunk]
+
+    # -- errors ------------------------------------------------------------------------------
+
+    @staticmethod
+    def is_integrity_error(error: Exception) -> bool:
+        return isinstance(error, psycopg.errors.IntegrityError)
+
+    def classify(self, error: Exception) -> type[ChatledgerError] | None:
+        if isinstance(error, psycopg.OperationalError):
+            return TransientError
+        if isinstance(error, (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)):
+            return PermanentError
+        if isinstance(error, OSError):
+            return PermanentError
+        return classify_sql_error(error)
+
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        if not self.markers_ready:
+            return iter(())
+        with self.engine.connect() as conn:
+            return iter(list(self.markers.of_runs(conn, run_ids)))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        if truncate:
+            raise PermanentError(
+                "the onyx sink empties no tables (Onyx's tables hold chats chatledger did not write); "
+                "use --policy replace without --truncate"
+            )
+        self._ensure_markers()
+        self._refs.clear()  # uploads may change below
+        by_kind: dict[str, list[Unit]] = {"user": [], "file": [], "conversation": []}
+        for unit in units:
+            by_kind.get(unit.kind, by_kind["conversation"]).append(unit)
+        changed_users = [u.items[0] for u in by_kind["user"] if u.items[0].changed]
+        changed_files = [u.items[0] for u in by_kind["file"] if u.items[0].changed]
+        outcomes: list[Outcome] = []
+        with self.engine.connect() as conn:  # the API's part: not transactional, idempotent
+            cursor = self._cursor(conn)
+            for item in changed_users:
+                if not item.removed:
+                    reference = self.accounts.ensure(cursor, item)
+                    self.owners.put(item.stream, item.key, reference)
+                    outcomes.append(Outcome(item.stream, item.key, "insert" if item.held_hash is None else "update", reference))
+            file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)
+        with self.engine.begin() as conn:
+            cursor = self._cursor(conn)
+            outcomes += self.sessions.write(cursor, by_kind["conversation"])
+            outcomes += self.files.write(cursor, file_work) + file_outcomes
+            outcomes += self.files.remove(cursor, file_removals)
+            outcomes += self.accounts.remove(cursor, [item for item in changed_users if item.removed])
+            if self.markers is not None:
+                versions = {(i.stream, i.key): (i.version, i.hash) for u in units for i in u.items}
+                self.markers.write(conn, outcomes, versions, run_id)
+        for item in changed_users:
+            if item.removed:
+                self.owners.put(item.stream, item.key, None)
+        return outcomes
+
+    def _ensure_markers(self) -> None:
+        if self.markers is not None and not self.markers_ready:
+            self.markers.table.metadata.create_all(self.engine, checkfirst=True)
+            self.markers_ready = True
+
+    def preview(self, units: list[Unit]) -> dict[str, Any]:
+        """Dry runs: the accounts a replay would create, match or skip."""
+        items = [unit.items[0] for unit in units if unit.kind == "user" and not unit.items[0].removed]
+        with self.engine.connect() as conn:
+            plan = self.accounts.preview(self._cursor(conn), items)
+        for email in plan["create"]:
+            self.context.log.info("onyx: would create account", target=self.target, email=email)
+        return {"users": plan}
+
+    # -- verifying -----------------------------------------------------------------------------
+
+    def fingerprint(self, unit: Unit) -> str:
+        item = unit.head or unit.items[0]
+        if unit.kind == "user":
+            return _digest("user", _email(item.data))
+        if unit.kind == "file":
+            return self._file_fingerprint(item)
+        owner = self.owners.get(item.stream, item.data.get("owner"))
+        if owner is None or owner.get("skipped"):
+            return _digest("no session", owner and owner.get("email"))
+        files = self.file_refs([unit])
+        plan = plan_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
+                            files=files, reasoning=self.schema.reasoning)  # fmt: skip
+        return session_digest(plan.session, owner["user_id"], [plan.root])
+
+    def _file_fingerprint(self, item) -> str:
+        owner = self.owners.get(item.stream, item.data.get("owner")) or {}
+        if owner.get("skipped") or not item.data.get("sha256"):
+            return _digest("no upload", item.key)
+        return _digest("upload", item.key, item.data["sha256"], owner.get("user_id"))
+
+    def file_refs(self, units: list[Unit]) -> dict[str, Any]:
+        """file key → FileRef of the uploads these units' messages use (cached per batch)."""
+        wanted = {
+            (item.stream, key)
+            for unit in units
+            for item in unit.items
+            if item.kind == "message" and not item.removed
+            for key in item.data.get("files") or []
+        }
+        missing: dict[str, set[str]] = {}
+        for stream, key in wanted - self._refs.keys():
+            missing.setdefault(stream, set()).add(key)
+        if missing:
+            with self.engine.connect() as conn:
+                found = self.files.refs(self._cursor(conn), missing)
+            for stream, keys in missing.items():
+                self._refs.update({(stream, key): found.get(key) for key in keys})
+        return {key: self._refs[(stream, key)] for stream, key in wanted if self._refs[(stream, key)] is not None}
+
+    def read_back(self, units: list[Unit]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        with self.engine.connect() as conn:
+            cursor = self._cursor(conn)
+            for unit in units:
+                if unit.kind == "user":
+                    found[unit.key] = self._read_user(cursor, unit.items[0])
+                elif unit.kind == "file":
+                    found[unit.key] = self._read_file(cursor, unit.items[0])
+            conversations = [unit for unit in units if unit.kind not in ("user", "file")]
+            self._refs.clear()
+            found.update(self._read_sessions(cursor, conversations))
+        return found
+
+    def _read_user(self, cursor, item) -> str | None:
+        email = _email(item.data)
+        exists = email is not None and self.accounts.find(cursor, email) is not None
+        return _digest("user", email) if exists or email in self.accounts.skip else None
+
+    def _read_file(self, cursor, item) -> str | None:
+        upload = self.files.tagged(cursor, item.stream, [item.key]).get(item.key)
+        if upload is None:
+            return _digest("no upload", item.key)
+        return _digest("upload", item.key, upload.sha256, upload.owner)
+
+    def _read_sessions(self, cursor, units: list[Unit]) -> dict[str, str | None]:
+        ids = {}
+        for unit in units:
+            if unit.head is None:
+                continue
+            ref = unit.head.held_ref if isinstance(unit.head.held_ref, dict) else {}
+            ids[unit.key] = ref.get("chat_session") or natural_id(unit.head.stream, unit)
+        sessions = load_sessions(cursor, self.schema, sorted(set(ids.values())))
+        facts = file_facts(cursor, descriptor_ids(sessions))
+        found: dict[str, str | None] = {}
+        for unit in units:
+            session = sessions.get(ids.get(unit.key))
+            if session is None:
+                owner = self.owners.get(unit.head.stream, unit.head.data.get("owner")) if unit.head else None
+                found[unit.key] = _digest("no session", owner.get("email")) if owner and owner.get("skipped") else None
+                continue
+            found[unit.key] = session_digest(session.fields, session.user_id, tree(session, facts, self.schema))
+        return found
+
+    def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
+        if not self.markers_ready:
+            return iter(())
+        with self.engine.connect() as conn:
+            return iter(sorted(self.markers.keys(conn, streams)))
+
+
+def _email(data: dict[str, Any]) -> str | None:
+    email = data.get("email")
+    return email.strip().lower() if isinstance(email, str) else None
+
+
+def _digest(*parts: Any) -> str:
+    return sha256_hex(canonical_bytes(list(parts)))

@@ -1,0 +1,233 @@
+"""Onyx accounts for ledger users, and which account each user key maps to.
+
+- **Match** by lower-cased email against ``"user".email`` (Onyx keeps emails lower
+  case). A match is never changed or deleted by chatledger.
+- **Create** a missing account through the API: ``PUT /manage/admin/users`` (invite)
+  first when ``invite_users``, then ``POST /auth/register {email, password}`` with a
+  generated password; a 400 ``REGISTER_USER_ALREADY_EXISTS`` means someone created it
+  meanwhile (matched instead). A 2xx is not proof: the account must then exist in the
+  database. The email, password and account id are appended to ``credentials_file``,
+  created with mode 0600 (an existing file readable by others is refused).
+- **Skip** emails in ``skip_emails`` that have no account: nothing is created, and the
+  user's chats and files are skipped too.
+- **Remove** (rollback of a creation, a user deleted at the source with
+  ``--propagate-deletes``): only accounts chatledger created, and only while the account
+  owns nothing chatledger did not write (judged from the marker rows); otherwise, or
+  when Onyx refuses the delete, the account is kept and counted as ``users_kept``.
+
+Which account a user key maps to is remembered in the ledger's lookups (namespace
+``onyx-owner``), so conversations and files applied in later batches or runs find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+from ledger.canonical import canonical_text
+from ledger.errors import ConfigError
+from ledger.runs import utcnow
+from ledger.sink import Item, Outcome, PermanentError
+from ledger.sqlsink import MARKER_TABLE
+
+NAMESPACE = "onyx-owner"
+ALREADY_EXISTS = "REGISTER_USER_ALREADY_EXISTS"
+
+
+class Owners:
+    """user key → ``{"user_id", "email"}`` or ``{"skipped": True, "email"}``."""
+
+    def __init__(self, lookups: Any, target: str) -> None:
+        if lookups is None:
+            raise ConfigError("the onyx sink needs the ledger's lookups (build it through ledger.api)")
+        self.lookups = lookups
+        self.target = target
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    def _name(self, stream: str, user_key: str) -> str:
+        return f"{self.target}\x1f{stream}\x1f{user_key}"
+
+    def get(self, stream: str, user_key: str) -> dict[str, Any] | None:
+        if (stream, user_key) not in self.cache:
+            value = self.lookups.cached(NAMESPACE, self._name(stream, user_key), lambda: None)
+            self.cache[(stream, user_key)] = value
+        return self.cache[(stream, user_key)]
+
+    def put(self, stream: str, user_key: str, value: dict[str, Any] | None) -> None:
+        self.lookups.cached(NAMESPACE, self._name(stream, user_key), lambda: value, refresh=True)
+        self.cache[(stream, user_key)] = value
+
+
+class Credentials:
+    """The 0600 JSONL file of generated passwords, and the accounts it says we created."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._created: set[str] | None = None
+
+    def created(self) -> set[str]:
+        if self._created is None:
+            self._created = set()
+            if self.path.is_file():
+                for line in self.path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        self._created.add(json.loads(line).get("user_id"))
+        return self._created
+
+    def _open(self) -> int:
+        """The file, created 0600 if new; refused when others may read it."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.close(fd)
+            raise PermanentError(
+                f"{self.path} is readable by others (mode {mode:o}); it holds passwords: make it 0600 or name a new file"
+            )
+        return fd
+
+    def check(self) -> None:
+        """Called before an account is created, so no password is ever lost."""
+        os.close(self._open())
+
+    def append(self, email: str, password: str, user_id: str) -> None:
+        fd = self._open()
+        try:
+            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": utcnow()})
+            os.write(fd, line.encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.created().add(user_id)
+
+
+def generated_password() -> str:
+    """Long and random, with the character classes password policies ask for."""
+    return f"{secrets.token_urlsafe(18)}-Aa9"
+
+
+class Accounts:
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.options = sink.options
+        self.skip = {email.strip().lower() for email in sink.options.skip_emails}
+        self.credentials = Credentials(sink.options.credentials_file)
+
+    # -- before the transaction: the API ------------------------------------------------------
+
+    def find(self, cursor, email: str) -> str | None:
+        cursor.execute('SELECT id::text FROM "user" WHERE email = %s', (email,))
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+    def ensure(self, cursor, item: Item) -> dict[str, Any]:
+        """The account of a live user record (matched, created or skipped): its target ref."""
+        email = item.data.get("email")
+        if not isinstance(email, str) or "@" not in email:
+            raise PermanentError(f"{item.key}: the user has no email; Onyx accounts are matched by email")
+        email = email.strip().lower()
+        found = self.find(cursor, email)
+        if found is None and email in self.skip:
+            self.sink.count("users_skipped")
+            return {"skipped": True, "email": email}
+        if found is None:
+            found = self._create(cursor, email)
+        else:
+            self.sink.count("users_matched")
+        held = item.held_ref if isinstance(item.held_ref, dict) else {}
+        created = found in self.credentials.created() or (held.get("created") and held.get("user_id") == found)
+        return {"user_id": found, "email": email, "created": bool(created)}
+
+    def _create(self, cursor, email: str) -> str:
+        api = self.sink.api()
+        self.credentials.check()
+        if self.options.invite_users:
+            api.request("PUT", "/manage/admin/users", json={"emails": [email]})
+        password = generated_password()
+        try:
+            api.request("POST", "/auth/register", json={"email": email, "password": password})
+        except PermanentError as exc:
+            if exc.status == 400 and ALREADY_EXISTS in str(exc):
+                found = self.find(cursor, email)
+                if found:
+                    self.sink.count("users_matched")
+                    return found
+            raise
+        found = self.find(cursor, email)
+        if found is None:
+            raise PermanentError(f"POST /auth/register answered 2xx for a new account, but no account {email} exists")
+        self.credentials.append(email, password, found)
+        self.sink.count("users_created")
+        return found
+
+    def preview(self, cursor, items: list[Item]) -> dict[str, Any]:
+        """Who a replay would create, match or skip (dry runs)."""
+        plan: dict[str, Any] = {"create": [], "match": 0, "skip": [], "no_email": []}
+        for item in items:
+            email = item.data.get("email")
+            if not isinstance(email, str) or "@" not in email:
+                plan["no_email"].append(item.key)
+            elif self.find(cursor, email.strip().lower()):
+                plan["match"] += 1
+            elif email.strip().lower() in self.skip:
+                plan["skip"].append(email.strip().lower())
+            else:
+                plan["create"].append(email.strip().lower())
+        return plan
+
+    # -- inside the transaction: removals ---------------------------------------------------
+
+    def remove(self, cursor, items: list[Item]) -> list[Outcome]:
+        outcomes = []
+        for item in items:
+            ref = item.held_ref if isinstance(item.held_ref, dict) else {}
+            if ref.get("created") and ref.get("user_id"):
+                self._delete_account(cursor, ref["user_id"])
+            if item.held_hash is not None:
+                outcomes.append(Outcome(item.stream, item.key, "delete", ref or None))
+        return outcomes
+
+    def _delete_account(self, cursor, user_id: str) -> None:
+        if not self._owns_only_ours(cursor, user_id):
+            self.sink.count("users_kept")
+            return
+        cursor.execute("SAVEPOINT chatledger_user")
+        try:
+            cursor.execute(
+                "DELETE FROM chat_feedback WHERE chat_message_id IN (SELECT m.id FROM chat_message m "
+                "JOIN chat_session s ON s.id = m.chat_session_id WHERE s.user_id = %s)",
+                (user_id,),
+            )
+            cursor.execute('DELETE FROM "user" WHERE id = %s', (user_id,))
+        except Exception as exc:  # Onyx rows we do not know reference the account: keep it
+            if not self.sink.is_integrity_error(exc):
+                raise
+            cursor.execute("ROLLBACK TO SAVEPOINT chatledger_user")
+            self.sink.count("users_kept")
+            return
+        cursor.execute("RELEASE SAVEPOINT chatledger_user")
+        self.sink.count("users_deleted")
+
+    def _owns_only_ours(self, cursor, user_id: str) -> bool:
+        """The account has no session and no upload chatledger did not write."""
+        if not self.options.markers:
+            return False
+        cursor.execute(
+            f"SELECT target_ref::jsonb ->> 'chat_session' FROM {MARKER_TABLE} "
+            "WHERE target = %s AND hash IS NOT NULL AND target_ref::jsonb ? 'root'",
+            (self.sink.target,),
+        )
+        ours = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT count(*) FROM chat_session WHERE user_id = %s AND NOT (id::text = ANY(%s))", (user_id, ours)
+        )
+        foreign_sessions = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM user_file uf LEFT JOIN file_record fr ON fr.file_id = uf.file_id "
+            "WHERE uf.user_id = %s AND (fr.file_metadata -> 'chatledger') IS NULL",
+            (user_id,),
+        )
+        return foreign_sessions == 0 and cursor.fetchone()[0] == 0

@@ -1,0 +1,1 @@
+"""Benchmarks: run with ``python -m pytest -m bench tests/bench/<file> -s``."""
