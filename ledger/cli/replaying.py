@@ -36,6 +36,9 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
     elif result.run_id is None:
         plan = result.stats.get("plan", {})
         out.print(report.plan_report(plan) if "rollback" not in plan else str(plan))
+        if result.stats.get("preview"):
+            out.print("the sink's preview:")
+            print_json(result.stats["preview"])
         if "fixes" in result.stats:
             out.print(f"repair {result.stats['rule']} would make {result.stats['fixes']} fix(es)")
     else:
