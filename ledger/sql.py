@@ -1,4 +1,5 @@
-"""Dialect-specific SQL shared by the ledger: upserts and chunked IN lists."""
+"""Dialect-specific SQL shared by the ledger and the SQL sinks: upserts, bulk writes,
+statistics and chunked IN lists, on SQLite, Postgres and MySQL/MariaDB."""
 
 from __future__ import annotations
 
@@ -21,11 +22,6 @@ def _insert(conn: Connection, table: Table):
     raise NotImplementedError(f"no upsert for {dialect}")
 
 
-def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]):
-    if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(index_elements=keys), rows)
-
-
 def upsert(
     conn: Connection,
     table: Table,
@@ -40,7 +36,8 @@ def upsert(
     if conn.dialect.name == "mysql":  # SQL targets on MySQL/MariaDB (markers, the laravel sink)
         # ON DUPLICATE KEY UPDATE fires on any unique key, not only ``keys``
         statement = mysql.insert(table)
-        conn.execute(statement.on_duplicate_key_update({name: statement.inserted[name] for name in columns}), rows)
+        changes = {name: statement.inserted[name] for name in columns}
+        conn.execute(statement.on_duplicate_key_update(changes), rows)
         return
     statement = _insert(conn, table)
     statement = statement.on_conflict_do_update(
@@ -62,9 +59,10 @@ def bulk_write(
     """Insert many rows fast: the ledger's hot path (3 rows per extracted record).
 
     With ``conflict`` keys, rows that exist are skipped (``update`` None) or have the
-    ``update`` columns overwritten. SQLite gets an ``executemany`` of plain tuples (Core's
-    per-row parameter processing would cost more than SQLite's insert itself). Postgres
-    gets COPY: straight into the table, or into a temporary staging table followed by one
+    ``update`` columns overwritten. SQLite and MySQL get an ``executemany`` of plain tuples
+    (Core's per-row parameter processing would cost more than SQLite's insert itself;
+    MySQL's ON DUPLICATE KEY fires on any unique key). Postgres gets COPY: straight into
+    the table, or into a temporary staging table followed by one
     ``INSERT … SELECT … ON CONFLICT``.
     """
     if not rows:
@@ -74,9 +72,13 @@ def bulk_write(
     suffix = ""
     if conflict:
         target = ", ".join(quote(c) for c in conflict)
-        if conn.dialect.name == "mysql":  # MySQL/MariaDB targets; fires on any unique key
-            pairs = [(c, f"VALUES({quote(c)})") for c in update] if update else [(conflict[0], quote(conflict[0]))]
-            suffix = " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {value}" for c, value in pairs)
+        if conn.dialect.name == "mysql":
+            pairs = (
+                [(c, f"VALUES({quote(c)})") for c in update]
+                if update
+                else [(conflict[0], quote(conflict[0]))]  # a no-op update: skip the row
+            )
+            suffix = " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {v}" for c, v in pairs)
         elif update:
             changes = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
             suffix = f" ON CONFLICT ({target}) DO UPDATE SET {changes}"

@@ -1,0 +1,253 @@
+"""The ``laravel`` sink: the OpenAgents Laravel app's tables (Postgres, MySQL/MariaDB, SQLite).
+
+Replays a ``convex`` stream the way the app's ``khala:import-chat`` importer did, with
+its rules and counters, but incrementally, exactly once, verifiable and reversible:
+
+- unit: a conversation (a thread with its messages, runs and run events); users and
+  autopilots (``assistant`` records) are record units applied before conversations;
+- one target transaction per batch, with ``chatledger_markers`` rows (``markers``);
+- ``replace --truncate`` empties the six chat tables (``run_events``, ``messages``,
+  ``runs``, ``threads``, ``agent_conversation_messages``, ``agent_conversations``) in the
+  same transaction; ``users`` and the autopilot tables are reconciled, never emptied;
+- the tables must exist (the app's migrations own them): ``open`` checks and names what
+  is missing. ``create_tables = true`` creates them, for tests and demos only.
+
+Rules per table: :mod:`.users`, :mod:`.autopilots`, :mod:`.plan`, :mod:`.threads`.
+Counters (``chatledger report RUN``, under ``sink``): the original importer's names
+where they apply, plus one per improvement, truncation and skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, inspect
+
+from ledger.errors import ChatledgerError, ConfigError
+from ledger.options import option
+from ledger.redact import redact
+from ledger.sink import Item, Outcome, Sink, Unit
+from ledger.sqlsink import Markers, classify_sql_error, marker_table, target_engine
+from sinks.laravel import tables, verify
+from sinks.laravel.autopilots import Autopilots
+from sinks.laravel.columns import Columns, utc_session
+from sinks.laravel.plan import Planner
+from sinks.laravel.threads import ThreadWriter
+from sinks.laravel.users import Users
+from sinks.laravel.workos import WorkosDirectory
+
+KINDS = ("user", "assistant", "conversation", "message", "run", "run_event")
+TABLES_OF_KIND = {
+    "user": ["users"],
+    "assistant": ["autopilots", "autopilot_profiles", "autopilot_policies"],
+    "conversation": ["threads", "agent_conversations"],
+    "message": ["messages", "agent_conversation_messages"],
+    "run": ["runs"],
+    "run_event": ["run_events"],
+}
+
+
+@dataclass
+class LaravelOptions:
+    url: str = option(help="The app's database URL (postgresql://…, mysql://…, sqlite:///…).", secret=True)
+    resolve_workos_users: bool = option(
+        False,
+        help="Look users up in WorkOS for their real email, name and avatar (answers cached in the ledger).",
+    )
+    workos_api_key: str | None = option(None, help="WorkOS API key, as env:WORKOS_API_KEY.", secret=True)
+    workos_api_base: str = option("https://api.workos.com", help="WorkOS API base URL.")
+    skip_blueprints: bool = option(
+        False, help="Ignore blueprints: autopilots, profiles and policies get the defaults."
+    )
+    l402_allowed_hosts: list[str] = option(
+        [], help="The app's lightning.l402.allowlist_hosts, copied into every autopilot policy."
+    )
+    markers: bool = option(True, help="Keep chatledger_markers in the target (exactly-once after crashes).")
+    create_tables: bool = option(
+        False,
+        help="Create the app's tables when missing (tests and demos; production runs the app's migrations).",
+    )
+
+
+class LaravelSink(Sink):
+    type_name = "laravel"
+    Options = LaravelOptions
+    unit = "conversation"
+    transactional = True
+    kinds = KINDS
+
+    def __init__(self, options: LaravelOptions, context) -> None:
+        super().__init__(options, context)
+        self.metadata = tables.metadata()
+        self.engine = None
+        self.markers = Markers(marker_table(self.metadata), self.target) if options.markers else None
+        self.directory: WorkosDirectory | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return f"laravel {redact(self.options.url)}"
+
+    def tables(self, kind: str) -> list[str]:
+        return TABLES_OF_KIND.get(kind, [kind])
+
+    def open(self) -> None:
+        if self.engine is not None:
+            return
+        self.engine = target_engine(self.options.url)
+        if self.engine.dialect.name == "mysql":
+            event.listen(self.engine, "connect", utc_session)
+        if self.options.create_tables:
+            self.metadata.create_all(self.engine, checkfirst=True)
+        missing = sorted(set(tables.ALL_TABLES) - set(inspect(self.engine).get_table_names()))
+        if missing:
+            raise ConfigError(
+                f"{self.describe()}: the app's tables {', '.join(missing)} are missing; run the app's "
+                "migrations first (create_tables = true creates them, for tests and demos only)"
+            )
+        if self.markers is not None:
+            self.markers.table.create(self.engine, checkfirst=True)
+        self.columns = Columns.reflect(self.engine, self.metadata)
+        self.users = Users(self.metadata.tables["users"], self.columns)
+        self.autopilots = Autopilots(
+            self.metadata,
+            self.columns,
+            skip_blueprints=self.options.skip_blueprints,
+            allowed_hosts=self.options.l402_allowed_hosts,
+        )
+        self.writer = ThreadWriter(self.metadata, self.users, self.autopilots)
+        if self.options.resolve_workos_users:
+            if not self.options.workos_api_key:
+                raise ConfigError("resolve_workos_users needs workos_api_key (env:WORKOS_API_KEY)")
+            if self.context.lookups is None:
+                raise ConfigError("resolve_workos_users needs a ledger to cache WorkOS answers in")
+            self.directory = WorkosDirectory(
+                self.options.workos_api_base, self.options.workos_api_key, self.context.lookups
+            )
+
+    def close(self) -> None:
+        if self.directory is not None:
+            self.directory.close()
+            self.directory = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def classify(self, error: Exception) -> type[ChatledgerError] | None:
+        return classify_sql_error(error)
+
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        if self.markers is None:
+            return iter(())
+        with self.engine.connect() as conn:
+            return iter(list(self.markers.of_runs(conn, run_ids)))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        resolved = self._resolve(units)  # WorkOS answers first: no HTTP inside the transaction
+        counts: dict[str, int] = {}
+
+        def count(name: str, amount: int = 1) -> None:
+            if amount:
+                counts[name] = counts.get(name, 0) + amount
+
+        outcomes: list[Outcome] = []
+        versions = {
+            (item.stream, item.key): (item.version, item.hash) for unit in units for item in unit.items
+        }
+        with self.engine.begin() as conn:
+            if truncate:
+                self._truncate(conn)
+            for unit in units:
+                outcomes += self._apply_unit(conn, unit, resolved, count)
+            if self.markers is not None:
+                self.markers.write(conn, outcomes, versions, run_id)
+        for name, amount in counts.items():  # only once the batch committed
+            self.count(name, amount)
+        return outcomes
+
+    def _truncate(self, conn) -> None:
+        for name in tables.CHAT_TABLES:
+            conn.execute(self.metadata.tables[name].delete())
+        if self.markers is not None:
+            self.markers.clear(conn)
+
+    def _resolve(self, units: list[Unit]) -> dict[str, dict | None]:
+        if self.directory is None:
+            return {}
+        found = {}
+        for unit in units:
+            for item in unit.items:
+                if item.kind == "user" and item.changed and not item.removed:
+                    workos_id = (item.data.get("external_ids") or {}).get("workos")
+                    found[workos_id] = self.directory.resolve(workos_id)
+        return found
+
+    def _apply_unit(self, conn, unit: Unit, resolved: dict, count) -> list[Outcome]:
+        if unit.kind == "conversation":
+            plan = Planner(self.columns, unit.items[0].stream, count).plan(unit)
+            return self.writer.apply(conn, unit, plan, count)
+        item = unit.items[0]
+        if not item.changed:
+            return []
+        if item.removed:
+            (self.users if unit.kind == "user" else self.autopilots).remove(conn, item)
+            return (
+                [Outcome(item.stream, item.key, "delete", item.held_ref)]
+                if item.held_hash is not None
+                else []
+            )
+        if unit.kind == "user":
+            workos_id = (item.data.get("external_ids") or {}).get("workos")
+            ref = self.users.apply(conn, item, resolved.get(workos_id), count)
+        else:
+            ref = self.autopilots.apply(conn, item, item.stream, count)
+        return [Outcome(item.stream, item.key, "insert" if item.held_hash is None else "update", ref)]
+
+    # -- verifying -------------------------------------------------------------------------------
+
+    def fingerprint(self, unit: Unit) -> str:
+        item = unit.items[0]
+        if unit.kind == "user":
+            return self.users.fingerprint(item.held_ref or {})
+        if unit.kind == "assistant":
+            return _record_fingerprint(item)
+        return verify.digest(verify.expected(self._plan(unit)))
+
+    def read_back(self, units: list[Unit]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        with self.engine.connect() as conn:
+            for unit in units:
+                held = unit.items[0].held_ref or {}
+                if unit.kind == "user":
+                    found[unit.key] = self.users.read_back(conn, held)
+                elif unit.kind == "assistant":
+                    found[unit.key] = (
+                        _record_fingerprint(unit.items[0])
+                        if "skipped" in held
+                        else self.autopilots.read_back(conn, held)
+                    )
+                else:
+                    found[unit.key] = verify.digest(verify.actual(conn, self.metadata, self._plan(unit)))
+        return found
+
+    def _plan(self, unit: Unit):
+        return Planner(self.columns, unit.items[0].stream, lambda name, amount=1: None).plan(unit)
+
+    def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
+        """Units the markers say this target holds (without markers nothing can be told)."""
+        if self.markers is None:
+            return
+        with self.engine.connect() as conn:
+            keys = self.markers.keys(conn, streams)
+        for stream, key in sorted(keys):
+            if key.split(":", 1)[0] in ("user", "assistant", "conversation"):
+                yield stream, key
+
+
+def _record_fingerprint(item: Item) -> str | None:
+    held = item.held_ref or {}
+    return held.get("digest") or ("skipped" if "skipped" in held else None)

@@ -1,0 +1,171 @@
+"""``user`` records → ``users`` rows, matched by ``workos_id`` (see :mod:`.identity`).
+
+- A user the target does not have is inserted (``email_verified_at`` and ``handle``
+  NULL, ``created_at`` from the source) and is *ours*: later versions rewrite its email,
+  name and avatar to what the rules give, and removing the record (a rollback of the
+  insert, a propagated delete) deletes the row.
+- A user the target already has (same ``workos_id``) is the app's: only the original
+  importer's upgrades are made, the values before the first change are kept in the
+  target ref, and removing the record restores them.
+- Counters: ``users_imported`` (every user applied, new or existing),
+  ``users_resolved_via_workos``, ``users_unresolved_placeholder``,
+  ``users_email_conflicts``.
+
+The target ref ``{id, workos_id, created, email, name, avatar[, prior]}`` is what verify
+compares with the row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+
+from ledger.canonical import canonical_bytes, sha256_hex
+from ledger.sink import Item
+from sinks.laravel import identity
+from sinks.laravel.columns import Columns, Count, utc_now
+
+UPGRADABLE = ("email", "name", "avatar")
+
+
+def workos_id_of(data: dict[str, Any]) -> str:
+    return (data.get("external_ids") or {}).get("workos")
+
+
+class Users:
+    def __init__(self, table: Table, columns: Columns) -> None:
+        self.table = table
+        self.columns = columns
+
+    def laravel_id(self, conn: Connection, workos_id: str) -> int | None:
+        return conn.scalar(select(self.table.c.id).where(self.table.c.workos_id == workos_id))
+
+    def _unique_email(self, conn: Connection, email: str, workos_id: str) -> tuple[str, bool]:
+        """The address, or a placeholder retry when another user holds it."""
+        users, attempt, candidate = self.table, 0, email
+        while conn.scalar(
+            select(users.c.id)
+            .where(func.lower(users.c.email) == candidate, users.c.workos_id != workos_id)
+            .limit(1)
+        ):
+            attempt += 1
+            candidate = identity.placeholder(workos_id, attempt)
+        return candidate, attempt > 0
+
+    def apply(self, conn: Connection, item: Item, resolved: dict | None, count: Count) -> dict[str, Any]:
+        """Write one present user; its target ref."""
+        data, held = item.data, item.held_ref or {}
+        workos_id = workos_id_of(data)
+        resolved = resolved or {}
+        if resolved.get("email"):
+            count("users_resolved_via_workos", 1)
+        existing = conn.execute(
+            select(self.table.c.id, self.table.c.name, self.table.c.email, self.table.c.avatar).where(
+                self.table.c.workos_id == workos_id
+            )
+        ).first()
+        ours = existing is None or (held.get("created") and held.get("id") == existing.id)
+        if ours:
+            ref = self._write_ours(conn, existing, data, workos_id, resolved, count)
+        else:
+            ref = self._upgrade(conn, existing, data, workos_id, resolved, held, count)
+        if identity.is_placeholder(ref["email"]) and not (
+            identity.is_valid_email(data.get("email")) or identity.is_valid_email(resolved.get("email"))
+        ):
+            count("users_unresolved_placeholder", 1)
+        count("users_imported", 1)
+        return ref
+
+    def _write_ours(self, conn, existing, data, workos_id, resolved, count: Count) -> dict[str, Any]:
+        wanted = identity.preferred_email(resolved.get("email") or data.get("email"), workos_id)
+        email, conflict = self._unique_email(conn, wanted, workos_id)
+        if conflict:
+            count("users_email_conflicts", 1)
+        name = identity.display_name(workos_id, email, resolved.get("name"))
+        values = {
+            "email": email,
+            "name": self.columns.fit("users", "name", name, count),
+            "avatar": resolved.get("avatar") or identity.gravatar(email),
+        }
+        created = self.columns.moment(
+            "users", "created_at", (data.get("metadata") or {}).get("created_at_ms"), count
+        )
+        if existing is None:
+            row = {**values, "workos_id": workos_id, "email_verified_at": None, "remember_token": None,
+                   "created_at": created, "updated_at": created}  # fmt: skip
+            user_id = conn.execute(insert(self.table).values(**row)).inserted_primary_key[0]
+        else:
+            user_id = existing.id
+            if any(getattr(existing, column) != value for column, value in values.items()):
+                conn.execute(
+                    update(self.table)
+                    .where(self.table.c.id == user_id)
+                    .values(**values, updated_at=utc_now())
+                )
+        return {"id": user_id, "workos_id": workos_id, "created": True, **values}
+
+    def _upgrade(self, conn, existing, data, workos_id, resolved, held, count: Count) -> dict[str, Any]:
+        """The original importer's upgrade-only rules for a user the app already had."""
+        current = {column: getattr(existing, column) or "" for column in UPGRADABLE}
+        wanted = identity.preferred_email(resolved.get("email") or data.get("email"), workos_id)
+        changes: dict[str, Any] = {}
+        email = current["email"].strip().lower()
+        if identity.should_upgrade_email(email, wanted):
+            email, conflict = self._unique_email(conn, wanted, workos_id)
+            if conflict:
+                count("users_email_conflicts", 1)
+            if email != current["email"]:
+                changes["email"] = email
+        if identity.should_upgrade_name(current["name"], workos_id, email, resolved.get("name")):
+            changes["name"] = self.columns.fit(
+                "users", "name", identity.display_name(workos_id, email, resolved.get("name")), count
+            )
+        if identity.should_upgrade_avatar(current["avatar"], resolved.get("avatar")):
+            changes["avatar"] = resolved["avatar"]
+        changes = {column: value for column, value in changes.items() if value != current[column]}
+        if changes:
+            conn.execute(
+                update(self.table)
+                .where(self.table.c.id == existing.id)
+                .values(**changes, updated_at=utc_now())
+            )
+        prior = held.get("prior") or (
+            {column: getattr(existing, column) for column in changes} if changes else None
+        )
+        ref = {"id": existing.id, "workos_id": workos_id, "created": False, **current, **changes}
+        return {**ref, "prior": prior} if prior else ref
+
+    def remove(self, conn: Connection, item: Item) -> None:
+        """Undo what we did to a user: delete our row, or restore the app's values."""
+        held = item.held_ref or {}
+        if not held.get("id"):
+            return
+        where = (self.table.c.id == held["id"], self.table.c.workos_id == held.get("workos_id"))
+        if held.get("created"):
+            conn.execute(delete(self.table).where(*where))
+        elif held.get("prior"):
+            conn.execute(update(self.table).where(*where).values(**held["prior"], updated_at=utc_now()))
+
+    # -- verify ------------------------------------------------------------------------------
+
+    @staticmethod
+    def fingerprint(held: dict[str, Any]) -> str:
+        """Ours: workos id, email, name and avatar as written; the app's: the workos id."""
+        shown = [held.get("workos_id")]
+        if held.get("created"):
+            shown += [held.get(column) for column in UPGRADABLE]
+        return sha256_hex(canonical_bytes(shown))
+
+    def read_back(self, conn: Connection, held: dict[str, Any]) -> str | None:
+        row = conn.execute(
+            select(self.table.c.workos_id, *[self.table.c[column] for column in UPGRADABLE]).where(
+                self.table.c.id == held.get("id")
+            )
+        ).first()
+        if row is None:
+            return None
+        shown = [row.workos_id] + (
+            [getattr(row, column) for column in UPGRADABLE] if held.get("created") else []
+        )
+        return sha256_hex(canonical_bytes(shown))

@@ -1,0 +1,192 @@
+"""The export as a set of named entries: a ZIP, or the same files unpacked in a folder.
+
+Security: entries are never extracted to disk by their names. They are streamed out of
+the ZIP, and names that try to leave the export (``..``, absolute paths, drive letters,
+backslash tricks, NUL) are refused: listed in ``refused`` with the reason and never
+opened. A folder is walked without following symbolic links. A ZIP that cannot be read
+raises a :class:`~ledger.errors.ChatledgerError` naming the file (and the entry), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from ledger.errors import ChatledgerError
+
+CHUNK = 1 << 20
+MAX_LINE = 64 << 20  # bytes; Convex documents are at most 1 MiB
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_reason(name: str) -> str | None:
+    """Why an entry name may not be used, or None when it is a plain relative path."""
+    if "\x00" in name:
+        return "the name contains a NUL character"
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(normalised):
+        return "drive letter in the path"
+    if ".." in normalised.split("/"):
+        return "'..' in the path would leave the export"
+    return None
+
+
+class ExportArchive(abc.ABC):
+    """Entries of an export by name (``users/documents.jsonl``, ``_storage/abc.png`` …)."""
+
+    kind = "?"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.refused: list[dict[str, str]] = []
+        self.names: list[str] = []
+
+    @staticmethod
+    def open(path: Path) -> ExportArchive:
+        if path.is_dir():
+            return FolderArchive(path)
+        if not path.exists():
+            raise ChatledgerError(f"{path}: no such file or folder (expected a Convex export ZIP)")
+        return ZipArchive(path)
+
+    def _accept(self, name: str) -> None:
+        reason = unsafe_reason(name)
+        if reason:
+            self.refused.append({"entry": name, "reason": f"refused: {reason}"})
+        else:
+            self.names.append(name)
+
+    @abc.abstractmethod
+    def size(self) -> int:
+        """Bytes of the export."""
+
+    @abc.abstractmethod
+    def sha256(self) -> str:
+        """The export's checksum (the ZIP file's, or a manifest hash of a folder)."""
+
+    @abc.abstractmethod
+    def stream(self, name: str) -> AbstractContextManager[BinaryIO]:
+        """The entry's bytes as a binary stream (never extracted to disk)."""
+
+    def lines(self, name: str) -> Iterator[tuple[int, bytes]]:
+        """(line number, line without its newline) of an entry, blank lines skipped."""
+        with self.stream(name) as handle:
+            for number, line in enumerate(self._guarded(name, handle), start=1):
+                line = line.rstrip(b"\r\n")
+                if line.strip():
+                    yield number, line
+
+    def _guarded(self, name: str, handle: BinaryIO) -> Iterator[bytes]:
+        """Lines, with read errors named, and memory bounded: a line is at most MAX_LINE."""
+        number = 0
+        while True:
+            try:
+                line = handle.readline(MAX_LINE + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                raise ChatledgerError(f"{self.path}: entry {name} is corrupt: {exc}") from None
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE:
+                raise ChatledgerError(
+                    f"{self.path}: entry {name} line {number} is longer than {MAX_LINE} bytes "
+                    "(a Convex document is at most 1 MiB): not a Convex export"
+                )
+            yield line
+
+    def first_line(self, name: str) -> bytes | None:
+        for _, line in self.lines(name):
+            return line
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class ZipArchive(ExportArchive):
+    kind = "zip"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            raise ChatledgerError(
+                f"{path}: not a readable ZIP ({exc}); expected the file `npx convex export --path X.zip` wrote"
+            ) from None
+        self.infos = {}
+        for info in self.zip.infolist():
+            if info.is_dir():
+                continue
+            self._accept(info.filename)
+            self.infos[info.filename] = info
+
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    @contextmanager
+    def stream(self, name: str) -> Iterator[BinaryIO]:
+        try:
+            handle = self.zip.open(self.infos[name])
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            raise ChatledgerError(f"{self.path}: entry {name} cannot be read: {exc}") from None
+        with handle:
+            yield handle
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+class FolderArchive(ExportArchive):
+    """An unpacked export. Symbolic links are refused (they could point anywhere)."""
+
+    kind = "folder"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        for root, dirs, files in os.walk(path, followlinks=False):
+            dirs.sort()
+            for name in sorted(files) + sorted(d for d in dirs if os.path.islink(os.path.join(root, d))):
+                full = Path(root) / name
+                relative = full.relative_to(path).as_posix()
+                if full.is_symlink():
+                    self.refused.append({"entry": relative, "reason": "refused: symbolic link"})
+                else:
+                    self._accept(relative)
+
+    def size(self) -> int:
+        return sum((self.path / name).stat().st_size for name in self.names)
+
+    def sha256(self) -> str:
+        """A manifest hash: sha256 over each file's name and sha256, in name order."""
+        manifest = hashlib.sha256()
+        for name in sorted(self.names):
+            digest = hashlib.sha256()
+            with open(self.path / name, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+            manifest.update(f"{name}\0{digest.hexdigest()}\n".encode())
+        return manifest.hexdigest()
+
+    @contextmanager
+    def stream(self, name: str) -> Iterator[BinaryIO]:
+        with open(self.path / name, "rb") as handle:
+            yield handle
