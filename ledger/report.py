@@ -5,6 +5,7 @@ Every rendering has a JSON twin: the CLI prints the underlying dict with ``--jso
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Group
@@ -71,8 +72,21 @@ def extract_report(stats: dict[str, Any]) -> Group:
     ]
     if stats.get("resumed_from_run"):
         lines.append(f"resumed from interrupted run {stats['resumed_from_run']}")
+    lines += source_lines(stats.get("source") or {})
     parts += [Text(line) for line in lines]
     return Group(*parts)
+
+
+def source_lines(facts: dict[str, Any]) -> list[str]:
+    """What the source reported about its input (sizes, checksums, counts), one per line."""
+    if not facts:
+        return []
+    lines = ["source:"]
+    for name, value in facts.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"  {name:<30} {value}")
+    return lines
 
 
 REPLAY_COLUMNS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
