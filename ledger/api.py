@@ -31,6 +31,15 @@ def open_ledger(config: configuration.Config, flag: str | None = None, blobs: st
     return Ledger.open(url.value, blob_dir=configuration.blob_dir(config, blobs))
 
 
+def _resolve(find, load, config, name, flag_args, ad_hoc_name, values, where):
+    """A configured or ad-hoc plug-in, with ``--flag`` arguments and ``values`` over the file."""
+    plugin_class = load(find(config, name, {}, ad_hoc_name).type)
+    flags = parse_flags(plugin_class.Options, flag_args or [], where=f"{where} {name}")
+    plugin = find(config, name, {**(values or {}), **flags}, ad_hoc_name)
+    configuration.check_literal_secrets(plugin, plugin_class.Options)
+    return plugin, plugin_class
+
+
 def resolve_stream(
     config: configuration.Config,
     name: str,
@@ -39,14 +48,10 @@ def resolve_stream(
     stream_name: str | None = None,
     values: dict[str, Any] | None = None,
 ) -> tuple[configuration.Plugin, type]:
-    """The stream named ``name`` (configured, or a source type with ``stream_name``),
-    with ``--flag`` arguments and ``values`` overriding the file."""
-    preliminary = configuration.stream(config, name, {}, stream_name)
-    source_class = plugins.source_class(preliminary.type)
-    flags = parse_flags(source_class.Options, flag_args or [], where=f"extract {name}")
-    plugin = configuration.stream(config, name, {**(values or {}), **flags}, stream_name)
-    configuration.check_literal_secrets(plugin, source_class.Options)
-    return plugin, source_class
+    """The stream named ``name`` (configured, or a source type with ``stream_name``)."""
+    return _resolve(
+        configuration.stream, plugins.source_class, config, name, flag_args, stream_name, values, "extract"
+    )
 
 
 def build_source(ledger: Ledger, plugin: configuration.Plugin, source_class: type) -> Source:
@@ -111,12 +116,9 @@ def resolve_target(
     values: dict[str, Any] | None = None,
 ) -> tuple[configuration.Plugin, type]:
     """The target named ``name`` (configured, or a sink type with ``target_name``)."""
-    preliminary = configuration.target(config, name, {}, target_name)
-    sink_class = plugins.sink_class(preliminary.type)
-    flags = parse_flags(sink_class.Options, flag_args or [], where=f"target {name}")
-    plugin = configuration.target(config, name, {**(values or {}), **flags}, target_name)
-    configuration.check_literal_secrets(plugin, sink_class.Options)
-    return plugin, sink_class
+    return _resolve(
+        configuration.target, plugins.sink_class, config, name, flag_args, target_name, values, "target"
+    )
 
 
 def build_sink(ledger: Ledger, plugin: configuration.Plugin, sink_class: type) -> Sink:

@@ -153,13 +153,45 @@ class Markers:
 
 
 def classify_sql_error(error: Exception) -> type[ChatledgerError] | None:
-    """Lost connections and timeouts are worth a retry; bad data is not."""
+    """Lost connections and timeouts are worth a retry; bad data is not. Covers errors
+    wrapped by SQLAlchemy and psycopg's own (raised by COPY on a raw cursor)."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return TransientError
-    if isinstance(error, sa_exc.OperationalError):
+    if isinstance(error, (sa_exc.OperationalError, psycopg.OperationalError)):
         return TransientError
-    if isinstance(error, (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError)):
+    permanent = (
+        sa_exc.IntegrityError,
+        sa_exc.DataError,
+        sa_exc.ProgrammingError,
+        psycopg.IntegrityError,
+        psycopg.DataError,
+        psycopg.ProgrammingError,
+    )
+    if isinstance(error, permanent):
         return PermanentError
     if isinstance(error, (ConnectionError, TimeoutError)):
         return TransientError
     return None
+
+
+class SqlTarget:
+    """What sinks writing one SQL database share (mix in before ``Sink``): the engine's
+    lifetime, healing from markers, and SQL error classes. ``open`` sets ``engine``;
+    ``markers`` is a :class:`Markers` or None (``markers = false``)."""
+
+    engine: Engine | None = None
+    markers: Markers | None = None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def classify(self, error: Exception) -> type[ChatledgerError] | None:
+        return classify_sql_error(error)
+
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        if self.markers is None or self.engine is None:
+            return iter(())
+        with self.engine.connect() as conn:
+            return iter(list(self.markers.of_runs(conn, run_ids)))

@@ -45,12 +45,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from ledger.canonical import canonical_bytes, format_datetime, ledger_text, sha256_hex
-from ledger.errors import ChatledgerError
 from ledger.options import option
 from ledger.redact import redact
 from ledger.sink import Outcome, Sink, Unit
 from ledger.sql import Statistics, bulk_write, chunks
-from ledger.sqlsink import Markers, classify_sql_error, marker_table, target_engine
+from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
 
 Json = Text().with_variant(postgresql.JSON(), "postgresql")
 Moment = Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
@@ -127,7 +126,7 @@ def _moment(value: Any) -> str | None:
         return None
 
 
-class SqlSink(Sink):
+class SqlSink(SqlTarget, Sink):
     type_name = "sql"
     Options = SqlOptions
     unit = "record"
@@ -172,20 +171,6 @@ class SqlSink(Sink):
                     quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
                     conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             self.metadata.create_all(self.engine, checkfirst=True)
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
-
-    def classify(self, error: Exception) -> type[ChatledgerError] | None:
-        return classify_sql_error(error)
-
-    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
-        if self.markers is None:
-            return iter(())
-        with self.engine.connect() as conn:
-            return iter(list(self.markers.of_runs(conn, run_ids)))
 
     # -- rows --------------------------------------------------------------------------
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import event, inspect
 
-from ledger.errors import ChatledgerError, ConfigError
+from ledger.errors import ConfigError
 from ledger.options import option
 from ledger.redact import redact
 from ledger.sink import Item, Outcome, Sink, Unit
-from ledger.sqlsink import Markers, classify_sql_error, marker_table, target_engine
+from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
 from sinks.laravel import tables, verify
 from sinks.laravel.autopilots import Autopilots
 from sinks.laravel.columns import Columns, utc_session
@@ -71,7 +70,7 @@ class LaravelOptions:
     )
 
 
-class LaravelSink(Sink):
+class LaravelSink(SqlTarget, Sink):
     type_name = "laravel"
     Options = LaravelOptions
     unit = "conversation"
@@ -131,18 +130,7 @@ class LaravelSink(Sink):
         if self.directory is not None:
             self.directory.close()
             self.directory = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
-
-    def classify(self, error: Exception) -> type[ChatledgerError] | None:
-        return classify_sql_error(error)
-
-    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
-        if self.markers is None:
-            return iter(())
-        with self.engine.connect() as conn:
-            return iter(list(self.markers.of_runs(conn, run_ids)))
+        super().close()
 
     # -- writing ---------------------------------------------------------------------------------
 

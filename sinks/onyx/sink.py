@@ -28,14 +28,8 @@ from ledger.canonical import canonical_bytes, sha256_hex
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.http import Api
 from ledger.redact import redact
-from ledger.sink import Outcome, PermanentError, Sink, TransientError, Unit
-from ledger.sqlsink import (
-    MARKER_TABLE,
-    Markers,
-    classify_sql_error,
-    marker_table,
-    target_engine,
-)
+from ledger.sink import Outcome, PermanentError, Sink, Unit
+from ledger.sqlsink import MARKER_TABLE, Markers, SqlTarget, marker_table, target_engine
 from sinks.onyx.files import Files
 from sinks.onyx.options import OnyxOptions
 from sinks.onyx.readback import descriptor_ids, file_facts, load_sessions, tree
@@ -53,7 +47,7 @@ TABLES = {
 }
 
 
-class OnyxSink(Sink):
+class OnyxSink(SqlTarget, Sink):
     type_name = "onyx"
     Options = OnyxOptions
     unit = "conversation"
@@ -101,9 +95,7 @@ class OnyxSink(Sink):
         if self._api is not None:
             self._api.close()
             self._api = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+        super().close()
 
     @staticmethod
     def _cursor(conn) -> psycopg.Cursor:
@@ -143,19 +135,14 @@ class OnyxSink(Sink):
         return isinstance(error, psycopg.errors.IntegrityError)
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
-        if isinstance(error, psycopg.OperationalError):
-            return TransientError
-        if isinstance(error, (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)):
+        if isinstance(error, OSError):  # a blob the ledger should have is unreadable
             return PermanentError
-        if isinstance(error, OSError):
-            return PermanentError
-        return classify_sql_error(error)
+        return super().classify(error)
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
-        if not self.markers_ready:
+        if not self.markers_ready:  # no marker table yet: nothing was ever written
             return iter(())
-        with self.engine.connect() as conn:
-            return iter(list(self.markers.of_runs(conn, run_ids)))
+        return super().reconcile(run_ids)
 
     # -- writing -----------------------------------------------------------------------------
 
