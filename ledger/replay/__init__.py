@@ -57,6 +57,10 @@ class ReplaySettings:
     batch_records: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
+    def selection(self) -> dict[str, Any]:
+        """What picks the records to replay (the planner's keyword arguments)."""
+        return {"policy": self.policy, "propagate_deletes": self.propagate_deletes, "scope": self.scope}
+
     def check(self) -> None:
         if self.policy not in POLICIES:
             raise UsageError(f"unknown policy {self.policy!r} (policies: {', '.join(POLICIES)})")
@@ -171,15 +175,7 @@ def dry_run_plan(
     out: dict[str, dict[str, int]] = {}
     with ledger.read() as conn:
         for stream in streams:
-            plan = plan_counts(
-                conn,
-                sink.target,
-                stream,
-                sink,
-                policy=settings.policy,
-                propagate_deletes=settings.propagate_deletes,
-                scope=settings.scope,
-            )
+            plan = plan_counts(conn, sink.target, stream, sink, **settings.selection())
             for kind, counts in plan.counts.items():
                 target = out.setdefault(table_label(sink, kind), dict.fromkeys(counts, 0))
                 for action, value in counts.items():
@@ -196,19 +192,8 @@ def preview(ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySett
     try:
         with ledger.read() as conn:
             for stream in streams:
-                wanted = (
-                    w
-                    for w in changed_rows(
-                        conn,
-                        sink.target,
-                        stream,
-                        sink,
-                        policy=settings.policy,
-                        propagate_deletes=settings.propagate_deletes,
-                        scope=settings.scope,
-                    )
-                    if w.kind in sink.preview_kinds
-                )
+                changed = changed_rows(conn, sink.target, stream, sink, **settings.selection())
+                wanted = (w for w in changed if w.kind in sink.preview_kinds)
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):
                     _merge(notes, sink.preview(units))
     finally:
@@ -257,15 +242,7 @@ def replay(
                     ).items():
                         if settings.policy != REPLACE:
                             run.stats.add(table_label(sink, kind), "skipped", count)
-                    wanted = changed_rows(
-                        conn,
-                        sink.target,
-                        stream,
-                        sink,
-                        policy=settings.policy,
-                        propagate_deletes=settings.propagate_deletes,
-                        scope=settings.scope,
-                    )
+                    wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
                     builder = UnitBuilder(
                         conn, sink.target, sink, batch_records, force=settings.policy == REPLACE
                     )
