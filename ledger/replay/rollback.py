@@ -25,6 +25,7 @@ from ledger.replay import ReplayResult, ReplaySettings, _Run
 from ledger.replay.plan import UnitBuilder, Wanted, held_rows, unit_key_of
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink
+from ledger.sql import chunks
 from ledger.store import Ledger
 
 WRITING_COMMANDS = ("replay", "rollback", "repair")
@@ -61,40 +62,49 @@ def _first_writes(ledger: Ledger, run_ids: list[int]) -> list[Any]:
     return [(first[key], last[key]) for key in first]
 
 
-def _conflicts(ledger: Ledger, sink: Sink, target: str, pairs: list, run_ids: list[int]) -> list[str]:
-    problems = []
+def _held(ledger: Ledger, target: str, pairs: list) -> dict[tuple[str, str], Any]:
+    """What the target holds now (by target_state) of each key the run wrote: read once,
+    under the target lock, for the checks and the rollback itself."""
+    by_stream: dict[str, list[str]] = {}
+    for _first, last in pairs:
+        by_stream.setdefault(last.stream, []).append(last.key)
+    found: dict[tuple[str, str], Any] = {}
     with ledger.read() as conn:
-        for _first, last in pairs:
-            held = conn.execute(
-                select(target_state.c.hash, target_state.c.run_id).where(
-                    target_state.c.target == target,
-                    target_state.c.stream == last.stream,
-                    target_state.c.key == last.key,
+        for stream, keys in by_stream.items():
+            for chunk in chunks(keys):
+                rows = conn.execute(
+                    select(target_state).where(
+                        target_state.c.target == target,
+                        target_state.c.stream == stream,
+                        target_state.c.key.in_(chunk),
+                    )
                 )
-            ).first()
-            if last.action == "delete":
-                if held is not None:
-                    problems.append(f"{last.key}: written again by run {held.run_id} since")
-            elif held is None:
-                problems.append(f"{last.key}: removed from the target since")
-            elif held.hash != last.hash or held.run_id not in run_ids:
-                problems.append(f"{last.key}: written again by run {held.run_id} since")
-    problems += _drift(ledger, sink, target, pairs)
-    return problems
+                found.update({(row.stream, row.key): row for row in rows})
+    return found
 
 
-def _drift(ledger: Ledger, sink: Sink, target: str, pairs: list) -> list[str]:
+def _conflicts(
+    ledger: Ledger, sink: Sink, target: str, pairs: list, run_ids: list[int], held: dict
+) -> list[str]:
+    problems = []
+    for _first, last in pairs:
+        now = held.get((last.stream, last.key))
+        if last.action == "delete":
+            if now is not None:
+                problems.append(f"{last.key}: written again by run {now.run_id} since")
+        elif now is None:
+            problems.append(f"{last.key}: removed from the target since")
+        elif now.hash != last.hash or now.run_id not in run_ids:
+            problems.append(f"{last.key}: written again by run {now.run_id} since")
+    return problems + _drift(ledger, sink, target, pairs, held)
+
+
+def _drift(ledger: Ledger, sink: Sink, target: str, pairs: list, held: dict) -> list[str]:
     """Units whose target no longer shows what the ledger recorded for them."""
     wanted_units: dict[str, set[str]] = {}
     with ledger.read() as conn:
         for _first, last in pairs:
-            row = conn.execute(
-                select(target_state.c.kind, target_state.c.conversation).where(
-                    target_state.c.target == target,
-                    target_state.c.stream == last.stream,
-                    target_state.c.key == last.key,
-                )
-            ).first()
+            row = held.get((last.stream, last.key))
             if row is not None:
                 unit = unit_key_of(row.kind, last.key, row.conversation, sink)
                 wanted_units.setdefault(last.stream, set()).add(unit)
@@ -138,7 +148,8 @@ def rollback(
 
     def body(run: _Run) -> None:
         run.extra["rolls_back"] = run_ids
-        problems = _conflicts(ledger, sink, sink.target, pairs, run_ids)
+        held = _held(ledger, sink.target, pairs)
+        problems = _conflicts(ledger, sink, sink.target, pairs, run_ids, held)
         if problems and not force:
             shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more" if len(problems) > 10 else "")
             raise ChatledgerError(
@@ -146,7 +157,7 @@ def rollback(
                 "Run verify to see the differences, or use --force to roll back anyway."
             )
         run.extra["forced_over"] = len(problems)
-        wanted = _wanted(ledger, sink, pairs)
+        wanted = _wanted(ledger, sink, pairs, held)
         applier = run.applier(settings.retry)
         with ledger.read() as conn:
             for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):
@@ -157,18 +168,12 @@ def rollback(
     ).execute(body)
 
 
-def _wanted(ledger: Ledger, sink: Sink, pairs: list) -> list[Wanted]:
+def _wanted(ledger: Ledger, sink: Sink, pairs: list, held_by_key: dict) -> list[Wanted]:
     """Each key back at its prior version (or removed), sorted into unit order."""
     out = []
     with ledger.read() as conn:
         for first, last in pairs:
-            held = conn.execute(
-                select(target_state).where(
-                    target_state.c.target == sink.target,
-                    target_state.c.stream == last.stream,
-                    target_state.c.key == last.key,
-                )
-            ).first()
+            held = held_by_key.get((last.stream, last.key))
             head = conn.execute(
                 select(heads.c.kind, heads.c.conversation).where(
                     heads.c.stream == last.stream, heads.c.key == last.key
