@@ -85,10 +85,9 @@ heads = Table(
     Column("hash", String(64), nullable=False),  # of the latest put, kept after a delete
     Column("deleted", Boolean, nullable=False),
     Column("last_run", _Id, nullable=False),  # the run of the latest event
-    # scope/conversation first: without statistics, Postgres would otherwise pick these
-    # over the primary key for key lookups and scan a whole stream per batch
+    # scope first: without statistics, Postgres would otherwise pick this index over the
+    # primary key for key lookups and scan a whole stream per batch
     Index("ix_heads_scope", "scope", "stream"),
-    Index("ix_heads_conversation", "conversation", "stream"),
 )
 
 checkpoints = Table(

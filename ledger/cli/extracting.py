@@ -96,7 +96,7 @@ def extract(
     ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Records per ledger transaction.")
-    ] = 5000,
+    ] = 20_000,
     full: Annotated[
         bool, typer.Option(help="Read every scope, even those a checkpoint proves unchanged.")
     ] = False,

@@ -53,7 +53,7 @@ __all__ = ["ExtractResult", "ExtractSettings", "extract"]
 
 @dataclass
 class ExtractSettings:
-    batch_size: int = 5000
+    batch_size: int = 20_000
     full: bool = False  # ignore fingerprints and resume hints: read every scope
     dry_run: bool = False  # compare and report, write nothing
     parallel: bool = True  # read in a forked child process while this one writes

@@ -10,8 +10,10 @@ from ledger.records import Reject
 COUNTERS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
 SCOPE_COUNTERS = ("listed", "read", "unchanged", "resumed", "vanished", "deletes_withheld")
 
-# An encoded record is a plain tuple, cheap to pickle between processes:
-KIND, KEY, SCOPE, CONVERSATION, HASH, BODY = range(6)
+# An encoded record is a plain tuple, cheap to pickle between processes. The reader
+# compresses the payload (``CODEC``, ``STORED``; ``SIZE`` is the canonical JSON's length)
+# so that work runs on its core, and fewer bytes cross the pipe.
+KIND, KEY, SCOPE, CONVERSATION, HASH, SIZE, CODEC, STORED = range(8)
 
 
 class Tally:
@@ -48,7 +50,7 @@ class ScopeDone:
 
 @dataclass
 class Batch:
-    records: list[tuple] = field(default_factory=list)  # encoded records, see KIND..BODY
+    records: list[tuple] = field(default_factory=list)  # encoded records in key order, see KIND..STORED
     rejects: list[tuple[Reject, str]] = field(default_factory=list)  # (reject, scope)
     cursors: dict[str, Any] = field(default_factory=dict)  # unfinished scopes
     done: list[ScopeDone] = field(default_factory=list)

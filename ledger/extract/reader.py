@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import structlog
 
 from ledger import failpoints
 from ledger.canonical import CanonicalError, canonical_text, loads
-from ledger.extract.batch import SCOPE_COUNTERS, Batch, ScopeDone, Tally
+from ledger.extract.batch import KEY, SCOPE_COUNTERS, Batch, ScopeDone, Tally
+from ledger.payloads import pack
 from ledger.progress import Progress
 from ledger.records import KINDS, Record, Reject, encode_record
 from ledger.source import Scope, Source
 
 log = structlog.get_logger("chatledger.extract")
+_by_key = itemgetter(KEY)
 
 
 class Reader:
@@ -48,6 +51,9 @@ class Reader:
     def hand_over(self) -> None:
         if self.batch:
             self.batch.reader_stats = self.snapshot()
+            # Key order: the writer's index inserts then walk the B-trees left to right
+            # (a stable sort, so repeats of a key keep their order).
+            self.batch.records.sort(key=_by_key)
             batch, self.batch = self.batch, Batch()
             self.submit(batch)
 
@@ -133,7 +139,7 @@ class Reader:
             self._reject(Reject(location, problem, record_input(record), record.key), scope)
             return
         self.batch.records.append(
-            (record.kind, record.key, scope, record.conversation, digest, body)
+            (record.kind, record.key, scope, record.conversation, digest, len(body), *pack(body))
         )
 
     def _reject(self, reject: Reject, scope: str) -> None:

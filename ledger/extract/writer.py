@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from ledger import failpoints, locks, runs
 from ledger.canonical import canonical_text
-from ledger.extract.batch import BODY, CONVERSATION, HASH, KEY, KIND, SCOPE, Batch, Tally
+from ledger.extract.batch import (
+    CODEC,
+    CONVERSATION,
+    HASH,
+    KEY,
+    KIND,
+    SCOPE,
+    SIZE,
+    STORED,
+    Batch,
+    Tally,
+)
 from ledger.extract.reader import json_or_repr
-from ledger.payloads import pack
 from ledger.schema import checkpoints, events, heads, payloads, rejects
 from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
@@ -39,7 +48,6 @@ CHECKPOINT_COLUMNS = (
     "run_id",
     "updated_at",
 )
-_by_key = itemgetter(KEY)
 
 
 class Writer:
@@ -76,13 +84,12 @@ class Writer:
 
     def _apply(self, conn: Connection, batch: Batch, *, write: bool) -> None:
         stream, run_id, add = self.stream, self.run_id or 0, self.tally.add
-        # Key order: index inserts then walk the B-trees left to right (stable for repeats).
-        records = sorted(batch.records, key=_by_key)
+        records = batch.records  # in key order (the reader sorts them)
         current = _load_heads(conn, stream, [record[KEY] for record in records])
         new_events: list[tuple] = []
         head_rows: dict[str, tuple] = {}
         rescoped: list[dict[str, Any]] = []
-        new_payloads: dict[str, bytes] = {}
+        new_payloads: dict[str, tuple] = {}
         for record in records:
             kind, key, digest = record[KIND], record[KEY], record[HASH]
             # a head is (version, hash, deleted, scope), from the ledger or from this batch
@@ -95,8 +102,8 @@ class Writer:
             version = head[0] + 1 if head is not None else 1
             add(kind, "changed" if head is not None else "new")
             if digest not in new_payloads:
-                new_payloads[digest] = record[BODY]
-                add(kind, "bytes", len(record[BODY]))
+                new_payloads[digest] = (digest, record[CODEC], record[STORED], record[SIZE])
+                add(kind, "bytes", record[SIZE])
             new_events.append((run_id, stream, kind, key, version, "put", digest))
             head_rows[key] = (version, digest, False, record[SCOPE], record)
         if write:
@@ -104,7 +111,7 @@ class Writer:
                 conn,
                 payloads,
                 ("hash", "codec", "body", "size"),
-                [(digest, *pack(body), len(body)) for digest, body in sorted(new_payloads.items())],
+                list(new_payloads.values()),
                 conflict=("hash",),
             )
             bulk_write(conn, events, EVENT_COLUMNS, new_events)
@@ -127,11 +134,9 @@ class Writer:
                     rescoped,
                 )
         self.events += len(new_events)
-        for done in batch.done:
-            if done.seen is not None:
-                self._delete_missing(conn, done.name, done.seen, write)
-        for scope in batch.vanished:
-            self._delete_missing(conn, scope, set(), write)
+        complete = {done.name: done.seen for done in batch.done if done.seen is not None}
+        complete.update((scope, set()) for scope in batch.vanished)
+        self._delete_missing(conn, complete, write)
         if not write:
             return
         self._save_checkpoints(conn, batch)
@@ -140,15 +145,21 @@ class Writer:
         runs.save_stats(conn, self.run_id, self.stats(batch.reader_stats))
         locks.heartbeat(conn, self.lock, self.run_id)
 
-    def _delete_missing(self, conn: Connection, scope: str, seen: set[str], write: bool) -> None:
-        rows = conn.execute(
-            select(heads.c.key, heads.c.kind, heads.c.version).where(
-                heads.c.stream == self.stream,
-                heads.c.scope == scope,
-                heads.c.deleted.is_(False),
+    def _delete_missing(self, conn: Connection, seen: dict[str, set[str]], write: bool) -> None:
+        """Delete events for live heads of the completed scopes ``seen`` maps to the keys
+        read there. Heads this run wrote were read in this run, so they are not asked for:
+        a first extraction reads nothing back."""
+        gone = []
+        for chunk in chunks(sorted(seen)):
+            rows = conn.execute(
+                select(heads.c.scope, heads.c.key, heads.c.kind, heads.c.version).where(
+                    heads.c.stream == self.stream,
+                    heads.c.scope.in_(chunk),
+                    heads.c.deleted.is_(False),
+                    heads.c.last_run != (self.run_id or 0),
+                )
             )
-        ).all()
-        gone = [row for row in rows if row.key not in seen]
+            gone += [row for row in rows if row.key not in seen[row.scope]]
         for row in gone:
             self.tally.add(row.kind, "deleted")
         self.events += len(gone)
