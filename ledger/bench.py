@@ -9,12 +9,17 @@ same synthetic data three times, each in its own ``chatledger`` process:
 
 It prints records/s of the first run, the first/no-op time ratios and the peak RSS of
 the writer and reader processes (as each run recorded it in its stats).
+
+On SQLite it also measures a floor: the rows the first run wrote, inserted again into a
+fresh ledger with plain ``executemany`` and nothing else. The floor's records/s over the
+first run's is how far the engine stays from what SQLite itself allows on this machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,7 +31,7 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from ledger.store import normalize_url
+from ledger.store import SQLITE_PRAGMAS, Ledger, normalize_url
 
 #: Synthetic shape of the benchmark (the defaults otherwise): about 8.4 messages per
 #: conversation, measured on seed 1.
@@ -74,6 +79,45 @@ def _series(ledger_url: str, users: int, workdir: Path, echo: Callable[[str], An
     return out
 
 
+#: Records per transaction in the SQLite floor: the extraction's default batch size.
+FLOOR_BATCH = 100_000
+FLOOR_TABLES = ("payloads", "events", "heads")
+
+
+def _sqlite_floor(ledger_path: Path, workdir: Path) -> dict[str, Any]:
+    """What SQLite alone takes to store the rows a first extraction wrote.
+
+    Copies the ``payloads``, ``events`` and ``heads`` rows of ``ledger_path``, in the
+    order they were written, into a fresh ledger (same migrations, page size and
+    pragmas) with plain ``executemany`` in transactions of the extraction's batch size.
+    Only the inserts and commits are timed: no source, no encoding, no head lookups.
+    """
+    floor_path = workdir / "floor" / "ledger.db"
+    Ledger.open(f"sqlite:///{floor_path}").close()  # schema and page size, as extract makes them
+    source = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+    target = sqlite3.connect(floor_path, isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        target.execute(f"PRAGMA {pragma}")
+    cursors = {table: source.execute(f"SELECT * FROM {table} ORDER BY rowid") for table in FLOOR_TABLES}
+    seconds, records = 0.0, 0
+    while True:
+        chunks = {table: cursor.fetchmany(FLOOR_BATCH) for table, cursor in cursors.items()}
+        if not any(chunks.values()):
+            break
+        started = time.perf_counter()
+        target.execute("BEGIN IMMEDIATE")
+        for table, rows in chunks.items():
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                target.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        target.execute("COMMIT")
+        seconds += time.perf_counter() - started
+        records += len(chunks["events"])
+    source.close()
+    target.close()
+    return {"records": records, "seconds": round(seconds, 2), "records_per_second": round(records / seconds)}
+
+
 def extract_benchmark(
     messages: int, *, postgres_url: str | None, echo: Callable[[str], Any] = print
 ) -> dict[str, Any]:
@@ -82,9 +126,11 @@ def extract_benchmark(
     with tempfile.TemporaryDirectory(prefix="chatledger-bench-") as scratch:
         workdir = Path(scratch)
         echo(f"SQLite ledger ({users:,} users)")
-        results["backends"]["sqlite"] = _series(
-            f"sqlite:///{workdir / 'sqlite' / 'ledger.db'}", users, workdir, echo
-        )
+        sqlite_path = workdir / "sqlite" / "ledger.db"
+        series = results["backends"]["sqlite"] = _series(f"sqlite:///{sqlite_path}", users, workdir, echo)
+        echo("  SQLite floor: the same rows with plain executemany …")
+        floor = series["floor"] = _sqlite_floor(sqlite_path, workdir)
+        series["floor_ratio"] = round(floor["records_per_second"] / series["records_per_second"], 2)
         if postgres_url:
             database = f"chatledger_bench_{os.getpid()}"
             admin = create_engine(normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
@@ -120,6 +166,13 @@ def render(results: dict[str, Any]) -> Table:
             f"{series['noop_full']['seconds']:,.1f}",
             f"{series['noop_full_speedup']:,}×",
             f"{series['peak_rss_mb']:,.0f}",
+        )
+    floor = results["backends"].get("sqlite", {}).get("floor")
+    if floor:
+        table.caption = (
+            f"SQLite floor (the same rows, plain executemany, same transactions): "
+            f"{floor['records_per_second']:,} records/s, "
+            f"{results['backends']['sqlite']['floor_ratio']}× the first extraction"
         )
     return table
 

@@ -221,3 +221,35 @@ def test_forked_and_inline_ledgers_are_identical(tmp_path):
         extract(opened, source, settings=ExtractSettings(parallel=parallel, batch_size=50))
         found.append(head_rows(opened, "syn"))
     assert found[0] == found[1] and len(found[0]) > 100
+
+
+class FailingSource(ListSource):
+    """Fails once it has handed out ``fail_after`` records."""
+
+    def __init__(self, *args, fail_after: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_after = fail_after
+        self.handed = 0
+
+    def read(self, scope, cursor=None):
+        for items, position in super().read(scope, cursor):
+            self.handed += len(items)
+            if self.handed > self.fail_after:
+                raise RuntimeError("the source broke")
+            yield items, position
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["forked", "inline"])
+def test_a_batch_sent_in_parts_commits_as_one_transaction(ledger, monkeypatch, parallel):
+    monkeypatch.setattr("ledger.extract.reader.PART_RECORDS", 2)
+    scopes = {"A": ListScope([msg("s", "a", n) for n in range(10)]),
+              "B": ListScope([msg("s", "b", n) for n in range(10)])}  # fmt: skip
+    # batches of 7 in parts of 2: commits after 8 and 16 records; it breaks after 18
+    broken = FailingSource("s", scopes, chunk=1, fail_after=18)
+    with pytest.raises(Exception, match="the source broke"):
+        run(ledger, broken, batch_size=7, parallel=parallel)
+    assert count(ledger, events) == 16 == len(head_rows(ledger, "s"))
+
+    result = run(ledger, ListSource("s", scopes, chunk=1), batch_size=7, parallel=parallel)
+    assert totals(result)["new"] == 4 and totals(result)["unchanged"] == 16
+    assert [row[1:3] for row in event_rows(ledger)] == [(1, "put")] * 20

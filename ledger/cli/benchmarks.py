@@ -20,7 +20,8 @@ def bench_extract(
     as_json: JsonFlag = False,
 ) -> None:
     """Extract synthetic messages into fresh SQLite and Postgres ledgers, then again
-    unchanged; print records/s, the no-op/first time ratios and peak RSS."""
+    unchanged; print records/s, the no-op/first time ratios and peak RSS, and the SQLite
+    floor (the same rows stored with plain executemany)."""
     from ledger import bench
 
     results = bench.extract_benchmark(

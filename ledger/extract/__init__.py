@@ -3,10 +3,11 @@
 extract → normalize → load, one batch at a time:
 
 1. the *reader* walks the source's scopes, encodes each record canonically and hashes
-   it, or rejects it with the reason, and fills batches of ``batch_size`` records;
-2. the *writer* compares a batch with ``heads`` and writes it in one ledger transaction:
-   payloads once per hash, events, heads, checkpoints, rejects, the run's stats and the
-   lock's heartbeat;
+   it, or rejects it with the reason, and fills batches of ``batch_size`` records (or
+   what it read in 5 seconds), handed over in parts of up to 10,000;
+2. the *writer* compares each part with ``heads`` and writes a batch in one ledger
+   transaction: payloads once per hash, events, heads, checkpoints, rejects, the run's
+   stats and the lock's heartbeat;
 3. the append rule: unchanged → no event; changed → version + 1; a key missing from a
    scope read completely → a ``delete`` event; partial scopes never delete.
 
@@ -53,7 +54,7 @@ __all__ = ["ExtractResult", "ExtractSettings", "extract"]
 
 @dataclass
 class ExtractSettings:
-    batch_size: int = 20_000
+    batch_size: int = 100_000  # records per ledger transaction (sent in parts)
     full: bool = False  # ignore fingerprints and resume hints: read every scope
     dry_run: bool = False  # compare and report, write nothing
     parallel: bool = True  # read in a forked child process while this one writes
@@ -124,10 +125,15 @@ class _Job:
                     select(checkpoints).where(checkpoints.c.stream == self.source.stream)
                 )
             }
-        if self.settings.parallel and "fork" in multiprocessing.get_all_start_methods():
-            self._run_forked(saved, resumable_run)
-        else:
-            self._run_inline(saved, resumable_run)
+        try:
+            if self.settings.parallel and "fork" in multiprocessing.get_all_start_methods():
+                self._run_forked(saved, resumable_run)
+            else:
+                self._run_inline(saved, resumable_run)
+        except BaseException:
+            self.writer.abort()
+            raise
+        self.writer.finish()
 
     def _run_inline(self, saved: dict, resumable_run: int | None) -> None:
         blobs = self.source.context.blobs

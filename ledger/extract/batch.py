@@ -56,6 +56,7 @@ class Batch:
     done: list[ScopeDone] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     reader_stats: dict[str, Any] = field(default_factory=dict)  # a copy, for the run row
+    commit: bool = True  # the last part of a ledger transaction (see Reader.hand_over)
 
     def __bool__(self) -> bool:
         return bool(self.records or self.rejects or self.cursors or self.done or self.vanished)

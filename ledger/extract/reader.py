@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -18,6 +19,13 @@ from ledger.source import Scope, Source
 
 log = structlog.get_logger("chatledger.extract")
 _by_key = itemgetter(KEY)
+
+#: A ledger transaction reaches the writer in parts of at most this many records, so
+#: memory stays flat however large transactions are.
+PART_RECORDS = 10_000
+#: ... and commits at least this often, so a slow source neither keeps its progress
+#: uncommitted nor holds the ledger's write lock for long.
+COMMIT_SECONDS = 5.0
 
 
 class Reader:
@@ -40,6 +48,9 @@ class Reader:
         self.scopes = dict.fromkeys(SCOPE_COUNTERS, 0)
         self.rejects = 0
         self.batch = Batch()
+        self.part_records = min(batch_size, PART_RECORDS)
+        self.uncommitted = 0  # records handed over since the last commit
+        self.committed_at = time.monotonic()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -48,14 +59,30 @@ class Reader:
             "rejects": self.rejects,
         }
 
-    def hand_over(self) -> None:
-        if self.batch:
-            self.batch.reader_stats = self.snapshot()
-            # Key order: the writer's index inserts then walk the B-trees left to right
-            # (a stable sort, so repeats of a key keep their order).
-            self.batch.records.sort(key=_by_key)
-            batch, self.batch = self.batch, Batch()
-            self.submit(batch)
+    def hand_over(self, *, final: bool = False) -> None:
+        """Send the batch as one part of a ledger transaction; ``commit`` ends it.
+
+        Random keys and hashes spread each commit's index inserts over whole B-trees,
+        and a commit writes every page it touched, so fewer, larger transactions write
+        far less (``batch_size`` records, default 100,000), while parts keep memory flat.
+        """
+        if not self.batch:
+            return
+        self.batch.reader_stats = self.snapshot()
+        # Key order: the writer's index inserts then walk the B-trees left to right
+        # (a stable sort, so repeats of a key keep their order).
+        self.batch.records.sort(key=_by_key)
+        self.uncommitted += len(self.batch.records)
+        now = time.monotonic()
+        self.batch.commit = (
+            final
+            or self.uncommitted >= self.batch_size
+            or now - self.committed_at >= COMMIT_SECONDS
+        )
+        if self.batch.commit:
+            self.uncommitted, self.committed_at = 0, now
+        batch, self.batch = self.batch, Batch()
+        self.submit(batch)
 
     def run(self, saved: dict[str, Any], resumable_run: int | None) -> None:
         """Read every scope; ``saved`` maps scope names to their checkpoint rows."""
@@ -74,7 +101,7 @@ class Reader:
         if self.source.exhaustive:
             self.batch.vanished = sorted(set(saved) - listed)
             self.scopes["vanished"] = len(self.batch.vanished)
-        self.hand_over()
+        self.hand_over(final=True)
 
     def _skip_reason(self, scope: Scope, checkpoint, resumable_run: int | None) -> str | None:
         if self.full or checkpoint is None or not checkpoint["complete"]:
@@ -110,7 +137,7 @@ class Reader:
                     seen.add(item.key)
                 self._encode(item, scope.name)
             self.batch.cursors[scope.name] = cursor
-            if len(self.batch.records) >= self.batch_size:
+            if len(self.batch.records) >= self.part_records:
                 self.hand_over()
         if seen is not None and keyless_rejects:
             # A bad input might be a record that still exists: deleting is not safe.

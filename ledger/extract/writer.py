@@ -1,4 +1,5 @@
-"""The writer: applies batches to the ledger, one transaction each, in order."""
+"""The writer: applies batches to the ledger in order, one transaction each (a batch
+arrives in parts; the last one says ``commit``)."""
 
 from __future__ import annotations
 
@@ -70,17 +71,43 @@ class Writer:
         self.tally = Tally()
         self.events = 0
         self.statistics = Statistics([heads, events, payloads, checkpoints])
+        self.conn: Connection | None = None  # in a transaction across a batch's parts
 
     def apply(self, batch: Batch) -> None:
+        """Apply one part of a ledger transaction; commit it when ``batch.commit``."""
         if self.dry_run:
             with self.ledger.read() as conn:
                 self._apply(conn, batch, write=False)
             return
-        failpoints.failpoint("extract.commit.before")
-        with self.ledger.write() as conn:
-            self._apply(conn, batch, write=True)
-            failpoints.failpoint("extract.commit.inside")
-        failpoints.failpoint("extract.commit.after")
+        if self.conn is None:
+            failpoints.failpoint("extract.commit.before")
+            self.conn = self.ledger.connect_writer()
+            self.conn.begin()
+        try:
+            self._apply(self.conn, batch, write=True)
+            if batch.commit:
+                failpoints.failpoint("extract.commit.inside")
+        except BaseException:
+            self.abort()
+            raise
+        if batch.commit:
+            self.finish()
+
+    def finish(self) -> None:
+        """Commit the open transaction, if any."""
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            try:
+                conn.commit()
+            finally:
+                conn.close()
+            failpoints.failpoint("extract.commit.after")
+
+    def abort(self) -> None:
+        """Roll the open transaction back, if any."""
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            conn.close()  # closing rolls back
 
     def _apply(self, conn: Connection, batch: Batch, *, write: bool) -> None:
         stream, run_id, add = self.stream, self.run_id or 0, self.tally.add
