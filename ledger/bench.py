@@ -79,8 +79,9 @@ def _series(ledger_url: str, users: int, workdir: Path, echo: Callable[[str], An
     return out
 
 
-#: Records per transaction in the SQLite floor: the extraction's default batch size.
+#: Records per transaction and per part in the SQLite floor, as the extraction has them.
 FLOOR_BATCH = 100_000
+FLOOR_PART = 10_000
 FLOOR_TABLES = ("payloads", "events", "heads")
 
 
@@ -99,20 +100,29 @@ def _sqlite_floor(ledger_path: Path, workdir: Path) -> dict[str, Any]:
     for pragma in SQLITE_PRAGMAS:
         target.execute(f"PRAGMA {pragma}")
     cursors = {table: source.execute(f"SELECT * FROM {table} ORDER BY rowid") for table in FLOOR_TABLES}
-    seconds, records = 0.0, 0
+    seconds, records, uncommitted = 0.0, 0, 0
     while True:
-        chunks = {table: cursor.fetchmany(FLOOR_BATCH) for table, cursor in cursors.items()}
-        if not any(chunks.values()):
+        # parts of 10,000 rows as the extraction sends them, so memory stays flat
+        parts = {table: cursor.fetchmany(FLOOR_PART) for table, cursor in cursors.items()}
+        if not any(parts.values()):
             break
         started = time.perf_counter()
-        target.execute("BEGIN IMMEDIATE")
-        for table, rows in chunks.items():
+        if not uncommitted:
+            target.execute("BEGIN IMMEDIATE")
+        for table, rows in parts.items():
             if rows:
                 marks = ", ".join("?" * len(rows[0]))
                 target.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        uncommitted += len(parts["events"])
+        if uncommitted >= FLOOR_BATCH:
+            target.execute("COMMIT")
+            uncommitted = 0
+        seconds += time.perf_counter() - started
+        records += len(parts["events"])
+    if uncommitted:
+        started = time.perf_counter()
         target.execute("COMMIT")
         seconds += time.perf_counter() - started
-        records += len(chunks["events"])
     source.close()
     target.close()
     return {"records": records, "seconds": round(seconds, 2), "records_per_second": round(records / seconds)}
