@@ -50,7 +50,7 @@ class ScopeDone:
 
 @dataclass
 class Batch:
-    records: list[tuple] = field(default_factory=list)  # encoded records in key order, see KIND..STORED
+    records: list[tuple] = field(default_factory=list)  # encoded, in key order: KIND..STORED
     rejects: list[tuple[Reject, str]] = field(default_factory=list)  # (reject, scope)
     cursors: dict[str, Any] = field(default_factory=dict)  # unfinished scopes
     done: list[ScopeDone] = field(default_factory=list)
