@@ -9,13 +9,13 @@ exponential backoff and jitter; the replay engine retries whole batches on top.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
 import httpx
 
 from ledger.redact import redact, register_secret
+from ledger.retry import RetryPolicy
 from ledger.sink import PermanentError, TransientError
 
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -29,14 +29,12 @@ class Api:
         headers: dict[str, str] | None = None,
         secrets: tuple[str, ...] = (),
         timeout: float = 30.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
+        retry: RetryPolicy = RetryPolicy(attempts=4),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         for secret in secrets:
             register_secret(secret)
-        self.attempts = attempts
-        self.backoff = backoff
+        self.retry = retry
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers=headers or {},
@@ -50,7 +48,7 @@ class Api:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The response of a successful request (2xx); retries transient failures."""
-        for attempt in range(self.attempts):
+        for attempt in range(self.retry.attempts):
             try:
                 response = self.client.request(method, path, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -65,8 +63,8 @@ class Api:
                 if response.status_code not in TRANSIENT_STATUS:
                     raise PermanentError(message, response.status_code)
                 error = TransientError(message)
-            if attempt + 1 < self.attempts:
-                time.sleep(random.uniform(0, self.backoff * 2**attempt))
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt))
         raise error
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

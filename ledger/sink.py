@@ -25,6 +25,7 @@ import structlog
 
 from ledger.blobs import BlobStore
 from ledger.errors import ChatledgerError
+from ledger.records import KINDS
 
 
 class TransientError(ChatledgerError):
@@ -93,14 +94,43 @@ class Unit:
         return [item for item in self.items if item.kind == kind]
 
 
+ACTIONS = ("insert", "update", "delete", "skip")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What a sink did to one record: ``insert``, ``update`` or ``delete``."""
+    """What a sink did to one record: ``insert``, ``update``, ``delete`` or ``skip``.
+
+    ``skip`` means the sink deliberately did not write the record (a rule of the target,
+    a kind it cannot carry); ``reason`` says why. It is recorded as a skip, never as a
+    write, and the record is not replanned until it changes.
+    """
 
     stream: str
     key: str
     action: str
     target_ref: Any = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown outcome action {self.action!r} (one of {', '.join(ACTIONS)})")
+        if self.action == "skip" and not self.reason:
+            raise ValueError(f"a skip of {self.key} needs a reason")
+
+    @classmethod
+    def skip(cls, item: Item, reason: str) -> Outcome:
+        return cls(item.stream, item.key, "skip", None, reason)
+
+    @classmethod
+    def written(cls, item: Item, target_ref: Any = None) -> Outcome:
+        """The outcome of writing ``item``: delete when removed, insert when the target
+        held nothing, else update."""
+        if item.removed:
+            action = "delete"
+        else:
+            action = "insert" if item.held_hash is None else "update"
+        return cls(item.stream, item.key, action, target_ref)
 
 
 @dataclass
@@ -109,6 +139,12 @@ class SinkContext:
     blobs: BlobStore
     log: Any = field(default_factory=lambda: structlog.get_logger("chatledger.sink"))
     lookups: Any = None  # ledger.lookups.Lookups: answers of outside services, cached
+    #: stream → the source type that extracted it, so a sink may read ``raw`` only when
+    #: the stream came from its own platform (DESIGN §7)
+    source_types: dict[str, str] = field(default_factory=dict)
+
+    def source_type(self, stream: str) -> str | None:
+        return self.source_types.get(stream)
 
 
 class Repair(abc.ABC):
@@ -134,14 +170,27 @@ class Repair(abc.ABC):
         return []
 
 
+#: What a sink can declare it does (``Sink.capabilities``); the contract suites test each.
+CAPABILITIES = (
+    "transactions",  # a batch is one target transaction
+    "markers",  # exactly-once rests on markers written with the data
+    "truncate",  # replace --truncate empties a documented table set
+    "branches",  # every branch of a message tree is kept
+    "verify",  # fingerprint / read_back are implemented
+)
+
+
 class Sink(abc.ABC):
-    """Subclasses set ``type_name``, ``Options`` and ``unit``."""
+    """Subclasses set ``type_name``, ``Options``, ``unit``, ``kinds`` and ``capabilities``."""
 
     type_name: ClassVar[str]
     Options: ClassVar[type]
     unit: ClassVar[str] = "record"  # or "conversation"
-    #: Whether ``apply`` is one target transaction (then markers make it exactly-once).
-    transactional: ClassVar[bool] = False
+    #: The kinds this sink carries; records of other kinds are skipped, with the reason,
+    #: by the engine (never handed to ``apply``).
+    kinds: ClassVar[tuple[str, ...]] = KINDS
+    #: What the sink does, from CAPABILITIES.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Any, context: SinkContext) -> None:
         self.options = options
@@ -171,16 +220,18 @@ class Sink(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def reconcile(self, streams: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """Markers the target holds (``stream, key, version, hash, run_id, target_ref``)
-        for writes that may not have reached the ledger; empty without markers."""
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Markers the target holds from these runs (``stream, key, version, hash,
+        run_id, target_ref``): writes that may not have reached the ledger; empty without
+        markers."""
         return iter(())
 
     # -- writing -----------------------------------------------------------------------
 
     @abc.abstractmethod
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
-        """Make the target hold what ``units`` want, atomically where it can.
+        """Make the target hold what ``units`` want, atomically where it can; return one
+        :class:`Outcome` per changed item (``skip`` with a reason for what it left out).
 
         ``truncate`` (``replace --truncate``): first empty the sink's documented table set,
         in the same transaction. A sink without a truncatable table set raises

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from ledger import lookups
 from ledger.http import Api
+from ledger.retry import RetryPolicy
 from ledger.sink import PermanentError, TransientError
 
 
@@ -63,11 +64,11 @@ def flaky_server():
 
 def test_api_retries_transient_and_masks_keys(flaky_server):
     base, hits = flaky_server
-    api = Api(base, headers={"Authorization": "Bearer on_secret_key_123"}, secrets=("on_secret_key_123",), backoff=0.001)
+    api = Api(base, headers={"Authorization": "Bearer on_secret_key_123"}, secrets=("on_secret_key_123",), retry=RetryPolicy(attempts=4, base_seconds=0.001))
     assert api.json("GET", "/flaky")["path"] == "/flaky" and hits["flaky"] == 3
     with pytest.raises(PermanentError) as caught:
         api.request("GET", "/missing")
     assert caught.value.status == 404 and "on_secret_key_123" not in str(caught.value)
-    down = Api("http://127.0.0.1:9", attempts=2, backoff=0.001, timeout=1)
+    down = Api("http://127.0.0.1:9", retry=RetryPolicy(attempts=2, base_seconds=0.001), timeout=1)
     with pytest.raises(TransientError):
         down.request("GET", "/")

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from ledger import locks, runs
 from ledger.errors import ChatledgerError, UsageError
 from ledger.progress import NoProgress, Progress
-from ledger.replay.engine import Applier, ReplayStats, RetryPolicy, reconcile, table_label
+from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
+from ledger.retry import RetryPolicy
 from ledger.replay.plan import (
     INSERT_ONLY,
     MERGE,

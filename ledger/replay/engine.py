@@ -10,7 +10,6 @@ the run ends failed.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from ledger.canonical import canonical_text
 from ledger.errors import ChatledgerError
 from ledger.progress import Progress
 from ledger.redact import redact
+from ledger.retry import RetryPolicy
 from ledger.schema import heads, rejects, target_state, writes
 from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
 from ledger.sql import Statistics, bulk_write, chunks
@@ -32,17 +32,6 @@ from ledger.store import Ledger
 log = structlog.get_logger("chatledger.replay")
 
 TABLE_COUNTERS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 5
-    base_seconds: float = 0.5
-    max_seconds: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: a random wait up to base·2^attempt, capped."""
-        return random.uniform(0, min(self.max_seconds, self.base_seconds * 2**attempt))
 
 
 @dataclass
