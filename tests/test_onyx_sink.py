@@ -236,7 +236,7 @@ def test_existing_accounts_are_matched_and_skip_emails_and_invite_only_are_honou
     extract_fixture(local_ledger, tmp_path)
     with OnyxApi(onyx_url, invite_only=True) as server:
         refused = replay(local_ledger, onyx(local_ledger, onyx_url, server, tmp_path, skip_emails=["Carol@example.com"]), [STREAM])
-        assert refused.status == "failed" and refused.stats["rejected_units"] > 0
+        assert refused.status == "with-rejects" and refused.stats["rejected_units"] > 0
         with local_ledger.read() as conn:
             reasons = [row.reason for row in conn.execute(select(rejects).where(rejects.c.target == "onyx"))]
         assert any("allowed user whitelist" in reason for reason in reasons)
@@ -279,7 +279,7 @@ def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api
     extract_fixture(local_ledger, tmp_path)
     result = replay(local_ledger, sink(local_ledger, onyx_url, None, api_base=api.base, api_key="on_wrong_key_987654321",
                                         credentials_file=tmp_path / "c.jsonl"), [STREAM])  # fmt: skip
-    assert result.status == "failed"
+    assert result.status == "with-rejects"
     with local_ledger.read() as conn:
         reasons = [row.reason for row in conn.execute(select(rejects).where(rejects.c.target == "onyx"))]
     assert reasons and all("on_wrong_key_987654321" not in reason for reason in reasons)
@@ -293,7 +293,7 @@ def test_the_credentials_file_must_be_private(local_ledger, onyx_url, api, tmp_p
     loose.write_text("")
     loose.chmod(0o644)
     result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM])
-    assert result.status == "failed"
+    assert result.status == "with-rejects"
     with local_ledger.read() as conn:
         reasons = [row.reason for row in conn.execute(select(rejects).where(rejects.c.target == "onyx"))]
     assert any("readable by others" in reason for reason in reasons)
