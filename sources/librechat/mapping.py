@@ -39,8 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.blobs import blob_ref
-from ledger.records import Record, Reject
+from ledger.kit import Record, Reject, blob_ref
 from sources.librechat.assets import Assets, unreadable_reason
 from sources.librechat.native import created, id_text, json_safe, moment, user_raw
 from sources.librechat.parts import embedded_file, message_file_ids, message_parts
@@ -140,7 +139,11 @@ def conversation_records(
 
 
 def _unique_messages(
-    messages: list[dict[str, Any]], user_id: str, conversation_id: str, location: str, result: ConversationResult
+    messages: list[dict[str, Any]],
+    user_id: str,
+    conversation_id: str,
+    location: str,
+    result: ConversationResult,
 ) -> list[dict[str, Any]]:
     """Messages with a usable messageId, each id once (the first wins)."""
     seen: set[str] = set()
@@ -153,7 +156,11 @@ def _unique_messages(
             continue
         if message_id in seen:
             key = message_key(user_id, conversation_id, message_id)
-            result.items.append(Reject(where, f"duplicate messageId {message_id}; the first is kept", json_safe(message), key=key))
+            result.items.append(
+                Reject(
+                    where, f"duplicate messageId {message_id}; the first is kept", json_safe(message), key=key
+                )
+            )
             continue
         seen.add(message_id)
         kept.append(message)
@@ -188,7 +195,14 @@ def _conversation(
         "updated_at": updated or created(document),
         "assistant": document.get("agent_id") or document.get("assistant_id"),
         "model": document.get("model"),
-        "system_prompt": next((document[f] for f in SYSTEM_PROMPT_FIELDS if isinstance(document.get(f), str) and document[f].strip()), None),
+        "system_prompt": next(
+            (
+                document[f]
+                for f in SYSTEM_PROMPT_FIELDS
+                if isinstance(document.get(f), str) and document[f].strip()
+            ),
+            None,
+        ),
         "pinned": bool(document.get("pinned")),
         "archived": bool(document.get("isArchived") or document.get("archivedAt")),
         "tags": [tag for tag in document.get("tags") or [] if isinstance(tag, str)],
@@ -229,7 +243,11 @@ def _message(
         "model": document.get("model"),
         "created_at": created(document),
         "updated_at": moment(document.get("updatedAt")) or created(document),
-        "status": "error" if document.get("error") else "aborted" if document.get("unfinished") else "complete",
+        "status": "error"
+        if document.get("error")
+        else "aborted"
+        if document.get("unfinished")
+        else "complete",
         "parts": message_parts(document, lambda file_id: file_key(user_id, file_id)),
         "files": files,
         "sibling_group": 0,
