@@ -78,6 +78,7 @@ def flatten(nodes: list[Any]) -> list[dict[str, Any]]:
     while stack:
         node, parent = stack.pop()
         if not isinstance(node, dict):
+            flat.append(node)  # not a message: the mapping rejects it
             continue
         message = {key: value for key, value in node.items() if key != "children"}
         if parent is not None or not isinstance(message.get("parentMessageId"), str):
@@ -130,7 +131,7 @@ def export_messages(document: dict[str, Any]) -> list[dict[str, Any]] | None:
         if isinstance(nodes, list):
             if any(isinstance(node, dict) and "children" in node for node in nodes):
                 return flatten(nodes)
-            return [node for node in nodes if isinstance(node, dict)]
+            return list(nodes)
     return None
 
 
@@ -141,6 +142,12 @@ def _file_facts(path: Path) -> dict[str, Any]:
     except OSError as exc:
         return {"file": printable_path(path), "error": str(exc)}
     return {"file": printable_path(path), "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def _created_order(message: Any) -> tuple[bool, Any]:
+    """Messages by ``createdAt``, those without one (or not objects) last, stably."""
+    created = moment(message.get("createdAt")) if isinstance(message, dict) else None
+    return created is None, created or 0
 
 
 def _not_an_export(document: Any) -> str:
@@ -160,6 +167,10 @@ class ExportStore(Store):
 
     def __init__(self, paths: list[Path], owner_email: str, owner_id: str) -> None:
         self.paths, self.links = export_files(paths)
+        if not self.paths:
+            # read as complete, an empty input would delete every conversation seen before
+            shown = ", ".join(printable_path(path) for path in paths)
+            raise ConfigError(f"librechat: no *.json export files under {shown}: nothing to read")
         self.owner = {"_id": owner_id, "email": owner_email.strip().lower(), "provider": "json-export"}
         self._digests: list[dict[str, Any]] | None = None
 
@@ -226,15 +237,13 @@ class ExportStore(Store):
         messages = export_messages(document) if isinstance(document, dict) else None
         if messages is None or not isinstance(document.get("conversationId"), str):
             return Reject(where, f"not a LibreChat export: {_not_an_export(document)}")
-        messages.sort(key=lambda m: (moment(m.get("createdAt")) is None, moment(m.get("createdAt")) or 0))
+        messages.sort(key=_created_order)
         return Bundle(0, self._conversation(document, messages), messages, where)
 
     def _conversation(self, export: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The conversations document an export stands for."""
-        times = [moment(m.get("createdAt")) for m in messages] + [
-            moment(m.get("updatedAt")) for m in messages
-        ]
-        times = [t for t in times if t is not None]
+        stamps = [m.get(field) for m in messages if isinstance(m, dict) for field in ("createdAt", "updatedAt")]
+        times = [t for t in map(moment, stamps) if t is not None]
         exported = moment(export.get("exportAt"))
         options = export.get("options") if isinstance(export.get("options"), dict) else {}
         return {

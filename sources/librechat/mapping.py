@@ -148,7 +148,11 @@ def _unique_messages(
     """Messages with a usable messageId, each id once (the first wins)."""
     seen: set[str] = set()
     kept = []
-    for message in messages:
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict):
+            where = f"{location} message #{position + 1}"
+            result.items.append(Reject(where, "a message that is not a JSON object", json_safe(message)))
+            continue
         message_id = message.get("messageId")
         where = f"{location} message _id {id_text(message.get('_id')) or '?'}"
         if not isinstance(message_id, str) or not message_id:
@@ -181,8 +185,8 @@ def _conversation(
     preset = {name: json_safe(document[name]) for name in PRESET_FIELDS if document.get(name) is not None}
     metadata = {
         "source_id": str(document["conversationId"]),
-        "endpoint": document.get("endpoint"),
-        "endpoint_type": document.get("endpointType"),
+        "endpoint": _text(document.get("endpoint")),
+        "endpoint_type": _text(document.get("endpointType")),
         "shared": bool(share_ids),
         "share_ids": share_ids,
         "temporary": bool(document.get("isTemporary")),
@@ -190,11 +194,11 @@ def _conversation(
     }
     data = {
         "owner": user_key(user_id),
-        "title": document.get("title") or "New Chat",
+        "title": _text(document.get("title")) or "New Chat",
         "created_at": created(document),
         "updated_at": updated or created(document),
-        "assistant": document.get("agent_id") or document.get("assistant_id"),
-        "model": document.get("model"),
+        "assistant": _text(document.get("agent_id")) or _text(document.get("assistant_id")),
+        "model": _text(document.get("model")),
         "system_prompt": next(
             (
                 document[f]
@@ -229,8 +233,8 @@ def _message(
         if isinstance(document.get(field), int) and not isinstance(document.get(field), bool)
     }
     metadata = {
-        "endpoint": document.get("endpoint"),
-        "finish_reason": document.get("finish_reason"),
+        "endpoint": _text(document.get("endpoint")),
+        "finish_reason": json_safe(document.get("finish_reason")),
         "added_convo": True if document.get("addedConvo") else None,
         "edited": True if document.get("isEdited") else None,
         "orphan_of": orphan_of,
@@ -239,8 +243,8 @@ def _message(
         "conversation": conversation_key(user_id, conversation_id),
         "parent": parent_key,
         "role": "user" if document.get("isCreatedByUser") else "assistant",
-        "author": document.get("sender"),
-        "model": document.get("model"),
+        "author": _text(document.get("sender")),
+        "model": _text(document.get("model")),
         "created_at": created(document),
         "updated_at": moment(document.get("updatedAt")) or created(document),
         "status": "error"
@@ -256,6 +260,11 @@ def _message(
         "metadata": {name: value for name, value in metadata.items() if value is not None},
     }
     return make("message", key, data, json_safe(document), [data["conversation"], parent_key, *files])
+
+
+def _text(value: Any) -> str | None:
+    """A canonical text field: the value when it is a string (a wrong type stays in ``raw``)."""
+    return value if isinstance(value, str) else None
 
 
 def _feedback(value: Any) -> dict[str, Any] | None:
