@@ -242,7 +242,9 @@ class ExportStore(Store):
 
     def _conversation(self, export: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The conversations document an export stands for."""
-        stamps = [m.get(field) for m in messages if isinstance(m, dict) for field in ("createdAt", "updatedAt")]
+        stamps = [
+            m.get(field) for m in messages if isinstance(m, dict) for field in ("createdAt", "updatedAt")
+        ]
         times = [t for t in map(moment, stamps) if t is not None]
         exported = moment(export.get("exportAt"))
         options = export.get("options") if isinstance(export.get("options"), dict) else {}
