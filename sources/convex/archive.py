@@ -223,6 +223,8 @@ class FolderArchive(ExportArchive):
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
             manifest.update(f"{name}\0{digest.hexdigest()}\n".encode())
+        for refused in self.refused:  # so that a new bad entry is read, and rejected
+            manifest.update(f"refused\0{refused['entry']}\0{refused['reason']}\n".encode())
         return manifest.hexdigest()
 
     @contextmanager
