@@ -235,18 +235,20 @@ def test_a_non_utf8_file_name_in_an_export_folder_is_one_reject(ledger, tmp_path
 
 
 def test_a_non_utf8_file_name_in_a_dump_folder_and_asset_root_is_harmless(ledger, tmp_path):
-    folder = fixtures.write_dump(tmp_path / "dump")
+    folder = fixtures.write_dump(tmp_path / os.fsdecode(b"dump-\xff"))  # the folder's own name too
     (folder / "LibreChat" / os.fsdecode(b"notes-\xff.bson")).write_bytes(b"junk")
     assets = fixtures.write_assets(tmp_path / "librechat")
     (assets / "uploads" / os.fsdecode(b"\xfe.png")).write_bytes(b"png")
     result = run_extract(ledger, dump_path=folder, asset_roots=[assets])
     assert result.status == "succeeded" and records(ledger)
+    assert result.stats["source"]["folder"].endswith("dump-\\xff/LibreChat")
 
 
 def test_a_non_utf8_file_name_in_a_convex_folder_is_one_reject(ledger, tmp_path):
-    folder = write_folder(tmp_path / "export", entries(data.original()))
+    folder = write_folder(tmp_path / os.fsdecode(b"export-\xfe"), entries(data.original()))
     (folder / os.fsdecode(b"stray-\xff.jsonl")).write_bytes(b"{}\n")
     result = extract_export(ledger, folder)
+    assert result.stats["source"]["path"].endswith("export-\\xfe")
     assert result.status == "succeeded" and result.stats["kinds"]["message"]["new"] == 2
     [row] = reject_rows(ledger)
     assert "stray-\\xff.jsonl" in row["location"] and "not valid UTF-8" in row["reason"]

@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from ledger.kit import ChatledgerError, Reject, Scope, Source, digest, option
+from ledger.kit import ChatledgerError, Reject, Scope, Source, digest, option, printable_path
 from sources.convex.archive import ExportArchive
 from sources.convex.encoding import ERA_NAMES
 from sources.convex.index import CHAT_TABLES, STORAGE, Doc, ExportIndex, ThreadDocs
@@ -155,7 +155,7 @@ class ConvexSource(Source):
             tables[path] = index.counts.get(short, 0) if indexed else inventory.count_lines(path)
         listed = inventory.listed_tables()
         facts: dict[str, Any] = {
-            "path": str(self.options.path),
+            "path": printable_path(self.options.path),
             "format": archive.kind,
             "size": archive.size(),
             "sha256": archive.sha256(),
@@ -254,7 +254,9 @@ class ConvexSource(Source):
             tail += [
                 Reject(entry["entry"], entry["reason"], entry["entry"]) for entry in self.archive.refused
             ]
-            tail += [Reject(str(self.options.path), f"incomplete export: {gap}") for gap in self._gaps]
+            tail += [
+                Reject(printable_path(self.options.path), f"incomplete export: {gap}") for gap in self._gaps
+            ]
         else:
             tail += self._user_items(owner, bool(threads), first_thread_ms)
             if threads:

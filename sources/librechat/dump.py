@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import bson
 from bson.errors import BSONError
 
-from ledger.kit import ConfigError, Reject
+from ledger.kit import ConfigError, Reject, printable_path
 from sources.librechat.native import created, id_text, json_safe
 from sources.librechat.store import Bundle, Store
 
@@ -153,7 +153,7 @@ class DumpStore(Store):
     def describe(self) -> dict[str, Any]:
         return {
             "input": "mongodump",
-            "folder": str(self.folder),
+            "folder": printable_path(self.folder),
             "files": list(self.digests().values()),
             "missing_collections": [name for name in COLLECTIONS if name not in self.paths],
         }
