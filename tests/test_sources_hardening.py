@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger.errors import ChatledgerError
-from ledger.kit import describe_export, export_format
+from ledger.kit import Reject, describe_export, export_format
 from ledger.schema import events, rejects
 from ledger.store import Ledger
 from sources.convex.archive import ExportArchive
@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def ledger(tmp_path):
     opened = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", blob_dir=tmp_path / "blobs")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def any_ledger(ledger_url, tmp_path):
+    """A ledger on each backend (SQLite, Postgres): the reject bookkeeping is SQL."""
+    opened = Ledger.open(ledger_url, blob_dir=tmp_path / "blobs")
     yield opened
     opened.close()
 
@@ -167,49 +175,49 @@ def test_export_formats_are_told_apart():
 # -- 4: one bad file does not poison its scope ------------------------------------------------
 
 
-def test_a_bad_file_is_one_reject_until_fixed_and_then_deletes_resume(ledger, tmp_path):
+def test_a_bad_file_is_one_reject_until_fixed_and_then_deletes_resume(any_ledger, tmp_path):
     folder = tmp_path / "exports"
     folder.mkdir()
     (folder / "a.json").write_text(chain_export("a", 2, nested=False))
     (folder / "b.json").write_text(chain_export("b", 2, nested=False))
-    run_extract(ledger, export_paths=[folder], owner_email=OWNER)
+    run_extract(any_ledger, export_paths=[folder], owner_email=OWNER)
     (folder / "b.json").write_text('{"conversationId": "b", "messages": [')  # truncated
     (folder / "a.json").unlink()
 
-    first = run_extract(ledger, export_paths=[folder], owner_email=OWNER)
-    assert first.stats["scopes"]["deletes_withheld"] == 1 and delete_events(ledger) == 0
+    first = run_extract(any_ledger, export_paths=[folder], owner_email=OWNER)
+    assert first.stats["scopes"]["deletes_withheld"] == 1 and delete_events(any_ledger) == 0
     assert first.stats["rejects_recorded"] == {"new": 1, "seen_again": 0, "resolved": 0}
-    again = run_extract(ledger, export_paths=[folder], owner_email=OWNER)
+    again = run_extract(any_ledger, export_paths=[folder], owner_email=OWNER)
     assert again.stats["scopes"]["unchanged"] == 1 and again.stats["scopes"]["deletes_withheld"] == 0
-    forced = run_extract(ledger, export_paths=[folder], owner_email=OWNER, full=True)
+    forced = run_extract(any_ledger, export_paths=[folder], owner_email=OWNER, full=True)
     assert forced.stats["rejects"] == 1 and forced.stats["rejects_recorded"]["seen_again"] == 1
-    rows = reject_rows(ledger)
+    rows = reject_rows(any_ledger)
     assert len(rows) == 1 and rows[0]["resolved_run"] is None
     assert (rows[0]["run_id"], rows[0]["last_run"]) == (first.run_id, forced.run_id)
     assert rows[0]["scope"].startswith("user:export-") and len(rows[0]["input_hash"]) == 64
 
     (folder / "b.json").write_text(chain_export("b", 2, nested=False))
-    fixed = run_extract(ledger, export_paths=[folder], owner_email=OWNER)
+    fixed = run_extract(any_ledger, export_paths=[folder], owner_email=OWNER)
     assert fixed.stats["rejects"] == 0 and fixed.stats["rejects_recorded"]["resolved"] == 1
-    assert reject_rows(ledger)[0]["resolved_run"] == fixed.run_id
+    assert reject_rows(any_ledger)[0]["resolved_run"] == fixed.run_id
     assert fixed.stats["kinds"]["conversation"]["deleted"] == 1  # a.json's, withheld until now
-    assert set(messages_of(records(ledger), "b")) == {"m0", "m1"} and not messages_of(records(ledger), "a")
+    assert set(messages_of(records(any_ledger), "b")) == {"m0", "m1"} and not messages_of(
+        records(any_ledger), "a"
+    )
 
 
-def test_a_removed_scope_resolves_its_rejects(ledger, tmp_path):
+def test_a_removed_scope_resolves_its_rejects(any_ledger, tmp_path):
     bad = ListScope([msg("s", "c", 1)])
-    from ledger.kit import Reject
 
     bad.items.append(Reject("file x", "broken"))
-    run(ledger, ListSource("s", {"one": bad, "two": ListScope([msg("s", "d", 1)])}))
-    run(ledger, ListSource("s", {"one": bad, "two": ListScope([msg("s", "d", 1)])}))
-    assert len(reject_rows(ledger)) == 1
-    gone = run(ledger, ListSource("s", {"two": ListScope([msg("s", "d", 1)])}))
-    assert reject_rows(ledger)[0]["resolved_run"] == gone.run_id
+    run(any_ledger, ListSource("s", {"one": bad, "two": ListScope([msg("s", "d", 1)])}))
+    run(any_ledger, ListSource("s", {"one": bad, "two": ListScope([msg("s", "d", 1)])}))
+    assert len(reject_rows(any_ledger)) == 1
+    gone = run(any_ledger, ListSource("s", {"two": ListScope([msg("s", "d", 1)])}))
+    assert reject_rows(any_ledger)[0]["resolved_run"] == gone.run_id
 
 
 def test_a_partial_pass_resolves_nothing(ledger):
-    from ledger.kit import Reject
 
     scope = ListScope([msg("s", "c", 1), Reject("file x", "broken")], complete=False)
     run(ledger, ListSource("s", {"one": scope}))
