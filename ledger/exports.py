@@ -422,11 +422,17 @@ class ExportSource(Source):
         return export_files(self.options.path, self.suffixes)
 
     @cached_property
-    def digests(self) -> dict[Path, str]:
-        return {path: file_sha256(path) for path in self.files}
+    def _digests(self) -> dict[Path, str]:
+        return {}
+
+    def digest_of(self, path: Path) -> str:
+        """The file's sha256, computed once."""
+        if path not in self._digests:
+            self._digests[path] = file_sha256(path)
+        return self._digests[path]
 
     def fingerprint(self, path: Path) -> str:
-        token = [self.type_name, self.reader_version, self.digests[path], self.options.owner]
+        token = [self.type_name, self.reader_version, self.digest_of(path), self.options.owner]
         return sha256_hex(canonical_bytes(token))
 
     def scopes(self) -> Iterator[Scope]:
@@ -440,7 +446,7 @@ class ExportSource(Source):
         return {
             "format": self.format_name,
             "files": [
-                {"path": str(path), "bytes": path.stat().st_size, "sha256": self.digests[path]}
+                {"path": str(path), "bytes": path.stat().st_size, "sha256": self._digests.get(path)}
                 for path in self.files
             ],
         }

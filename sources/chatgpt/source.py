@@ -151,9 +151,8 @@ class ChatGPTSource(ExportSource):
         owner = self.owner_id(user.get("id") if user else None, str(package.path))
         owner_key = f"user:{owner}"
         email = user.get("email") if user else None
-        yield [
-            self.owner_record(owner, user or None, email=email.lower() if isinstance(email, str) else None)
-        ]
+        # the owner lands with the first conversation: a file of another format lands nothing
+        pending = [self.owner_record(owner, user, email=email.lower() if isinstance(email, str) else None)]
         reader = ConversationReader(self, package, owner_key)
         for member in members:
             with package.stream(member) as handle:
@@ -161,7 +160,8 @@ class ChatGPTSource(ExportSource):
                 for index, value in enumerate(values):
                     if index == 0 and describe_export(value) not in ("chatgpt", None):
                         raise self.wrong_format(value, package.where(member))
-                    yield reader.conversation(value, f"{package.where(member)}[{index}]")
+                    yield [*pending, *reader.conversation(value, f"{package.where(member)}[{index}]")]
+                    pending = []
 
     def _user(self, package: Package) -> dict[str, Any] | None:
         entry = package.sibling("user.json")
