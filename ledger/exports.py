@@ -443,30 +443,32 @@ class ExportSource(Source):
         return len(self.files)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "format": self.format_name,
-            "files": [
-                {"path": str(path), "bytes": path.stat().st_size, "sha256": self._digests.get(path)}
-                for path in self.files
-            ],
-        }
+        return {"format": self.format_name, "files": [self.file_facts(path) for path in self.files]}
+
+    def file_facts(self, path: Path) -> dict[str, Any]:
+        return {"path": str(path), "bytes": path.stat().st_size, "sha256": self.digest_of(path)}
 
     def read(self, scope: Scope, cursor: Any = None) -> Iterator[tuple[Items, Any]]:
         path = Path(scope.name.removeprefix(self.SCOPE_PREFIX))
         try:
             package = Package(path)
         except ExportError as exc:
-            yield [Reject(str(path), str(exc))], None
+            yield [self._file_reject(path, exc)], None
             return
         try:
             for items in self.read_package(package):
                 yield items, None
         except ExportError as exc:
-            yield [Reject(str(path), str(exc))], None
+            yield [self._file_reject(path, exc)], None
         finally:
             package.close()
         if package.refused:
             yield [Reject(f"{path}!{entry['entry']}", entry["reason"]) for entry in package.refused], None
+
+    @staticmethod
+    def _file_reject(path: Path, error: ExportError) -> Reject:
+        """A reject for a file that could not be read (on): the location names the file."""
+        return Reject(str(path), str(error).removeprefix(f"{path}: "))
 
     @abc.abstractmethod
     def read_package(self, package: Package) -> Iterator[Items]:

@@ -49,9 +49,14 @@ def data_of(target: Target, table: str, stream: str) -> dict[str, dict]:
     return {key: json.loads(data) for key, data in target.rows(table, "key, data", stream)}
 
 
-def assert_second_run_writes_nothing(ledger, target, source_class, options, stream):
+def assert_second_run_writes_nothing(ledger, target, source_class, options, stream, rereads=0):
+    """A second pass adds no events and writes nothing. The fingerprint (the file's
+    sha256) proves a scope unchanged, so it is not read again — except a scope that had a
+    reject without a key: its deletes were withheld, so it keeps no fingerprint."""
     again, replayed = migrate(ledger, target, source_class, options, stream)
     assert again.stats["events"] == 0
+    scopes = again.stats["scopes"]
+    assert (scopes["read"], scopes["unchanged"]) == (rereads, scopes["listed"] - rereads)
     assert replayed.stats["written"] == 0
 
 
@@ -118,7 +123,7 @@ def test_chatgpt_zip_every_branch_files_tools_reasoning_citations(ledger, target
     users = data_of(target, "users", "gpt")
     assert users["user:user-Ab12"]["email"] == "zoe@example.org"
 
-    assert_second_run_writes_nothing(ledger, target, ChatGPTSource, options, "gpt")
+    assert_second_run_writes_nothing(ledger, target, ChatGPTSource, options, "gpt", rereads=1)
 
 
 def test_chatgpt_bare_json_owner_option_and_missing_files(ledger, target, tmp_path):
@@ -178,7 +183,7 @@ def test_truncated_file_lands_what_precedes_the_cut(ledger, target, tmp_path):
     path.write_bytes(body[:cut])
     extracted, _ = migrate(ledger, target, ChatGPTSource, ChatGPTOptions(path=[path], owner="me"), "cut")
     [(where, reason)] = reject_rows(ledger, extracted.run_id)
-    assert where == str(path) and reason.startswith(f"{path}: not valid JSON at character")
+    assert where == str(path) and reason.startswith("not valid JSON at character")
     landed = {key for (key,) in target.rows("conversations", "key", "cut")}
     assert landed == {"conversation:c0000001-branches", "conversation:c0000002-tools"}
     # the reject has no key, so deletes are withheld: nothing is lost when a file breaks
@@ -271,7 +276,7 @@ def test_claude_export_parts_attachments_times_and_tree(ledger, target, tmp_path
     assert conversations["conversation:cl-tree"]["title"] is None
     user = data_of(target, "users", "claude")["user:acc-7f3e"]
     assert (user["name"], user["email"]) == ("Zoë Ämter", "zoe@example.org")
-    assert_second_run_writes_nothing(ledger, target, ClaudeSource, options, "claude")
+    assert_second_run_writes_nothing(ledger, target, ClaudeSource, options, "claude", rereads=1)
 
 
 # -- Open WebUI ------------------------------------------------------------------------------------
