@@ -489,3 +489,60 @@ def test_zip_member_names_that_leave_the_export_are_refused(ledger, tmp_path):
     result = run_extract(ledger, ChatGPTSource, ChatGPTOptions(path=[path], owner="me"), "evil")
     rejects = reject_rows(ledger, result.run_id)
     assert [reason for _, reason in rejects] == ["refused: '..' in the path would leave the export"]
+
+
+def test_chatgpt_split_export_in_a_folder_inside_the_zip(ledger, target, tmp_path):
+    conversations, expected, assets = samples.chatgpt_conversations()
+    path = tmp_path / "split.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("export/conversations-000.json", json.dumps(conversations[:3], ensure_ascii=False))
+        archive.writestr("export/conversations-001.json", json.dumps(conversations[3:], ensure_ascii=False))
+        archive.writestr("export/user.json", json.dumps({"id": "user-Ab12", "email": "zoe@example.org"}))
+        for name, body in assets.items():
+            archive.writestr(f"export/{name}", body)
+    migrate(ledger, target, ChatGPTSource, ChatGPTOptions(path=[path]), "split")
+    assert_target(target, "split", expected)
+    assert data_of(target, "files", "split")["file:file-Cat1"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+
+
+def test_a_zip_without_conversations_says_what_it_holds(ledger, tmp_path):
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "history.json", json.dumps({"version": 4, "history": [], "folders": [], "prompts": []})
+        )
+    result = run_extract(ledger, ChatGPTSource, ChatGPTOptions(path=[path], owner="me"), "other")
+    [(_, reason)] = reject_rows(ledger, result.run_id)
+    assert "no conversations.json; history.json" in reason and "a Chatbot UI export" in reason
+
+
+def test_claude_conversation_without_account_or_owner_is_rejected_alone(ledger, target, tmp_path):
+    conversations = [
+        {"uuid": "with-account", "name": "a", "account": {"uuid": "acc-1"}, "chat_messages": [
+            {"uuid": "w1", "sender": "human", "text": "hi", "created_at": "2025-01-01T00:00:00Z"}]},
+        {"uuid": "no-account", "name": "b", "chat_messages": []},
+    ]  # fmt: skip
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(conversations))
+    extracted, _ = migrate(ledger, target, ClaudeSource, ClaudeOptions(path=[path]), "claude-owner")
+    [(where, reason)] = reject_rows(ledger, extracted.run_id)
+    assert where.endswith("conversation no-account") and "set the `owner` option" in reason
+    assert {key for (key,) in target.rows("messages", "key", "claude-owner")} == {"message:with-account/w1"}
+
+
+def test_export_sources_import_only_the_kit_from_the_core():
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "sources"
+    for package in ("chatgpt", "claude", "openwebui", "chatbotui"):
+        for module in (root / package).glob("*.py"):
+            tree = ast.parse(module.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top != "ledger" or name == "ledger.kit", f"{module}: imports {name}"
+                    assert top != "sources" or name.startswith(f"sources.{package}"), (
+                        f"{module}: imports {name}"
+                    )
