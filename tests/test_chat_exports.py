@@ -10,6 +10,7 @@ bytes by sha256, and that a second run writes nothing.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -21,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from ledger.exports import JsonValues, build_tree, moment
 from ledger.formats import describe_export
+from ledger.replay import ReplaySettings, replay
 from ledger.store import Ledger, normalize_url
 from sources.chatbotui import ChatbotUIOptions, ChatbotUISource
 from sources.chatgpt import ChatGPTOptions, ChatGPTSource
@@ -531,8 +533,6 @@ def test_claude_conversation_without_account_or_owner_is_rejected_alone(ledger, 
 
 
 def test_export_sources_import_only_the_kit_from_the_core():
-    import ast
-
     root = Path(__file__).resolve().parent.parent / "sources"
     for package in ("chatgpt", "claude", "openwebui", "chatbotui"):
         for module in (root / package).glob("*.py"):
@@ -546,3 +546,50 @@ def test_export_sources_import_only_the_kit_from_the_core():
                     assert top != "sources" or name.startswith(f"sources.{package}"), (
                         f"{module}: imports {name}"
                     )
+
+
+def test_a_newer_copy_of_the_file_updates_and_deletes(ledger, target, tmp_path):
+    """The same file exported again later: a changed message is a new version, a
+    conversation gone from it is deleted, and the replay carries both."""
+    conversations, _, _ = samples.chatgpt_conversations()
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(conversations, ensure_ascii=False), encoding="utf-8")
+    options = ChatGPTOptions(path=[path], owner="me")
+    migrate(ledger, target, ChatGPTSource, options, "again")
+    newer = [
+        c for c in conversations if isinstance(c, dict) and c.get("id") != "c0000006-odd" and "mapping" in c
+    ]
+    newer[0]["mapping"]["a2b"]["message"]["content"]["parts"] = ["Es ist 13 Uhr."]
+    path.write_text(json.dumps(newer, ensure_ascii=False), encoding="utf-8")
+    extracted = run_extract(ledger, ChatGPTSource, options, "again")
+    kinds = extracted.stats["kinds"]
+    assert (kinds["message"]["changed"], kinds["message"]["deleted"], kinds["conversation"]["deleted"]) == (
+        1,
+        4,
+        1,
+    )
+    replay(ledger, target.sink(ledger), ["again"], settings=ReplaySettings(propagate_deletes=True))
+    messages = data_of(target, "messages", "again")
+    assert messages["message:c0000001-branches/a2b"]["parts"] == [{"type": "text", "text": "Es ist 13 Uhr."}]
+    assert not [key for key in messages if key.startswith("message:c0000006-odd/")]
+
+
+def test_single_objects_a_chatgpt_conversation_and_a_legacy_open_webui_chat(ledger, target, tmp_path):
+    conversations, _, _ = samples.chatgpt_conversations()
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(conversations[1]))
+    migrate(ledger, target, ChatGPTSource, ChatGPTOptions(path=[single], owner="me"), "one")
+    assert len(target.rows("messages", "key", "one")) == 9
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({"id": "old-chat", "user_id": "u9", "chat": {"title": "Alt", "messages": [
+        {"id": "l1", "role": "user", "content": "hallo", "timestamp": 1_690_000_000},
+        {"id": "l2", "role": "assistant", "content": "hi", "timestamp": 1_690_000_001},
+    ]}}))  # fmt: skip
+    migrate(ledger, target, OpenWebUISource, OpenWebUIOptions(path=[legacy]), "legacy")
+    expected = Expected(users={"user:u9"})
+    expected.add(
+        "conversation:old-chat",
+        [("message:old-chat/l1", None), ("message:old-chat/l2", "message:old-chat/l1")],
+        "message:old-chat/l2",
+    )
+    assert_target(target, "legacy", expected)

@@ -99,7 +99,12 @@ class Database:
     def chats(self, user_id: str | None) -> Iterator[dict[str, Any]]:
         where = "user_id IS NULL" if user_id is None else "user_id = :user"
         with self._connect() as conn:
-            result = conn.execute(text(f"SELECT * FROM chat WHERE {where} ORDER BY id"), {"user": user_id})
+            streamed = conn.execution_options(
+                stream_results=True, yield_per=100
+            )  # one owner's chats, 100 at a time
+            result = streamed.execute(
+                text(f"SELECT * FROM chat WHERE {where} ORDER BY id"), {"user": user_id}
+            )
             for row in result.mappings():
                 yield dict(row)
 
