@@ -28,6 +28,7 @@ from sources.chatbotui import ChatbotUIOptions, ChatbotUISource
 from sources.chatgpt import ChatGPTOptions, ChatGPTSource
 from sources.claude import ClaudeOptions, ClaudeSource
 from sources.openwebui import OpenWebUIOptions, OpenWebUISource
+from tests.conftest import run_cli
 from tests.exports import samples
 from tests.exports.harness import Target, assert_target, migrate, reject_rows, run_extract
 from tests.exports.samples import PDF, PNG, Expected
@@ -593,3 +594,26 @@ def test_single_objects_a_chatgpt_conversation_and_a_legacy_open_webui_chat(ledg
         "message:old-chat/l2",
     )
     assert_target(target, "legacy", expected)
+
+
+def test_the_cli_extracts_an_export_with_repeatable_paths(tmp_path):
+    claude_zip, _ = samples.claude_export(tmp_path)
+    chatgpt_zip, _ = samples.chatgpt_zip(tmp_path)
+    args = [
+        "extract",
+        "claude",
+        "--name",
+        "mine",
+        "--path",
+        str(claude_zip),
+        "--path",
+        str(chatgpt_zip),
+        "--json",
+    ]
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)["stats"]
+    assert stats["kinds"]["message"]["new"] == 9 and stats["scopes"]["listed"] == 2
+    assert stats["source"]["format"] == "claude" and len(stats["source"]["files"]) == 2
+    # the claude ZIP: a message without uuid, a corrupt conversation; the ChatGPT ZIP: wrong format
+    assert stats["rejects"] == 3
