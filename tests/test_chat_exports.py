@@ -22,6 +22,8 @@ from sqlalchemy import create_engine, text
 
 from ledger.exports import JsonValues, build_tree, moment
 from ledger.formats import describe_export
+from ledger.kit import MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, SourceContext
+from ledger.records import record_hash
 from ledger.replay import ReplaySettings, replay
 from ledger.store import Ledger, normalize_url
 from sources.chatbotui import ChatbotUIOptions, ChatbotUISource
@@ -617,3 +619,75 @@ def test_the_cli_extracts_an_export_with_repeatable_paths(tmp_path):
     assert stats["source"]["format"] == "claude" and len(stats["source"]["files"]) == 2
     # the claude ZIP: a message without uuid, a corrupt conversation; the ChatGPT ZIP: wrong format
     assert stats["rejects"] == 3
+
+
+FIELDS = {
+    "user": {"email", "name", "username", "avatar_url", "created_at", "external_ids"},
+    "conversation": {"owner", "title", "created_at", "updated_at", "assistant", "model", "system_prompt",
+                     "pinned", "archived", "tags", "active_leaf", "metadata"},
+    "message": {"conversation", "parent", "role", "author", "model", "created_at", "updated_at", "status",
+                "parts", "files", "sibling_group", "usage", "feedback", "metadata"},
+    "file": {"owner", "filename", "mime", "size", "sha256", "blob", "missing"},
+}  # fmt: skip
+
+
+def _every_sample(tmp_path):
+    gpt, _ = samples.chatgpt_zip(tmp_path)
+    claude, _ = samples.claude_export(tmp_path)
+    rows, _ = samples.openwebui_rows()
+    webui = samples.openwebui_sqlite(tmp_path / "webui.db", rows, samples.OWUI_USERS)
+    cbui, _ = samples.chatbotui_files(tmp_path)
+    return [
+        (ChatGPTSource, ChatGPTOptions(path=[gpt, DATA / "chatgpt"], owner="me")),
+        (ClaudeSource, ClaudeOptions(path=[claude])),
+        (OpenWebUISource, OpenWebUIOptions(path=[webui, DATA / "openwebui"])),
+        (ChatbotUISource, ChatbotUIOptions(path=[*cbui, DATA / "chatbotui"], owner="me")),
+    ]
+
+
+def _records(source_class, options, blobs):
+    source = source_class(options, SourceContext("contract", blobs))
+    try:
+        return {
+            scope.name: [
+                item for items, _ in source.read(scope) for item in items if isinstance(item, Record)
+            ]
+            for scope in source.scopes()
+        }
+    finally:
+        source.close()
+
+
+def test_records_follow_the_canonical_model_and_are_deterministic(ledger, tmp_path):
+    for source_class, options in _every_sample(tmp_path):
+        first = _records(source_class, options, ledger.blobs)
+        again = _records(source_class, options, ledger.blobs)
+        assert {s: [record_hash(r) for r in rs] for s, rs in first.items()} == {
+            s: [record_hash(r) for r in rs] for s, rs in again.items()
+        }, source_class
+        for scope, records in first.items():
+            by_key = {record.key: record for record in records}
+            assert len(by_key) == len(records), f"{scope}: a key twice in one scope"
+            for record in records:
+                where = f"{source_class.type_name} {record.key}"
+                assert record.key.startswith(record.kind + ":") and FIELDS[record.kind] <= set(record.data), (
+                    where
+                )
+                assert all(isinstance(ref, str) and ref for ref in record.refs), where
+                data = record.data
+                if record.kind == "message":
+                    assert data["role"] in MESSAGE_ROLES and data["status"] in MESSAGE_STATUSES, where
+                    assert all(part["type"] in PART_TYPES for part in data["parts"]), where
+                    assert all(by_key[f].kind == "file" for f in data["files"]), where
+                    if data["parent"]:
+                        assert by_key[data["parent"]].data["conversation"] == data["conversation"], where
+                    assert by_key[data["conversation"]].kind == "conversation", where
+                elif record.kind == "conversation":
+                    assert (
+                        data["active_leaf"] is None
+                        or by_key[data["active_leaf"]].data["conversation"] == record.key
+                    )
+                    assert by_key[data["owner"]].kind == "user", where
+                elif record.kind == "file":
+                    assert (data["blob"] is None) != (data["missing"] is None), where
+                    assert data["blob"] is None or data["blob"] == f"sha256:{data['sha256']}", where
