@@ -48,7 +48,7 @@ from ledger.kit import (
 @dataclass
 class ChatbotUIOptions:
     path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
-        help="Chatbot UI export files, or folders holding them (repeatable)."
+        help="Chatbot UI export files, or folders holding them."
     )
     owner: str = option("", help="The owner (an email or a name): Chatbot UI exports name none.")
 

@@ -56,7 +56,7 @@ SHARED_PREFIX = "shared-"
 @dataclass
 class OpenWebUIOptions:
     path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
-        [], help="Export JSON files, ZIPs, webui.db SQLite files, or folders holding them (repeatable)."
+        [], help="Export JSON files, ZIPs, webui.db SQLite files, or folders holding them."
     )
     db_url: str = option(
         "", help="The Open WebUI database (postgresql://… or sqlite:///…), as env:VAR.", secret=True
