@@ -142,7 +142,7 @@ OTHER_EXPORTS = {
     ),
     "claude.json": ([{"uuid": "u", "name": "", "chat_messages": []}], "claude"),
     "openwebui.json": ([{"id": "c", "chat": {"history": {"messages": {}, "currentId": None}}}], "openwebui"),
-    "chatbot-ui.json": ({"version": 4, "history": [], "folders": [], "prompts": []}, "chatbot-ui"),
+    "chatbot-ui.json": ({"version": 4, "history": [], "folders": [], "prompts": []}, "chatbotui"),
 }
 
 
