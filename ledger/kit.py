@@ -14,6 +14,8 @@ module; a test walks their imports to hold them to it. What is here:
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data, SQL
   error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries);
+  :class:`DocumentTarget` (MongoDB: deterministic ``_id`` from :func:`document_id`,
+  upserts, markers inside the documents via :func:`marker`, pymongo error classes);
 - **retries**: :class:`RetryPolicy` (exponential backoff, full jitter).
 
 See docs/plugins.md for the skeleton of a new source and a new sink.
@@ -40,6 +42,13 @@ from ledger.conversation import (
     owner_of,
     parse_time,
     parts_of,
+)
+from ledger.document_target import (
+    MARKER_FIELD,
+    DocumentTarget,
+    classify_mongo_error,
+    document_id,
+    marker,
 )
 from ledger.errors import ChatledgerError, ConfigError, UsageError
 from ledger.http import TRANSIENT_STATUS, Api
@@ -74,6 +83,7 @@ __all__ = [
     "CAPABILITIES",
     "EPOCH",
     "KINDS",
+    "MARKER_FIELD",
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "PART_TYPES",
@@ -84,6 +94,7 @@ __all__ = [
     "ChatledgerError",
     "ConfigError",
     "ConversationView",
+    "DocumentTarget",
     "Item",
     "Markers",
     "Outcome",
@@ -107,11 +118,14 @@ __all__ = [
     "canonical_bytes",
     "canonical_text",
     "chunks",
+    "classify_mongo_error",
     "classify_sql_error",
     "digest",
+    "document_id",
     "format_datetime",
     "ledger_text",
     "loads",
+    "marker",
     "marker_table",
     "message_text",
     "option",
