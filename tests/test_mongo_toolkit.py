@@ -317,12 +317,16 @@ def test_other_sources_replay_into_mongo_toolkit_with_no_rejects(kind, mongo_dat
         assert result.status == "succeeded", reject_reasons(ledger)
         assert result.stats["rejected_units"] == 0 and result.stats["written"] > 0
         assert verify(ledger, sink(ledger, mongo_database, create_missing_users=True), [stream]).matches
+        if kind == "synthetic":  # edits and regenerations: the active branch shows, the rest is kept
+            assert result.stats["sink"]["messages_off_branch"] > 0
         with mongo_database.client() as client:
             database = client[mongo_database.name]
             for document in database.conversations.find():
                 assert isinstance(document["user_id"], ObjectId)
                 assert database.users.find_one({"_id": document["user_id"]}) is not None
                 assert all(isinstance(m["content"], str) for m in document["messages"])
+                shown = len(document["messages"]) + len(document["metadata"].get("other_branches", []))
+                assert shown == len(document[MARKER_FIELD]["records"]) - 1  # every message, once
     finally:
         ledger.close()
 

@@ -133,7 +133,8 @@ def fingerprint(document: dict[str, Any] | None) -> str | None:
     if document is None:
         return None
     shown = {name: document.get(name) for name in SHOWN}
-    shown["user_id"] = str(shown["user_id"]) if isinstance(shown["user_id"], ObjectId) else shown["user_id"]
+    user_id = shown["user_id"]
+    shown["user_id"] = {"objectid": str(user_id)} if isinstance(user_id, ObjectId) else user_id
     for name in ("created_at", "updated_at"):
         if isinstance(shown[name], dt.datetime):
             shown[name] = shown[name].isoformat()
