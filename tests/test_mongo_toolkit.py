@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import signal
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from ledger import runs
 from ledger.extract import ExtractSettings, extract
-from ledger.kit import MARKER_FIELD, SinkContext, SourceContext, document_id
+from ledger.kit import MARKER_FIELD, Item, SinkContext, SourceContext, Unit, document_id
 from ledger.lookups import Lookups
 from ledger.replay import replay
 from ledger.replay.rollback import rollback
@@ -28,6 +29,7 @@ from sinks.mongo_toolkit import MongoToolkitOptions, MongoToolkitSink
 from sources.localstorage import LocalStorageOptions, LocalStorageSource
 from tests import localstorage_mongo as data
 from tests.conftest import run_cli
+from tests.mongo_server import MongoDatabase
 
 STREAM, TARGET = "browser", "app"
 
@@ -260,26 +262,28 @@ def test_cli_migrate_twice_then_verify_exits_3_after_an_edit(app, tmp_path):
     assert report["drifted"] == 1 and report["samples"]["drifted"] == [f"{STREAM} conversation:alice/lt1a"]
 
 
-def test_sigkill_mid_replay_then_a_rerun_heals_from_the_markers(app, tmp_path):
-    mongo, database, _ids = app
+POINTS = ("replay.apply", "replay.record.before", "replay.record.after")
+
+
+def crash_and_rerun(mongo, database, tmp_path: Path, failpoint: str) -> tuple[bool, int]:
+    """Replay through the CLI with ``failpoint`` (SIGKILL), replay again, and check the
+    target: every conversation once, as a clean run writes it, markers agreeing with
+    ``target_state``, no record inserted twice. Returns (killed, records reconciled)."""
     cwd = write_config(tmp_path, mongo, good_inputs(tmp_path / "in"))
     env = {"APP_MONGODB_URL": mongo.uri}
     assert run_cli("extract", STREAM, "--no-progress", cwd=cwd, env=env).returncode == 0
     args = ("replay", TARGET, "--batch-size", "4", "--no-progress")
-    killed = run_cli(*args, cwd=cwd, env={**env, "CHATLEDGER_FAILPOINTS": "replay.record.before=2"})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    written_before_kill = len(ours(database))
-    assert 0 < written_before_kill < len(data.LANDED) + 1
+    first = run_cli(*args, cwd=cwd, env={**env, "CHATLEDGER_FAILPOINTS": failpoint})
+    assert first.returncode in (0, -signal.SIGKILL), first.stderr
     again = run_cli(*args, cwd=cwd, env=env)
     assert again.returncode == 0, again.stderr
-
+    documents = ours(database)
+    assert len(documents) == len(data.LANDED) + 1  # carol's is created
+    assert len({d["metadata"]["source"]["key"] for d in documents}) == len(documents)
+    assert {d["metadata"]["source"]["key"]: len(d["messages"]) for d in documents} == CLEAN_MESSAGE_COUNTS
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'cli.db'}", blob_dir=tmp_path / "cli.blobs")
     try:
-        rerun = runs.list_runs(ledger, target=TARGET, limit=1)[0]
-        assert rerun.stats["reconciled"] > 0, "the written batch was not healed from the markers"
-        documents = ours(database)
-        assert len(documents) == len(data.LANDED) + 1  # carol's is created this time
-        assert len({d["metadata"]["source"]["key"] for d in documents}) == len(documents)
+        reconciled = runs.list_runs(ledger, target=TARGET, limit=1)[0].stats["reconciled"]
         with ledger.read() as conn:
             held = {
                 (row.stream, row.key, row.version, row.hash)
@@ -288,17 +292,52 @@ def test_sigkill_mid_replay_then_a_rerun_heals_from_the_markers(app, tmp_path):
             inserts = Counter(
                 row.key for row in conn.execute(select(writes.c.key).where(writes.c.action == "insert"))
             )
-        marked = {
-            tuple(record)
-            for collection in ("users", "conversations")
-            for doc in database[collection].find({MARKER_FIELD: {"$exists": True}})
-            for record in doc[MARKER_FIELD]["records"]
-        }
-        matched_users = {(STREAM, "user:alice"), (STREAM, "user:bob")}  # matched, so never marked
-        assert {m for m in held if m[:2] not in matched_users} == marked
-        assert max(inserts.values()) == 1, "a record was inserted twice"
+        assert verify(ledger, sink(ledger, mongo, create_missing_users=True), [STREAM]).matches
     finally:
         ledger.close()
+    marked = {
+        tuple(record)
+        for collection in ("users", "conversations")
+        for doc in database[collection].find({MARKER_FIELD: {"$exists": True}})
+        for record in doc[MARKER_FIELD]["records"]
+    }
+    matched_users = {(STREAM, "user:alice"), (STREAM, "user:bob")}  # matched, so never marked
+    assert {m for m in held if m[:2] not in matched_users} == marked
+    assert max(inserts.values()) == 1, "a record was inserted twice"
+    return first.returncode == -signal.SIGKILL, reconciled
+
+
+CLEAN_MESSAGE_COUNTS = {
+    "conversation:alice/lt1a": 5,
+    "conversation:alice/lt1b": 3,
+    "conversation:alice/lt1c": 5,
+    "conversation:alice/lt1d": 3,
+    "conversation:bob/bb01": 3,
+    "conversation:bob/bb02": 1,
+    "conversation:carol/cc01": 3,
+}
+
+
+def test_sigkill_mid_replay_then_a_rerun_heals_from_the_markers(app, tmp_path):
+    mongo, database, _ids = app
+    killed, reconciled = crash_and_rerun(mongo, database, tmp_path, "replay.record.before=2")
+    assert killed and reconciled > 0, "the written batch was not healed from the markers"
+
+
+@pytest.mark.stress
+def test_sigkill_replay_at_random_points(mongo_server, tmp_path):
+    chance = random.Random(2026)
+    healed = 0
+    for trial in range(20):
+        mongo = MongoDatabase(mongo_server, f"chatledger_stress_{trial}")
+        point, hit = chance.choice(POINTS), chance.randint(1, 4)
+        with mongo.client() as client:
+            database = client[mongo.name]
+            data.seed_app(database)
+            killed, reconciled = crash_and_rerun(mongo, database, tmp_path / str(trial), f"{point}={hit}")
+            client.drop_database(mongo.name)
+        healed += killed and point == "replay.record.before" and reconciled > 0
+    assert healed, "no trial killed a replay between the target's write and the ledger's commit"
 
 
 #: The convex fixture has an ownerless thread and messages without their thread: the sink
@@ -349,3 +388,34 @@ def extract_other(kind: str, ledger, tmp_path: Path) -> str:
 
     extract_export(ledger, write_export(tmp_path / "export.zip", convex_data.rich()), stream="cx")
     return "cx"
+
+
+def test_ownerless_conversations_and_messages_without_their_record_are_skipped(ledger, mongo_database):
+    """The sink's side of the Convex case, without the engine: skips with the reason."""
+    target = sink(ledger, mongo_database)
+    target.open()
+    try:
+        text = {"conversation": "conversation:c1", "parts": [{"type": "text", "text": "hi"}]}
+        orphan = Item("x", "message:m1", "message", 1, "h1", {"data": text}, conversation="conversation:c1")
+        anonymous = Item(
+            "x", "conversation:c2", "conversation", 1, "h2", {"data": {"title": "t", "owner": None}}
+        )
+        outcomes = target.apply(
+            [
+                Unit("conversation:c1", "conversation", [orphan]),
+                Unit("conversation:c2", "conversation", [anonymous]),
+            ],
+            run_id=1,
+        )
+        assert [(o.key, o.action) for o in outcomes] == [("message:m1", "skip"), ("conversation:c2", "skip")]
+        assert "without their conversation record" in outcomes[0].reason and "no owner" in outcomes[1].reason
+        assert target.counters == {
+            "conversations_skipped_without_record": 1,
+            "conversations_skipped_ownerless": 1,
+            "conversations_written": 0,
+            "conversations_removed": 0,
+        }
+        with mongo_database.client() as client:
+            assert client[mongo_database.name].conversations.count_documents({}) == 0
+    finally:
+        target.close()
