@@ -448,8 +448,10 @@ def test_chatbotui_v1_v2_and_the_real_v4_sample(ledger, target, tmp_path):
     real = conversations[f"conversation:{owner}/493cb218-9ebb-4d35-af8b-5aded3f351be"]
     assert real["model"] == "gpt-4-1106-preview" and real["system_prompt"].startswith("You are ChatGPT")
     assert conversations[f"conversation:{owner}/v2-a"]["tags"] == ["Arbeit"]
-    user = data_of(target, "users", "cbui")[f"user:{owner}"]
-    assert [p["name"] for p in user["metadata"]["prompts"]] == ["Prompt 1", "Prompt 2"]
+    prompts = [
+        json.loads(data) for kind, data in target.rows("records", "kind, data", "cbui") if kind == "assistant"
+    ]
+    assert sorted(p["name"] for p in prompts) == ["Prompt 1", "Prompt 2"]
     assert_second_run_writes_nothing(ledger, target, ChatbotUISource, options, "cbui")
 
 
@@ -628,6 +630,7 @@ FIELDS = {
     "message": {"conversation", "parent", "role", "author", "model", "created_at", "updated_at", "status",
                 "parts", "files", "sibling_group", "usage", "feedback", "metadata"},
     "file": {"owner", "filename", "mime", "size", "sha256", "blob", "missing"},
+    "assistant": {"owner", "name", "system_prompt", "model", "metadata"},
 }  # fmt: skip
 
 

@@ -19,10 +19,12 @@ timestamps in the format, so records carry none. ``prompt`` is the system prompt
 ``model.id`` the model, the folder (``folderId``) is in ``metadata.folder`` and its name
 in ``tags``; ``temperature`` is in ``metadata``.
 
-Folders and saved prompts are not conversations: they are kept on the owner's user record
-(``data.metadata.folders`` / ``data.metadata.prompts``: id, name, description, content,
-model, folder), so a sink that knows them can use them and every other sink ignores
-them. A conversation that is not an object, has no id, or whose ``messages`` is not a list
+Saved prompts become ``assistant`` records (``assistant:<owner>/prompt/<id>``: name,
+description, the content as ``system_prompt``, model, the folder in ``metadata``), so a
+sink that knows them can use them and every other sink skips them, visibly. The owner's
+user record carries only the owner: several files of one owner must not each give it
+different data (a re-read would then flip it between versions). Folders live on as each
+conversation's and prompt's folder; a folder with nothing in it is not kept. A conversation that is not an object, has no id, or whose ``messages`` is not a list
 is a reject; so is a message without a string ``content``.
 """
 
@@ -71,7 +73,10 @@ class ChatbotUISource(ExportSource):
         version, history, folders, prompts = self._shape(document, where)
         owner = self.owner_id(None, where)
         folder_names = {str(f.get("id")): f.get("name") for f in folders if isinstance(f, dict)}
-        yield [self._owner(owner, version, folders, prompts)]
+        yield [
+            self.owner_record(owner),
+            *[self._prompt(owner, version, prompt, folder_names) for prompt in prompts if isinstance(prompt, dict)],
+        ]
         for index, conversation in enumerate(history):
             yield self.conversation(owner, conversation, f"{where} history[{index}]", folder_names)
 
@@ -85,14 +90,22 @@ class ChatbotUISource(ExportSource):
         lists = [document.get(name) for name in ("history", "folders", "prompts")]
         return version, *[value if isinstance(value, list) else [] for value in lists]
 
-    def _owner(self, owner: str, version: int, folders: list, prompts: list) -> Record:
-        metadata = {
-            "chatbotui_version": version,
-            "folders": [_dict(folder) for folder in folders],
-            "prompts": [_prompt(prompt) for prompt in prompts if isinstance(prompt, dict)],
+    def _prompt(self, owner: str, version: int, prompt: dict[str, Any], folders: dict[str, Any]) -> Record:
+        folder = prompt.get("folderId")
+        data = {
+            "owner": f"user:{owner}",
+            "name": prompt.get("name"),
+            "description": prompt.get("description"),
+            "system_prompt": prompt.get("content"),
+            "model": _dict(prompt.get("model")).get("id"),
+            "metadata": {
+                "chatbotui_version": version,
+                "folder": folder,
+                "folder_name": folders.get(str(folder)) if folder is not None else None,
+            },
         }
-        raw = {"owner": owner, "version": version, "folders": folders, "prompts": prompts}
-        return self.owner_record(owner, raw, metadata=metadata)
+        key = f"assistant:{owner}/prompt/{prompt.get('id')}"
+        return self.record("assistant", key, data, prompt, [f"user:{owner}"])
 
     def conversation(self, owner: str, document: Any, location: str, folders: dict[str, Any]) -> list:
         if not isinstance(document, dict) or document.get("id") in (None, ""):
@@ -169,12 +182,3 @@ class ChatbotUISource(ExportSource):
         return self.record("message", key, data, message, [conversation, parent])
 
 
-def _prompt(prompt: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": prompt.get("id"),
-        "name": prompt.get("name"),
-        "description": prompt.get("description"),
-        "content": prompt.get("content"),
-        "model": _dict(prompt.get("model")).get("id"),
-        "folder": prompt.get("folderId"),
-    }

@@ -166,6 +166,8 @@ class LibreChatSource(Source):
             Reject(
                 f"messages of user {user_id}, conversationId {conversation_id}",
                 f"{count} message(s) whose conversation document is missing: not migrated",
+                # a pointer to the input: the messages stay where they are in the source
+                {"user": user_id, "conversationId": str(conversation_id), "messages": count},
                 key=mapping.conversation_key(user_id, str(conversation_id)),
             )
             for conversation_id, count in strays.items()

@@ -152,7 +152,8 @@ class LocalStorageSource(Source):
         parsed = self._parsed(file)
         if isinstance(parsed, str):
             tally.rejected += 1
-            yield [Reject(str(file.path), f"not a localStorage conversation export: {parsed}")], None
+            pointer = {"file": str(file.path), "owner": file.owner}  # the file itself stays where it is
+            yield [Reject(str(file.path), f"not a localStorage conversation export: {parsed}", pointer)], None
             return
         scope = _scope_name(file)
         items: list[Record | Reject] = [user_record(self.record, file.owner)]

@@ -14,45 +14,78 @@ from pathlib import Path
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.kit import SourceContext
 from ledger.lookups import Lookups
+from sources.chatbotui import ChatbotUIOptions, ChatbotUISource
+from sources.chatgpt import ChatGPTOptions, ChatGPTSource
+from sources.claude import ClaudeOptions, ClaudeSource
 from sources.convex import ConvexOptions, ConvexSource
 from sources.librechat import LibreChatSource
 from sources.librechat.options import LibreChatOptions
+from sources.localstorage import LocalStorageOptions, LocalStorageSource
+from sources.openwebui import OpenWebUIOptions, OpenWebUISource
 from sources.synthetic import SyntheticOptions, SyntheticSource
+from tests import localstorage_mongo as localstorage_data
 from tests.convex_laravel import data as convex_data
 from tests.convex_laravel.exports import write_export
+from tests.exports import samples
 from tests.librechat_onyx import fixtures as librechat_fixtures
 
 
 @dataclass
 class StreamCase:
     name: str
-    #: (ledger, folder for inputs, stream name, **options) → the extraction's result
+    #: (ledger, folder for inputs, stream name, settings=None, **options) → the result
     extract: Callable[..., ExtractResult]
 
 
-def _run(ledger, source) -> ExtractResult:
-    return extract(ledger, source, settings=ExtractSettings(parallel=False))
+def _run(ledger, source, settings: ExtractSettings | None) -> ExtractResult:
+    return extract(ledger, source, settings=settings or ExtractSettings(parallel=False))
 
 
-def synthetic(ledger, folder: Path, stream: str, **options) -> ExtractResult:
+def synthetic(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
     options = {"users": 3, "seed": 11, **options}
-    return _run(ledger, SyntheticSource(SyntheticOptions(**options), SourceContext(stream, ledger.blobs)))
+    return _run(ledger, SyntheticSource(SyntheticOptions(**options), SourceContext(stream, ledger.blobs)), settings)
 
 
-def librechat(ledger, folder: Path, stream: str, **options) -> ExtractResult:
+def librechat(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
     assets = librechat_fixtures.write_assets(folder / "librechat-assets")
     dump = librechat_fixtures.write_dump(folder / "librechat-dump")
     source = LibreChatSource(
         LibreChatOptions(dump_path=dump, asset_roots=[assets], **options),
         SourceContext(stream, ledger.blobs, lookups=Lookups(ledger)),
     )
-    return _run(ledger, source)
+    return _run(ledger, source, settings)
 
 
-def convex(ledger, folder: Path, stream: str, **options) -> ExtractResult:
+def convex(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
     folder.mkdir(parents=True, exist_ok=True)
     path = write_export(folder / "convex-export.zip", convex_data.original())
-    return _run(ledger, ConvexSource(ConvexOptions(path=path, **options), SourceContext(stream, ledger.blobs)))
+    return _run(
+        ledger, ConvexSource(ConvexOptions(path=path, **options), SourceContext(stream, ledger.blobs)), settings
+    )
+
+
+def _exported(source_class, options_class, make_input, **fixed):
+    """A stream of an export-file source, from the samples its own tests use."""
+
+    def run(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = make_input(folder)
+        values = {"path": path if isinstance(path, list) else [path], "owner": "owner@example.org", **fixed}
+        return _run(
+            ledger, source_class(options_class(**values, **options), SourceContext(stream, ledger.blobs)), settings
+        )
+
+    return run
+
+
+def localstorage(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
+    inputs = folder / "localstorage"
+    owners = inputs / "owners.json" if inputs.exists() else localstorage_data.write_inputs(inputs)
+    return _run(
+        ledger,
+        LocalStorageSource(LocalStorageOptions(owners_file=owners, **options), SourceContext(stream, ledger.blobs)),
+        settings,
+    )
 
 
 CASES: dict[str, StreamCase] = {
@@ -61,6 +94,13 @@ CASES: dict[str, StreamCase] = {
         StreamCase("synthetic", synthetic),
         StreamCase("librechat", librechat),
         StreamCase("convex", convex),
+        StreamCase("chatgpt", _exported(ChatGPTSource, ChatGPTOptions, lambda f: samples.chatgpt_zip(f)[0])),
+        StreamCase("claude", _exported(ClaudeSource, ClaudeOptions, lambda f: samples.claude_export(f)[0])),
+        StreamCase(
+            "openwebui", _exported(OpenWebUISource, OpenWebUIOptions, lambda f: samples.openwebui_single_chat(f)[0])
+        ),
+        StreamCase("chatbotui", _exported(ChatbotUISource, ChatbotUIOptions, lambda f: samples.chatbotui_files(f)[0])),
+        StreamCase("localstorage", localstorage),
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_STREAMS=synthetic

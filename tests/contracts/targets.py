@@ -21,6 +21,7 @@ from ledger.lookups import Lookups
 from ledger.sqlsink import target_engine
 from sinks.bundle import BundleOptions, BundleSink
 from sinks.laravel import LaravelOptions, LaravelSink
+from sinks.mongo_toolkit import MongoToolkitOptions, MongoToolkitSink
 from sinks.onyx import OnyxSink
 from sinks.onyx.options import OnyxOptions
 from sinks.sql import SqlOptions, SqlSink
@@ -208,6 +209,54 @@ BUNDLE = TargetCase(
     add_foreign=_bundle_foreign,
 )
 
+# -- document stores ----------------------------------------------------------------------
+
+
+def _mongo_prepare(request, tmp_path: Path) -> Target:
+    database = request.getfixturevalue("mongo_database")
+    return Target(CASES["mongo-toolkit"], database.name, tmp_path, database)
+
+
+def _mongo_dump(target: Target) -> dict[str, Any]:
+    """Every document of every collection; the run named in a marker left out (a resync
+    rewrites the same content in a new run), as the SQL dumps leave the markers out."""
+    with target.api.client() as client:
+        database = client[target.where]
+        out = {}
+        for name in sorted(database.list_collection_names()):
+            documents = []
+            for document in database[name].find():
+                if isinstance(document.get("chatledger"), dict):
+                    document["chatledger"].pop("run", None)
+                documents.append(repr(sorted(document.items())))
+            out[name] = sorted(documents)
+        return out
+
+
+def _mongo_edit(target: Target) -> None:
+    with target.api.client() as client:
+        conversations = client[target.where].conversations
+        first = conversations.find_one({}, sort=[("_id", 1)])
+        conversations.update_one({"_id": first["_id"]}, {"$set": {"title": "edited by hand"}})
+
+
+def _mongo_foreign(target: Target) -> None:
+    with target.api.client() as client:
+        client[target.where][FOREIGN_TABLE].insert_one({"note": "not the sink's"})
+
+
+MONGO = TargetCase(
+    "mongo-toolkit",
+    prepare=_mongo_prepare,
+    make=lambda target, ledger, name, **o: MongoToolkitSink(
+        MongoToolkitOptions(uri=target.api.uri, database=target.where, create_missing_users=True, **o),
+        SinkContext(name, ledger.blobs, lookups=Lookups(ledger)),
+    ),
+    dump=_mongo_dump,
+    edit=_mongo_edit,
+    add_foreign=_mongo_foreign,
+)
+
 CASES: dict[str, TargetCase] = {
     case.name: case
     for case in [
@@ -218,6 +267,7 @@ CASES: dict[str, TargetCase] = {
         _laravel_case("postgres"),
         _laravel_case("mariadb"),
         ONYX,
+        MONGO,
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_TARGETS=sql-sqlite,bundle
