@@ -13,7 +13,10 @@ module; a test walks their imports to hold them to it. What is here:
 - **hashing**: :func:`digest` (sha256 of canonical JSON), :func:`canonical_text`;
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data, SQL
   error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
-  :class:`Api` (HTTP with transient/permanent errors and retries);
+  :class:`Api` (HTTP with transient/permanent errors and retries); :class:`HttpTarget`
+  (check-before-create, read-back, delete-and-recreate of half-created objects) with
+  :func:`call` (one SDK or HTTP operation retried on transient errors only) and
+  :func:`classify_http`;
 - **retries**: :class:`RetryPolicy` (exponential backoff, full jitter).
 
 See docs/plugins.md for the skeleton of a new source and a new sink.
@@ -43,6 +46,7 @@ from ledger.conversation import (
 )
 from ledger.errors import ChatledgerError, ConfigError, UsageError
 from ledger.http import TRANSIENT_STATUS, Api
+from ledger.http_target import HttpTarget, call, classify_http, http_status, parse_headers
 from ledger.options import option
 from ledger.records import KINDS, MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, Reject
 from ledger.redact import redact, register_secret
@@ -84,6 +88,7 @@ __all__ = [
     "ChatledgerError",
     "ConfigError",
     "ConversationView",
+    "HttpTarget",
     "Item",
     "Markers",
     "Outcome",
@@ -104,18 +109,22 @@ __all__ = [
     "UsageError",
     "blob_ref",
     "bulk_write",
+    "call",
     "canonical_bytes",
     "canonical_text",
     "chunks",
+    "classify_http",
     "classify_sql_error",
     "digest",
     "format_datetime",
+    "http_status",
     "ledger_text",
     "loads",
     "marker_table",
     "message_text",
     "option",
     "owner_of",
+    "parse_headers",
     "parse_time",
     "parts_of",
     "redact",

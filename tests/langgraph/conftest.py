@@ -1,6 +1,7 @@
 """Two real LangGraph API servers per test session (started once, in parallel) and the
-source deployment built on the first by real runs. The target has the ``agent`` graph
-only, so a thread of the source's ``echo`` graph has nowhere to go."""
+source deployment built on the first by real runs. The target has no ``echo`` graph, so
+a thread of it has nowhere to go, and its ``lite`` graph lacks the ``tools`` node the
+source's ``lite`` threads ran, so their history is refused (the fallback path)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from tests.langgraph.deployment import Deployment, build
 from tests.langgraph.servers import Server, environment_is_clean, start_servers
 
-SOURCE_GRAPHS = {"agent": "./graph.py:agent", "echo": "./graph.py:echo"}
-TARGET_GRAPHS = {"agent": "./graph.py:agent"}
+SOURCE_GRAPHS = {"agent": "./graph.py:agent", "echo": "./graph.py:echo", "lite": "./graph.py:agent"}
+TARGET_GRAPHS = {"agent": "./graph.py:agent", "lite": "./graph.py:lite"}
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ Threads (``NAMES`` → what was done to them):
 - ``edited``: a run, an ``update_state`` in the middle, another run;
 - ``echo``: two runs of the ``echo`` graph, which the target server does not have;
 - ``empty``: created, never run (no graph, no checkpoints);
+- ``lite``: a tool run of the ``lite`` graph, whose target version has no ``tools`` node;
 - ``small-0..2``: one run each.
 
 Runs of one round are started on all threads at once and then joined: the inmem
@@ -60,6 +61,7 @@ def build(url: str) -> Deployment:
         "edited": {"owner": "alice", "team": "blue"},
         "echo": {"owner": "bob", "team": "red"},
         "empty": {"owner": "carol"},
+        "lite": {"owner": "carol", "team": "red"},
         **{f"small-{n}": {"owner": "dave", "team": "green"} for n in range(3)},
     }
     for name, values in metadata.items():
@@ -68,7 +70,7 @@ def build(url: str) -> Deployment:
     run_round(
         client,
         [(ids["long"], "agent", "weather " + CITIES), (ids["tools"], "agent", "hi"),
-         (ids["edited"], "agent", "first"), (ids["echo"], "echo", "x")]
+         (ids["edited"], "agent", "first"), (ids["echo"], "echo", "x"), (ids["lite"], "lite", "weather Oslo")]
         + [(ids[f"small-{n}"], "agent", f"hello {n}") for n in range(3)],
     )  # fmt: skip
     client.threads.update_state(

@@ -14,7 +14,7 @@ def test_servers_are_real_and_separate(lg_servers):
     for server in lg_servers:
         assert httpx.get(f"{server.url}/ok").json()["ok"] is True
     graphs = {a["graph_id"] for a in httpx.post(f"{target.url}/assistants/search", json={}).json()}
-    assert graphs == {"agent"}
+    assert graphs == {"agent", "lite"}
 
 
 def test_deployment_threads(deployment):

@@ -75,3 +75,12 @@ echo_builder.add_node("echo", echo_node)
 echo_builder.add_edge(START, "echo")
 echo_builder.add_edge("echo", END)
 echo = echo_builder.compile()
+
+
+# ``lite`` on the target: the same graph id as the source's tool graph, but no ``tools``
+# node, so the target refuses a history that ran it (and the sink falls back).
+lite_builder = StateGraph(State)
+lite_builder.add_node("agent", model)
+lite_builder.add_edge(START, "agent")
+lite_builder.add_edge("agent", END)
+lite = lite_builder.compile()
