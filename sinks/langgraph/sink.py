@@ -124,6 +124,8 @@ class LangGraphSink(Sink):
             raise PermanentError(
                 "the langgraph sink empties no deployment; use --policy replace without --truncate"
             )
+        for unit in units:  # before anything is written, so a failing batch wrote nothing
+            self._check_graph(unit)
         if self.options.concurrency == 1 or len(units) == 1:
             results = [self._apply_unit(unit) for unit in units]
         else:
@@ -152,21 +154,32 @@ class LangGraphSink(Sink):
             if held and written is not None and len(wanted.history) > written:
                 self.count("skipped_changed_on_target")
                 return [Outcome.skip(item, CHANGED_THERE) for item in changed]
-        if thread.graph_id and thread.graph_id not in self.graphs():
-            raise PermanentError(
-                f"thread {thread.thread_id}: graph {thread.graph_id!r} is not deployed on the target "
-                f"(graphs there: {', '.join(sorted(self.graphs())) or 'none'})"
-            )
         wanted.mode = (unit.head.held_ref or {}).get("mode", "supersteps")
+        if (
+            existing is not None
+            and wanted.mode == "supersteps"
+            and wanted.expected("fallback", existing, wanted.history)
+        ):
+            wanted.mode = "fallback"  # written by a fallback whose outcome never reached the ledger
         _, action = self.threads.ensure(wanted)
         if action != "existed":  # "existed": already whole (a re-run, or healed after a crash)
             self.count(f"threads_{action}")
             self.count("checkpoints_written", len(wanted.history))
-        if wanted.refused:
+        if wanted.mode == "fallback":  # counted by outcome: a failed attempt may have written it
             self.count("fallbacks")
+        if wanted.refused:
             self.context.log.warning("langgraph: supersteps refused, wrote final values only",
                                      thread=thread.thread_id, reason=wanted.refused)  # fmt: skip
         return self._outcomes(unit, changed, wanted)
+
+    def _check_graph(self, unit: Unit) -> None:
+        thread = thread_of(unit) if any(item.changed for item in unit.items) else None
+        graph_id = thread.graph_id if thread is not None else None
+        if graph_id and graph_id not in self.graphs():
+            raise PermanentError(
+                f"thread {thread.thread_id}: graph {graph_id!r} is not deployed on the target "
+                f"(graphs there: {', '.join(sorted(self.graphs())) or 'none'})"
+            )
 
     def _wanted(self, unit: Unit, thread: Thread) -> Wanted:
         metadata = dict(thread.metadata)
