@@ -7,7 +7,9 @@ Walking the source history oldest first, each checkpoint ``cur`` with predecesso
    input, which is the ``result`` of ``cur``'s ``__start__`` task (``{}`` without one).
 2. otherwise, one update per task of ``prev`` that has a result, ``as_node`` = the
    task's name; for a ``__start__`` task the values are instead the id-bearing delta
-   between ``prev`` and ``cur`` (the raw input has no message ids; the delta does).
+   between ``prev`` and ``cur`` (the raw input has no message ids; the delta does), and
+   so for a lone task whose result holds messages without ids (pending writes read from
+   a checkpoint store).
 3. ``prev`` has no task results (an ``update_state`` checkpoint): one update with the
    values delta, ``as_node`` = ``prev.next[0]``; when ``prev.next`` is empty (an update
    after a finished run), the node that ran last, which is what the server itself picks
@@ -45,17 +47,18 @@ def supersteps(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _updates(
     prev: dict[str, Any], cur: dict[str, Any], earlier: dict[str, Any] | None
 ) -> list[tuple[Any, str | None]]:
+    following = prev.get("next") or []
+    fallback_node = following[0] if following else last_node(earlier)
+    tasks = prev.get("tasks") or []
     updates = []
-    for task in prev.get("tasks") or []:
-        if task.get("name") == START:
-            updates.append((delta(prev.get("values"), cur.get("values")), START))
-        elif task.get("result") is not None:
-            updates.append((task["result"], task.get("name")))
+    for task in tasks:
+        if task.get("name") == START or (len(tasks) == 1 and _lacks_ids(task.get("result"))):
+            updates.append((delta(prev.get("values"), cur.get("values")), task.get("name") or fallback_node))
+        elif task.get("result") is not None:  # a task of unknown name: as rule 3 names it
+            updates.append((task["result"], task.get("name") or fallback_node))
     if updates:
         return updates
-    following = prev.get("next") or []
-    as_node = following[0] if following else last_node(earlier)
-    return [(delta(prev.get("values"), cur.get("values")), as_node)]
+    return [(delta(prev.get("values"), cur.get("values")), fallback_node)]
 
 
 def last_node(state: dict[str, Any] | None) -> str | None:
@@ -64,13 +67,8 @@ def last_node(state: dict[str, Any] | None) -> str | None:
 
 
 def _superstep(updates: list[tuple[Any, str | None]]) -> dict[str, Any]:
-    out = []
-    for values, as_node in updates:
-        update: dict[str, Any] = {"values": values}
-        if as_node is not None:
-            update["as_node"] = as_node
-        out.append(update)
-    return {"updates": out}
+    # as_node None: the server picks the node, as for update_state without as_node
+    return {"updates": [{"values": values, "as_node": as_node} for values, as_node in updates]}
 
 
 def delta(before: Any, after: Any) -> dict[str, Any]:
@@ -91,6 +89,15 @@ def delta(before: Any, after: Any) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _lacks_ids(result: Any) -> bool:
+    """A result with list items (messages) that have no id yet: the reducer assigned
+    them later, so the values delta is what carries the ids."""
+    return isinstance(result, dict) and any(
+        isinstance(value, list) and any(isinstance(item, dict) and not item.get("id") for item in value)
+        for value in result.values()
+    )
 
 
 def _id_bearing(items: list[Any]) -> bool:

@@ -41,7 +41,7 @@ from typing import Any
 from ledger.kit import ConfigError, Item, Outcome, PermanentError, Sink, Unit, classify_http, option
 from sinks.langgraph import replay, shape
 from sinks.langgraph.server import Threads, Wanted, sdk_client
-from sinks.langgraph.threads import MARKER, Thread, thread_of
+from sinks.langgraph.threads import MARKER, Thread, target_thread_id, thread_of
 
 NOT_OURS = (
     "the thread exists on the target and was not written by chatledger (--policy replace overwrites it)"
@@ -199,8 +199,7 @@ class LangGraphSink(Sink):
         return marker == {"stream": thread.stream, "key": thread.key}
 
     def _remove(self, unit: Unit) -> None:
-        ref = unit.head.held_ref if unit.head is not None and isinstance(unit.head.held_ref, dict) else {}
-        self.threads.remove(ref.get("thread_id") or unit.key.split(":", 1)[1])
+        self.threads.remove(_thread_id(unit))
 
     def _outcomes(self, unit: Unit, changed: list[Item], wanted: Wanted) -> list[Outcome]:
         ids = [state["checkpoint_id"] for state in wanted.history]
@@ -245,7 +244,7 @@ class LangGraphSink(Sink):
         found: dict[str, str | None] = {}
         for unit in units:
             ref = unit.head.held_ref if unit.head is not None and isinstance(unit.head.held_ref, dict) else {}
-            thread_id = ref.get("thread_id") or unit.key.split(":", 1)[1]
+            thread_id = _thread_id(unit)
             thread = self.threads.get(thread_id)
             if thread is None:
                 found[unit.key] = None
@@ -281,6 +280,14 @@ class LangGraphSink(Sink):
             else:
                 plan["update"].append(thread.thread_id)
         return {"threads": plan}
+
+
+def _thread_id(unit: Unit) -> str:
+    """The target thread of a unit: as written (held_ref), else as it would be written."""
+    head = unit.head or unit.items[0]
+    if isinstance(head.held_ref, dict) and head.held_ref.get("thread_id"):
+        return head.held_ref["thread_id"]
+    return target_thread_id(head.stream, unit.key.split(":", 1)[1])
 
 
 def _fingerprint_of(

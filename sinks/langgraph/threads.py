@@ -5,6 +5,7 @@ emits (checkpoints carry values, next, tasks and metadata there)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,19 @@ from ledger.kit import Item, Unit
 
 #: thread metadata key of the ownership marker the langgraph sink writes
 MARKER = "chatledger"
+#: thread metadata key keeping a source thread id that is not a UUID
+SOURCE_ID = "source_thread_id"
+#: uuid5 namespace of target thread ids made for source ids that are not UUIDs
+NAMESPACE = uuid.UUID("0d5a7a3e-4f0b-5c1e-9a55-6c2f1b8e7d40")
+
+
+def target_thread_id(stream: str, thread_id: str) -> str:
+    """The source's id when it is a UUID (the server accepts nothing else), otherwise
+    ``uuid5(NAMESPACE, "<stream>/<id>")``: deterministic, so re-runs find the thread."""
+    try:
+        return str(uuid.UUID(thread_id))
+    except ValueError:
+        return str(uuid.uuid5(NAMESPACE, f"{stream}/{thread_id}"))
 
 
 @dataclass
@@ -39,7 +53,11 @@ def thread_of(unit: Unit) -> Thread | None:
     if head is None or head.removed:
         return None
     data = head.data
-    thread_id = data.get("thread_id") or unit.key.split(":", 1)[1]
+    source_id = data.get("thread_id") or unit.key.split(":", 1)[1]
+    thread_id = target_thread_id(head.stream, source_id)
+    metadata = dict(data.get("metadata") or {})
+    if thread_id != source_id:
+        metadata[SOURCE_ID] = source_id
     states = sorted(
         (item.data for item in _live(unit, "checkpoint")), key=lambda state: state.get("position", 0)
     )
@@ -48,7 +66,7 @@ def thread_of(unit: Unit) -> Thread | None:
         key=unit.key,
         stream=head.stream,
         thread_id=thread_id,
-        metadata=dict(data.get("metadata") or {}),
+        metadata=metadata,
         graph_id=data.get("graph_id") or (data.get("metadata") or {}).get("graph_id"),
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
