@@ -30,15 +30,18 @@ def deployment(lg_servers) -> Deployment:
     return build(lg_servers[0].url)
 
 
+def empty_target(server: Server) -> None:
+    client = Deployment(server.url).client()
+    while True:
+        found = client.threads.search(limit=1000, select=["thread_id"])
+        if not found:
+            return
+        for thread in found:
+            client.threads.delete(thread["thread_id"])
+
+
 @pytest.fixture
 def target(lg_servers):
     """The target server, emptied of threads before the test."""
-    server = lg_servers[1]
-    client = Deployment(server.url).client()
-    while True:
-        found = client.threads.search(limit=1000)
-        if not found:
-            break
-        for thread in found:
-            client.threads.delete(thread["thread_id"])
-    return server
+    empty_target(lg_servers[1])
+    return lg_servers[1]

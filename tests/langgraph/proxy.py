@@ -1,11 +1,13 @@
 """A small local HTTP proxy in front of a real server that injects failures: a rule
 sees (method, path, body) and returns a status to answer instead of forwarding, or None
-to forward. It records every request, so tests assert on retries as the server saw them."""
+to forward. It records every request, so tests assert on retries as the server saw them.
+``delay`` adds a fixed wait to every request (a simulated network round trip)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,9 +17,10 @@ Rule = Callable[[str, str, dict], int | None]
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, rule: Rule) -> None:
+    def __init__(self, upstream: str, rule: Rule, *, delay: float = 0.0) -> None:
         self.upstream = upstream
         self.rule = rule
+        self.delay = delay  # seconds added to every request: a simulated network round trip
         self.requests: list[tuple[str, str, dict, int]] = []  # method, path, body, status answered
         self.lock = threading.Lock()
         self.client = httpx.Client(base_url=upstream, timeout=60)
@@ -34,6 +37,8 @@ class FaultProxy:
                     body = json.loads(raw) if raw else {}
                 except ValueError:
                     body = {}
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 with proxy.lock:
                     injected = proxy.rule(self.command, self.path, body)
                 if injected is not None:

@@ -18,7 +18,7 @@ from tests.langgraph import harness
 from tests.langgraph.deployment import Deployment, chain
 
 sys.path.insert(0, str(Path(__file__).parent / "app"))
-import graph as test_graph  # noqa: E402 - the graph the servers serve
+import graph as test_graph  # the graph the servers serve
 
 THREADS = {"t-alpha": ["hi", "weather Oslo,Lima"], "t-beta": ["one", "two", "three"]}
 
