@@ -43,6 +43,7 @@ from sinks.langgraph import replay, shape
 from sinks.langgraph.server import Threads, Wanted, sdk_client
 from sinks.langgraph.threads import MARKER, Thread, target_thread_id, thread_of
 
+TABLES = {"conversation": ["threads"], "checkpoint": ["thread history"], "message": ["thread values"]}
 NOT_OURS = (
     "the thread exists on the target and was not written by chatledger (--policy replace overwrites it)"
 )
@@ -91,9 +92,7 @@ class LangGraphSink(Sink):
         return f"langgraph {self.options.url}"
 
     def tables(self, kind: str) -> list[str]:
-        return {"conversation": ["threads"], "checkpoint": ["thread history"], "message": ["thread values"]}[
-            kind
-        ]
+        return TABLES.get(kind, [kind])
 
     @property
     def threads(self) -> Threads:
@@ -155,6 +154,8 @@ class LangGraphSink(Sink):
                 self.count("skipped_changed_on_target")
                 return [Outcome.skip(item, CHANGED_THERE) for item in changed]
         wanted.mode = (unit.head.held_ref or {}).get("mode", "supersteps")
+        if not thread.states and wanted.final_values:  # a conversation of another platform
+            wanted.mode = "fallback"
         if (
             existing is not None
             and wanted.mode == "supersteps"
@@ -165,7 +166,9 @@ class LangGraphSink(Sink):
         if action != "existed":  # "existed": already whole (a re-run, or healed after a crash)
             self.count(f"threads_{action}")
             self.count("checkpoints_written", len(wanted.history))
-        if wanted.mode == "fallback":  # counted by outcome: a failed attempt may have written it
+        if not thread.states and wanted.final_values:
+            self.count("threads_from_messages")
+        elif wanted.mode == "fallback":  # counted by outcome: a failed attempt may have written it
             self.count("fallbacks")
         if wanted.refused:
             self.context.log.warning("langgraph: supersteps refused, wrote final values only",
@@ -238,7 +241,8 @@ class LangGraphSink(Sink):
         thread = thread_of(unit)
         if thread is None:
             return "removed"
-        return self._expected(thread, (unit.head.held_ref or {}).get("mode", "supersteps"))
+        mode = (unit.head.held_ref or {}).get("mode", "supersteps")
+        return self._expected(thread, "fallback" if not thread.states and thread.messages else mode)
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}

@@ -162,3 +162,30 @@ def test_same_run_twice_over_human_input(ledger, deployment, target):
     thread_id = deployment.threads["small-0"]
     run = there.runs.wait(thread_id, "agent", input=human("hello again"))
     assert run["messages"][-1]["content"] == "echo: hello again"
+
+
+def test_conversations_of_another_platform_become_threads(ledger, target):
+    """A synthetic (non-LangGraph) stream: each conversation becomes a thread of the
+    configured graph holding its messages, written in one update_state."""
+    from ledger.extract import ExtractSettings, extract
+    from ledger.source import SourceContext
+    from sources.synthetic import SyntheticOptions, SyntheticSource
+
+    source = SyntheticSource(
+        SyntheticOptions(users=2, conversations_per_user=2, turns=2, attachment_rate=0.0),
+        SourceContext("chats", ledger.blobs),
+    )
+    extract(ledger, source, settings=ExtractSettings(batch_size=100))
+    sink = harness.lg_sink(ledger, target.url, graph_id="agent", legacy_terminal_node="agent")
+    result = replay(ledger, sink, ["chats"])
+    assert result.stats["sink"]["threads_from_messages"] == 4
+    there = target_client(target)
+    threads = there.threads.search(limit=100)
+    assert len(threads) == 4
+    for thread in threads:
+        messages = there.threads.get(thread["thread_id"])["values"]["messages"]
+        assert messages and {m["type"] for m in messages} <= {"human", "ai", "system", "tool"}
+        assert chain(there, thread["thread_id"])[-1][2] == []
+    assert verify(
+        ledger, harness.lg_sink(ledger, target.url, graph_id="agent", legacy_terminal_node="agent"), ["chats"]
+    ).matches
