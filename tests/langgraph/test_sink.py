@@ -189,3 +189,24 @@ def test_conversations_of_another_platform_become_threads(ledger, target):
     assert verify(
         ledger, harness.lg_sink(ledger, target.url, graph_id="agent", legacy_terminal_node="agent"), ["chats"]
     ).matches
+
+
+def test_rollback_of_an_update_restores_the_previous_thread(ledger, deployment, target):
+    source, there = deployment.client(), target_client(target)
+    thread_id = source.threads.create(metadata={"suite": "rollback", "owner": "fay"})["thread_id"]
+    try:
+        stream = dict(url=deployment.url, metadata_filter='{"suite": "rollback"}')
+        run_round(source, [(thread_id, "agent", "weather Bern")])
+        harness.run_extract(ledger, **stream)
+        replay(ledger, harness.lg_sink(ledger, target.url), [harness.STREAM])
+        before = chain(there, thread_id)
+        messages_before = values_shape(there.threads.get(thread_id)["values"])
+        run_round(source, [(thread_id, "agent", "more")])
+        harness.run_extract(ledger, **stream)
+        update = replay(ledger, harness.lg_sink(ledger, target.url), [harness.STREAM])
+        assert len(chain(there, thread_id)) == len(before) + 3
+        rollback(ledger, harness.lg_sink(ledger, target.url), update.run_id)
+        assert chain(there, thread_id) == before
+        assert values_shape(there.threads.get(thread_id)["values"]) == messages_before
+    finally:
+        source.threads.delete(thread_id)

@@ -152,15 +152,19 @@ def test_client_errors_are_not_retried(ledger, deployment):
 
 
 def test_only_the_configured_key_is_sent(deployment, monkeypatch):
-    """An ambient LANGSMITH_API_KEY is never picked up: each side sends its own key or none."""
+    """An ambient LANGSMITH_API_KEY is never picked up: each side sends its own key (and extra headers) or none."""
     monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2_sk_ambient")
     monkeypatch.setenv("SOURCE_KEY", "lsv2_sk_source")
+    monkeypatch.setenv("AUTH_HEADER", "Authorization: Bearer custom-token")
     sent = []
-    for values in ({"url": deployment.url, "api_key": "env:SOURCE_KEY"}, {"url": deployment.url}):
+    keyed = {"url": deployment.url, "api_key": "env:SOURCE_KEY", "headers": ["env:AUTH_HEADER"]}
+    for values in (keyed, {"url": deployment.url}):
         reader = Deployment(build_options(LangGraphOptions, values, where="test"))
         reader.client.http.client.event_hooks["request"].append(
-            lambda request: sent.append(request.headers.get("x-api-key"))
+            lambda request: sent.append(
+                (request.headers.get("x-api-key"), request.headers.get("authorization"))
+            )
         )
         assert reader.count() >= 1
         reader.close()
-    assert sent == ["lsv2_sk_source", None]
+    assert sent == [("lsv2_sk_source", "Bearer custom-token"), (None, None)]
