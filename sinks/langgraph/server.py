@@ -52,17 +52,21 @@ def sdk_client(url: str, api_key: str | None, headers: list[str], timeout: float
 
 
 class Threads(HttpTarget[Wanted]):
-    def __init__(self, client, *, legacy_terminal_node: str | None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        client,
+        *,
+        legacy_terminal_node: str | None,
+        on_retry: Callable[[BaseException], None] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.client = client
         self.legacy_terminal_node = legacy_terminal_node
+        self.on_retry = on_retry
         self.retry = retry or RetryPolicy(attempts=6, base_seconds=0.2, max_seconds=10)
-        self.retries = 0
 
     def _call(self, what: str, operation: Callable[[], Any]) -> Any:
-        return call(what, operation, retry=self.retry, on_retry=self._count_retry)
-
-    def _count_retry(self, error: BaseException) -> None:
-        self.retries += 1
+        return call(what, operation, retry=self.retry, on_retry=self.on_retry)
 
     # -- reading ------------------------------------------------------------------------
 

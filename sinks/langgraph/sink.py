@@ -100,7 +100,11 @@ class LangGraphSink(Sink):
             client = sdk_client(
                 self.options.url, self.options.api_key, self.options.headers, self.options.timeout
             )
-            self._threads = Threads(client, legacy_terminal_node=self.options.legacy_terminal_node)
+            self._threads = Threads(
+                client,
+                legacy_terminal_node=self.options.legacy_terminal_node,
+                on_retry=lambda error: self.count("http_retries"),
+            )
         return self._threads
 
     def graphs(self) -> set[str]:
@@ -143,26 +147,45 @@ class LangGraphSink(Sink):
             return [Outcome.written(item) for item in changed]
         wanted = self._wanted(unit, thread)
         existing = self.threads.find(wanted)
+        refusal = self._refusal(unit, thread, existing, wanted) if existing is not None else None
+        if refusal is not None:
+            counter, reason = refusal
+            self.count(counter)
+            return [Outcome.skip(item, reason) for item in changed]
+        wanted.mode = self._mode(unit, thread, existing, wanted)
+        _, action = self.threads.ensure(wanted)
+        self._count_write(thread, wanted, action)
+        return self._outcomes(unit, changed, wanted)
+
+    def _refusal(self, unit: Unit, thread: Thread, existing: dict[str, Any], wanted: Wanted):
+        """(counter, reason) when an existing thread must not be overwritten (without
+        ``--policy replace``): not ours, or continued on the target since we wrote it."""
+        if unit.head.force:
+            return None
         held = unit.head.held_hash is not None
-        force = unit.head.force
-        if existing is not None and not force:
-            if not (held or self._marked(existing, thread)):
-                self.count("skipped_not_ours")
-                return [Outcome.skip(item, NOT_OURS) for item in changed]
-            written = (unit.head.held_ref or {}).get("checkpoints")
-            if held and written is not None and len(wanted.history) > written:
-                self.count("skipped_changed_on_target")
-                return [Outcome.skip(item, CHANGED_THERE) for item in changed]
-        wanted.mode = (unit.head.held_ref or {}).get("mode", "supersteps")
-        if not thread.states and wanted.final_values:  # a conversation of another platform
-            wanted.mode = "fallback"
+        if not (held or self._marked(existing, thread)):
+            return "skipped_not_ours", NOT_OURS
+        written = (unit.head.held_ref or {}).get("checkpoints")
+        if held and written is not None and len(wanted.history) > written:
+            return "skipped_changed_on_target", CHANGED_THERE
+        return None
+
+    def _mode(self, unit: Unit, thread: Thread, existing: dict[str, Any] | None, wanted: Wanted) -> str:
+        """``supersteps`` (the history), or ``fallback`` (final values only): for a
+        conversation of another platform, a thread written so before, or one whose
+        fallback write never reached the ledger."""
+        if not thread.states and wanted.final_values:
+            return "fallback"
+        mode = (unit.head.held_ref or {}).get("mode", "supersteps")
         if (
             existing is not None
-            and wanted.mode == "supersteps"
+            and mode == "supersteps"
             and wanted.expected("fallback", existing, wanted.history)
         ):
-            wanted.mode = "fallback"  # written by a fallback whose outcome never reached the ledger
-        _, action = self.threads.ensure(wanted)
+            return "fallback"
+        return mode
+
+    def _count_write(self, thread: Thread, wanted: Wanted, action: str) -> None:
         if action != "existed":  # "existed": already whole (a re-run, or healed after a crash)
             self.count(f"threads_{action}")
             self.count("checkpoints_written", len(wanted.history))
@@ -173,7 +196,6 @@ class LangGraphSink(Sink):
         if wanted.refused:
             self.context.log.warning("langgraph: supersteps refused, wrote final values only",
                                      thread=thread.thread_id, reason=wanted.refused)  # fmt: skip
-        return self._outcomes(unit, changed, wanted)
 
     def _check_graph(self, unit: Unit) -> None:
         thread = thread_of(unit) if any(item.changed for item in unit.items) else None

@@ -210,3 +210,40 @@ def test_rollback_of_an_update_restores_the_previous_thread(ledger, deployment, 
         assert values_shape(there.threads.get(thread_id)["values"]) == messages_before
     finally:
         source.threads.delete(thread_id)
+
+
+def test_target_5xx_are_retried_and_4xx_are_not(ledger, deployment, target):
+    from tests.langgraph.proxy import FaultProxy
+
+    counts = {"creates": 0}
+
+    def flaky_creates(method, path, body):
+        if method == "POST" and path == "/threads" and body.get("supersteps"):
+            counts["creates"] += 1
+            if counts["creates"] % 2 == 1:
+                return 502  # each thread's first create attempt
+        return None
+
+    with FaultProxy(target.url, flaky_creates) as proxy:
+        result = migrate(ledger, deployment, proxy, legacy_terminal_node="agent")
+    assert result.stats["sink"]["http_retries"] >= 6
+    there = target_client(target)
+    for name in ("long", "tools", "edited"):
+        assert chain(there, deployment.threads[name]) == chain(deployment.client(), deployment.threads[name])
+
+    def forbidden(method, path, body):
+        return 403 if method == "POST" and path == "/threads" else None
+
+    source = deployment.client()
+    thread_id = source.threads.create(metadata={"suite": "forbidden"})["thread_id"]
+    try:
+        run_round(source, [(thread_id, "agent", "hi")])
+        harness.run_extract(ledger, "denied", url=deployment.url, metadata_filter='{"suite": "forbidden"}')
+        with FaultProxy(target.url, forbidden) as proxy:
+            sink = harness.lg_sink(ledger, proxy.url)
+            sink.context.source_types["denied"] = "langgraph"
+            denied = replay(ledger, sink, ["denied"])
+        assert denied.status == "with-rejects"
+        assert len(proxy.answered("/threads", 403)) == 1  # tried once, never again
+    finally:
+        source.threads.delete(thread_id)
