@@ -247,3 +247,17 @@ def test_target_5xx_are_retried_and_4xx_are_not(ledger, deployment, target):
         assert len(proxy.answered("/threads", 403)) == 1  # tried once, never again
     finally:
         source.threads.delete(thread_id)
+
+
+def test_dry_run_plans_per_thread_and_writes_nothing(ledger, deployment, target):
+    there = target_client(target)
+    there.threads.create(thread_id=deployment.threads["small-1"], metadata={"someone": "else"})
+    harness.run_extract(ledger, url=deployment.url, metadata_filter=BASE)
+    plan = replay(
+        ledger, harness.lg_sink(ledger, target.url), [harness.STREAM], settings=ReplaySettings(dry_run=True)
+    )
+    threads = plan.stats["preview"]["threads"]
+    assert threads["graph_missing"] == [deployment.threads["echo"]]
+    assert threads["skip_not_ours"] == [deployment.threads["small-1"]]
+    assert len(threads["create"]) == len(deployment.threads) - 2
+    assert there.threads.count() == 1
