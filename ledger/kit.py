@@ -16,7 +16,10 @@ module; a test walks their imports to hold them to it. What is here:
   (file names that are not UTF-8 become one reject, not a crash);
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data, SQL
   error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
-  :class:`Api` (HTTP with transient/permanent errors and retries);
+  :class:`Api` (HTTP with transient/permanent errors and retries); :class:`HttpTarget`
+  (check-before-create, read-back, delete-and-recreate of half-created objects) with
+  :func:`call` (one SDK or HTTP operation retried on transient errors only) and
+  :func:`classify_http`;
   :class:`DocumentTarget` (MongoDB: deterministic ``_id`` from :func:`document_id`,
   upserts, markers inside the documents via :func:`marker`, pymongo error classes);
 - **retries**: :class:`RetryPolicy` (exponential backoff, full jitter);
@@ -80,6 +83,7 @@ from ledger.formats import (
     printable_path,
 )
 from ledger.http import TRANSIENT_STATUS, Api
+from ledger.http_target import HttpTarget, call, classify_http, http_status, parse_headers
 from ledger.options import option
 from ledger.records import KINDS, MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, Reject
 from ledger.redact import redact, register_secret
@@ -123,9 +127,10 @@ __all__ = [
     "ChatledgerError",
     "ConfigError",
     "ConversationView",
+    "DocumentTarget",
     "ExportError",
     "ExportSource",
-    "DocumentTarget",
+    "HttpTarget",
     "Item",
     "JsonValues",
     "Markers",
@@ -150,20 +155,23 @@ __all__ = [
     "blob_ref",
     "build_tree",
     "bulk_write",
+    "call",
     "canonical_bytes",
     "canonical_text",
     "chunks",
+    "classify_http",
     "classify_mongo_error",
     "classify_sql_error",
     "describe_export",
     "digest",
+    "document_id",
     "export_files",
     "export_format",
     "file_sha256",
-    "format_name",
-    "document_id",
     "format_datetime",
+    "format_name",
     "guess_mime",
+    "http_status",
     "json_document",
     "ledger_text",
     "loads",
@@ -174,6 +182,7 @@ __all__ = [
     "name_problem",
     "option",
     "owner_of",
+    "parse_headers",
     "parse_time",
     "parts_of",
     "printable_path",
