@@ -7,7 +7,6 @@ rejects. The inputs are written by the tests.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import zipfile
@@ -389,21 +388,3 @@ def test_a_zip_of_blank_lines_extracts_quickly(ledger, tmp_path):
     assert time.monotonic() - started < 20  # was about 1 s per MB of blank lines: 24 s and more
 
 
-# -- plug-ins import only the kit -------------------------------------------------------------
-
-
-def test_sources_import_only_the_kit_from_the_core():
-    offenders = []
-    for path in sorted((ROOT / "sources").rglob("*.py")):
-        plugin = path.relative_to(ROOT / "sources").parts[0].removesuffix(".py")
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            for name in names:
-                top = name.split(".")
-                if top[0] == "ledger" and name != "ledger.kit":
-                    offenders.append(f"{path.name}: {name}")
-                if top[0] == "sources" and len(top) > 1 and top[1] != plugin:
-                    offenders.append(f"{path.name}: {name} (another plug-in)")
-    assert offenders == []

@@ -6,11 +6,13 @@ stream name. The inputs are the ones the source's own tests build (real formats)
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from examples.plugins.jsonl_source import JsonlOptions, JsonlSource
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.kit import SourceContext
 from ledger.lookups import Lookups
@@ -88,6 +90,21 @@ def localstorage(ledger, folder: Path, stream: str, settings=None, **options) ->
     )
 
 
+def jsonl_example(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
+    """The example source of docs/plugins.md, on two owners' files (one bad line)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chats = [
+        {"id": f"c{n}", "title": f"Chat {n}", "messages": [
+            {"id": f"m{i}", "role": "user" if i % 2 == 0 else "assistant", "text": f"turn {i} of chat {n}"}
+            for i in range(4)
+        ]}
+        for n in range(3)
+    ]  # fmt: skip
+    (folder / "ada.jsonl").write_text("\n".join(json.dumps(chat) for chat in chats) + "\n")
+    (folder / "bob.jsonl").write_text(json.dumps(chats[0]) + "\n" + '{"id": "broken"}\n')
+    return _run(ledger, JsonlSource(JsonlOptions(folder=folder, **options), SourceContext(stream, ledger.blobs)), settings)
+
+
 CASES: dict[str, StreamCase] = {
     case.name: case
     for case in [
@@ -101,6 +118,7 @@ CASES: dict[str, StreamCase] = {
         ),
         StreamCase("chatbotui", _exported(ChatbotUISource, ChatbotUIOptions, lambda f: samples.chatbotui_files(f)[0])),
         StreamCase("localstorage", localstorage),
+        StreamCase("jsonl-example", jsonl_example),
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_STREAMS=synthetic

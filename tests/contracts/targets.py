@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 
+from examples.plugins.folder_sink import FolderOptions, FolderSink
 from ledger.kit import SinkContext
 from ledger.lookups import Lookups
 from ledger.sqlsink import target_engine
@@ -257,6 +258,17 @@ MONGO = TargetCase(
     add_foreign=_mongo_foreign,
 )
 
+FOLDER_EXAMPLE = TargetCase(
+    "folder-example",
+    prepare=lambda request, tmp_path: Target(CASES["folder-example"], str(tmp_path / "records"), tmp_path),
+    make=lambda target, ledger, name, **o: FolderSink(
+        FolderOptions(path=Path(target.where), **o), SinkContext(name, ledger.blobs)
+    ),
+    dump=folder_dump,
+    edit=lambda target: next(Path(target.where, "message").glob("*.json")).write_text('{"edited": true}'),
+    add_foreign=_bundle_foreign,
+)
+
 CASES: dict[str, TargetCase] = {
     case.name: case
     for case in [
@@ -268,6 +280,7 @@ CASES: dict[str, TargetCase] = {
         _laravel_case("mariadb"),
         ONYX,
         MONGO,
+        FOLDER_EXAMPLE,
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_TARGETS=sql-sqlite,bundle

@@ -1,0 +1,1 @@
+"""The two plug-ins docs/plugins.md walks through; the contract suites run them too."""
