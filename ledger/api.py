@@ -287,8 +287,10 @@ def migrate(
     extract_settings: ExtractSettings | None = None,
     replay_settings: ReplaySettings | None = None,
     progress: Progress | None = None,
+    check: bool = True,
 ) -> MigrateResult:
-    """``chatledger migrate STREAM TARGET``: extract, replay, verify as one parent run."""
+    """``chatledger migrate STREAM TARGET``: extract, replay, verify as one parent run
+    (``check=False``: no verify)."""
     replay_settings = replay_settings or ReplaySettings()
     extract_settings = extract_settings or ExtractSettings()
     dry_run = replay_settings.dry_run or extract_settings.dry_run
@@ -336,16 +338,19 @@ def migrate(
             progress=progress,
             parent_run_id=active.id,
         )
-        results["verify"] = verify_target(
-            ledger, config, target, streams=[stream], progress=progress, parent_run_id=active.id
-        )
-        active.finish(*migrate_outcome(results["extract"], results["replay"], results["verify"]))
+        if check:
+            results["verify"] = verify_target(
+                ledger, config, target, streams=[stream], progress=progress, parent_run_id=active.id
+            )
+        active.finish(*migrate_outcome(results["extract"], results["replay"], results.get("verify")))
     return MigrateResult(
-        active.id, active.outcome[0], results["extract"], results["replay"], results["verify"]
+        active.id, active.outcome[0], results["extract"], results["replay"], results.get("verify")
     )
 
 
-def migrate_outcome(extracted: ExtractResult, replayed: ReplayResult, checked: VerifyResult) -> tuple[str, str | None]:
+def migrate_outcome(
+    extracted: ExtractResult, replayed: ReplayResult, checked: VerifyResult | None
+) -> tuple[str, str | None]:
     """The parent run's status: rejects anywhere first, then a target that does not match."""
     rejected = [
         f"{part} {result.run_id}"
@@ -354,6 +359,6 @@ def migrate_outcome(extracted: ExtractResult, replayed: ReplayResult, checked: V
     ]
     if rejected:
         return runs.WITH_REJECTS, f"input was rejected: see chatledger report {' and '.join(rejected)}"
-    if not checked.matches:
+    if checked is not None and not checked.matches:
         return runs.DRIFTED, f"the target does not match the ledger: {checked.verdict()}"
     return runs.SUCCEEDED, None

@@ -13,7 +13,7 @@ import structlog
 import typer
 from rich.console import Console
 
-from ledger import api, logs, runs
+from ledger import __version__, api, logs, runs
 from ledger import config as configuration
 from ledger.errors import ChatledgerError
 from ledger.lifecycle import Terminated, terminate_on_sigterm
@@ -24,7 +24,7 @@ app = typer.Typer(
     name="chatledger",
     help="Migrate AI-chat history between platforms through an event-sourced ledger.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts quote TOML like [ledger] url literally
 )
@@ -105,6 +105,12 @@ def print_json(value: Any) -> None:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -122,6 +128,10 @@ def main(
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     logs.configure(json=log_json, verbosity=verbose)
     terminate_on_sigterm()

@@ -35,12 +35,19 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
         print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
     elif result.run_id is None:
         plan = result.stats.get("plan", {})
-        out.print(report.plan_report(plan) if "rollback" not in plan else str(plan))
+        if "rollback" in plan:
+            rolled = ", ".join(map(str, result.stats.get("runs", [])))
+            counts = ", ".join(f"{count:,} to {action}" for action, count in plan["rollback"].items())
+            out.print(f"dry run: rolling back run(s) {rolled} would make {counts or 'no change'}")
+        elif "fixes" in result.stats:
+            out.print(f"dry run: repair {result.stats['rule']} would make {result.stats['fixes']:,} fix(es)")
+            for fix in result.stats.get("sample", []):
+                out.print(f"  {fix.get('unit')}: {fix.get('fix')}", highlight=False)
+        else:
+            out.print(report.plan_report(plan))
         if result.stats.get("preview"):
             out.print("the sink's preview:")
             print_json(result.stats["preview"])
-        if "fixes" in result.stats:
-            out.print(f"repair {result.stats['rule']} would make {result.stats['fixes']} fix(es)")
     else:
         run = runs.get_run(opened, result.run_id)
         out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
@@ -108,6 +115,19 @@ def migrate(
     target: Annotated[str, typer.Argument(help="A target named in chatledger.toml.")],
     policy: Annotated[str, typer.Option(help="merge, insert-only or replace.")] = "merge",
     propagate_deletes: Annotated[bool, typer.Option(help="Delete what the source deleted.")] = False,
+    scope: Annotated[
+        str | None, typer.Option(help="replay only this extraction scope (e.g. user:0000007).")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option(help="Read every scope, even those a checkpoint proves unchanged.")
+    ] = False,
+    extract_batch_size: Annotated[
+        int, typer.Option(min=1, help="Records per ledger transaction while extracting.")
+    ] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per target transaction.")] = 1000,
+    check: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Verify the target after the replay.")
+    ] = True,
     dry_run: DryRun = False,
     progress: Progressing = True,
     as_json: JsonFlag = False,
@@ -120,11 +140,12 @@ def migrate(
         state.config(),
         stream,
         target,
-        extract_settings=ExtractSettings(dry_run=dry_run),
+        extract_settings=ExtractSettings(dry_run=dry_run, full=full, batch_size=extract_batch_size),
         replay_settings=_replay_settings(
-            policy=policy, propagate_deletes=propagate_deletes, dry_run=dry_run
+            policy=policy, propagate_deletes=propagate_deletes, scope=scope, dry_run=dry_run, batch_records=batch_size
         ),
         progress=for_terminal(progress and not as_json),
+        check=check,
     )
     if as_json:
         print_json(
@@ -141,7 +162,8 @@ def migrate(
         out.print(report.extract_report(done.extract.stats))
         out.print(report.plan_report(done.replay.stats["plan"]))
     else:
-        for run_id in (done.extract.run_id, done.replay.run_id, done.verify.run_id, done.run_id):
+        parts = (done.extract, done.replay, *([done.verify] if done.verify else []))
+        for run_id in (*(part.run_id for part in parts), done.run_id):
             out.print(report.run_report(runs.get_run(opened, run_id), queries.run_rejects(opened, run_id, 20)))
     exit_with(done.status)
 
