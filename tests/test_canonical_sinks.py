@@ -30,7 +30,8 @@ from sinks.laravel import LaravelOptions, LaravelSink
 from sources.synthetic import SyntheticOptions, SyntheticSource
 from tests.convex_laravel.harness import create_tables, database_url, rows
 from tests.helpers import ListScope, ListSource
-from tests.librechat_onyx.harness import query, sink as onyx_sink
+from tests.librechat_onyx.harness import query
+from tests.librechat_onyx.harness import sink as onyx_sink
 from tests.librechat_onyx.onyx import OnyxApi, load_onyx
 
 STREAM = "syn"
