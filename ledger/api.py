@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from ledger import config as configuration
@@ -16,6 +17,7 @@ from ledger.errors import UsageError
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
 from ledger.options import build_options, masked, parse_flags
+from ledger.ownership import content_owners
 from ledger.progress import Progress
 from ledger.replay import ReplayResult, ReplaySettings, replay
 from ledger.replay import rollback as rollback_module
@@ -123,7 +125,10 @@ def resolve_target(
 
 def build_sink(ledger: Ledger, plugin: configuration.Plugin, sink_class: type) -> Sink:
     options = build_options(sink_class.Options, plugin.values, where=plugin.origin)
-    return sink_class(options, SinkContext(plugin.name, ledger.blobs, lookups=Lookups(ledger)))
+    context = SinkContext(
+        plugin.name, ledger.blobs, lookups=Lookups(ledger), content_owners=partial(content_owners, ledger)
+    )
+    return sink_class(options, context)
 
 
 def target_streams(ledger: Ledger, plugin: configuration.Plugin, explicit: list[str]) -> list[str]:

@@ -5,14 +5,15 @@ module; a test walks their imports to hold them to it. What is here:
 
 - **contracts**: :class:`Source`, :class:`Scope`, :class:`SourceContext`,
   :class:`Record`, :class:`Reject`; :class:`Sink`, :class:`SinkContext`, :class:`Unit`,
-  :class:`Item`, :class:`Outcome` (``insert | update | delete | skip``), :class:`Repair`,
+  :class:`Item`, :class:`Outcome` (``insert | update | delete | skip``), :class:`Repair`
+  (a sink's context also says which users own something to migrate),
   the error classes (:class:`TransientError` retries, :class:`PermanentError` does not);
 - **typed options**: :func:`option` fields on an ``Options`` dataclass;
 - **canonical views**: :class:`ConversationView` (tree, active branch, order, files),
   :func:`message_text`, :func:`parts_of`, :func:`parse_time`, :func:`owner_of`;
 - **hashing**: :func:`digest` (sha256 of canonical JSON), :func:`canonical_text`;
-- **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data, SQL
-  error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
+- **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
+  :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries);
 - **retries**: :class:`RetryPolicy` (exponential backoff, full jitter).
 
@@ -61,7 +62,7 @@ from ledger.sink import (
 )
 from ledger.source import Scope, Source, SourceContext
 from ledger.sql import Statistics, bulk_write, chunks, upsert
-from ledger.sqlsink import Markers, SqlTarget, classify_sql_error, marker_table, target_engine
+from ledger.sqlsink import MARKER_TABLE, Markers, SqlTarget, classify_sql_error, marker_table, target_engine
 
 
 def digest(*values: Any) -> str:
@@ -74,6 +75,7 @@ __all__ = [
     "CAPABILITIES",
     "EPOCH",
     "KINDS",
+    "MARKER_TABLE",
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "PART_TYPES",

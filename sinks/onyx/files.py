@@ -14,7 +14,9 @@
   this Onyx's ChatFileType values, else derived from the MIME type.
 - **Changes.** New bytes upload a new file; messages that pointed at the old one are
   re-pointed and the old rows removed, in the batch's transaction. A file the ledger
-  says is ``missing`` (no bytes) is not uploaded and gets no descriptor.
+  says is ``missing`` (no bytes), a file without an owner and a file of a user with no
+  account are not uploaded and get no descriptor: each is a skip with its reason
+  (``files_skipped_missing``, ``files_skipped_no_owner``, ``files_skipped_owner``).
 - **Removal** deletes the ``user_file`` and ``file_record`` rows (and a Postgres large
   object in ``file_content``). Bytes in an S3/MinIO file store cannot be reached from
   here and stay there.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from ledger.sink import Item, Outcome, PermanentError
+from ledger.kit import Item, Outcome, PermanentError
 from sinks.onyx.readback import TAG
 from sinks.onyx.render import FileRef
 
@@ -93,15 +95,12 @@ class Files:
             if item.removed:
                 removals.append(item)
                 continue
-            owner = self.sink.owners.get(item.stream, item.data.get("owner"))
-            if owner is None:
-                raise PermanentError(f"{item.key}: its owner {item.data.get('owner')} has no Onyx account yet")
-            action = "insert" if item.held_hash is None else "update"
-            if owner.get("skipped") or not item.data.get("sha256"):
-                why = "owner skipped" if owner.get("skipped") else item.data.get("missing") or "no bytes"
+            why = self._not_uploaded(item)
+            if why:
                 removals.append(item)  # an upload made before the bytes went missing goes
-                outcomes.append(Outcome(item.stream, item.key, action, {"skipped" if owner.get("skipped") else "missing": why}))
+                outcomes.append(Outcome.skip(item, why))
                 continue
+            owner = self.sink.owners.get(item.stream, item.data["owner"])
             existing = self.tagged(cursor, item.stream, [item.key]).get(item.key)
             if existing is not None and existing.sha256 == item.data["sha256"]:
                 work.append(FileWork(item, owner["user_id"], existing, None))
@@ -109,6 +108,24 @@ class Files:
             upload = self._upload(cursor, item)
             work.append(FileWork(item, owner["user_id"], upload, existing))
         return work, outcomes, removals
+
+    def _not_uploaded(self, item: Item) -> str | None:
+        """Why a live file is not uploaded (None: it is): Onyx uploads belong to a user and
+        need bytes. Each reason is counted."""
+        owner_key = item.data.get("owner")
+        if not isinstance(owner_key, str) or not owner_key:
+            self.sink.count("files_skipped_no_owner")
+            return "a file without an owner (Onyx uploads belong to a user)"
+        owner = self.sink.owners.get(item.stream, owner_key)
+        if owner is None:
+            raise PermanentError(f"{item.key}: its owner {owner_key} has no Onyx account yet")
+        if owner.get("skipped"):
+            self.sink.count("files_skipped_owner")
+            return f"its owner {owner['email']} has no account"
+        if not item.data.get("sha256"):
+            self.sink.count("files_skipped_missing")
+            return item.data.get("missing") or "no bytes"
+        return None
 
     def _upload(self, cursor, item: Item) -> Upload:
         data = item.data
@@ -158,9 +175,8 @@ class Files:
                 self._delete(cursor, [entry.replaces.ref])
             item = entry.item
             if item.changed:
-                action = "insert" if item.held_hash is None else "update"
                 target_ref = {"file_id": ref.file_id, "user_file_id": ref.user_file_id, "type": ref.chat_file_type}
-                outcomes.append(Outcome(item.stream, item.key, action, target_ref))
+                outcomes.append(Outcome.written(item, target_ref))
         return outcomes
 
     def remove(self, cursor, items: list[Item]) -> list[Outcome]:
@@ -171,7 +187,7 @@ class Files:
             self._delete(cursor, [upload.ref for upload in self.tagged(cursor, stream, keys).values()])
         for item in items:
             if item.removed and item.held_hash is not None:
-                outcomes.append(Outcome(item.stream, item.key, "delete", item.held_ref))
+                outcomes.append(Outcome.written(item, item.held_ref))
         return outcomes
 
     def _repoint(self, cursor, old: FileRef, new: FileRef) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.options import option
+from ledger.kit import option
 
 
 @dataclass

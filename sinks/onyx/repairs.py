@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from ledger.sink import Repair, Unit
+from ledger.kit import Repair, Unit
 from sinks.onyx.readback import SessionRows, load_sessions
 from sinks.onyx.render import plan_session
 

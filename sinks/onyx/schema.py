@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.errors import ConfigError
+from ledger.kit import ConfigError
 
 HEAD_FILE_TYPES = ("image", "document", "plain_text", "tabular")
 OLD_FILE_TYPES = ("image", "document", "plain_text", "csv", "user_knowledge")
