@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from ledger import config as configuration
-from ledger import plugins, queries, runs
+from ledger import lifecycle, plugins, queries, runs
 from ledger.errors import UsageError
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
@@ -123,10 +123,16 @@ def resolve_target(
     )
 
 
-def build_sink(ledger: Ledger, plugin: configuration.Plugin, sink_class: type) -> Sink:
+def build_sink(
+    ledger: Ledger, plugin: configuration.Plugin, sink_class: type, streams: list[str] | None = None
+) -> Sink:
     options = build_options(sink_class.Options, plugin.values, where=plugin.origin)
     context = SinkContext(
-        plugin.name, ledger.blobs, lookups=Lookups(ledger), content_owners=partial(content_owners, ledger)
+        plugin.name,
+        ledger.blobs,
+        lookups=Lookups(ledger),
+        source_types=queries.source_types(ledger, streams or []),
+        content_owners=partial(content_owners, ledger),
     )
     return sink_class(options, context)
 
@@ -158,8 +164,8 @@ def _target(
 ) -> tuple[Sink, list[str], dict[str, Any]]:
     """The sink, the streams it gets, and the (masked) arguments its run records."""
     plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
-    sink = build_sink(ledger, plugin, sink_class)
     chosen = target_streams(ledger, plugin, streams or [])
+    sink = build_sink(ledger, plugin, sink_class, chosen)
     args = {
         "target": {"type": plugin.type, "options": masked(sink_class.Options, plugin.values)},
         "streams": chosen,
@@ -297,34 +303,51 @@ def migrate(
             ledger, config, target, streams=[stream], settings=replay_settings, progress=progress
         )
         return MigrateResult(None, "dry-run", extracted, planned, None)
-    parent = runs.start_run(
-        ledger, "migrate", stream=stream, target=target, args={"stream": stream, "target": target}
-    )
-    try:
-        extracted = extract_stream(
-            ledger, config, stream, settings=extract_settings, progress=progress, parent_run_id=parent
+    results: dict[str, Any] = {}
+
+    def stats() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "extract" in results:
+            out["extract"] = {"run_id": results["extract"].run_id, "events": results["extract"].stats["events"]}
+        if "replay" in results:
+            out["replay"] = {"run_id": results["replay"].run_id, "written": results["replay"].stats["written"]}
+        if "verify" in results:
+            out["verify"] = results["verify"].as_json()
+        return out
+
+    with lifecycle.run(
+        ledger, "migrate", stats=stats, stream=stream, target=target, args={"stream": stream, "target": target}
+    ) as active:
+        results["extract"] = extract_stream(
+            ledger, config, stream, settings=extract_settings, progress=progress, parent_run_id=active.id
         )
-        replayed = replay_target(
+        results["replay"] = replay_target(
             ledger,
             config,
             target,
             streams=[stream],
             settings=replay_settings,
             progress=progress,
-            parent_run_id=parent,
+            parent_run_id=active.id,
         )
-        checked = verify_target(
-            ledger, config, target, streams=[stream], progress=progress, parent_run_id=parent
+        results["verify"] = verify_target(
+            ledger, config, target, streams=[stream], progress=progress, parent_run_id=active.id
         )
-    except BaseException as exc:
-        runs.finish_run(ledger, parent, runs.FAILED, {}, error=str(exc))
-        raise
-    status = runs.SUCCEEDED if replayed.status == runs.SUCCEEDED and checked.matches else runs.FAILED
-    stats = {
-        "extract": {"run_id": extracted.run_id, "events": extracted.stats["events"]},
-        "replay": {"run_id": replayed.run_id, "written": replayed.stats["written"]},
-        "verify": checked.as_json(),
-    }
-    error = None if status == runs.SUCCEEDED else "the replay rejected units or verify found differences"
-    runs.finish_run(ledger, parent, status, stats, error=error)
-    return MigrateResult(parent, status, extracted, replayed, checked)
+        active.finish(*migrate_outcome(results["extract"], results["replay"], results["verify"]))
+    return MigrateResult(
+        active.id, active.outcome[0], results["extract"], results["replay"], results["verify"]
+    )
+
+
+def migrate_outcome(extracted: ExtractResult, replayed: ReplayResult, checked: VerifyResult) -> tuple[str, str | None]:
+    """The parent run's status: rejects anywhere first, then a target that does not match."""
+    rejected = [
+        f"{part} {result.run_id}"
+        for part, result in (("extract", extracted), ("replay", replayed))
+        if result.status == runs.WITH_REJECTS
+    ]
+    if rejected:
+        return runs.WITH_REJECTS, f"input was rejected: see chatledger report {' and '.join(rejected)}"
+    if not checked.matches:
+        return runs.DRIFTED, f"the target does not match the ledger: {checked.verdict()}"
+    return runs.SUCCEEDED, None

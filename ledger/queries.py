@@ -17,6 +17,17 @@ def streams(ledger: Ledger) -> list[str]:
         return list(conn.scalars(select(checkpoints.c.stream).distinct().order_by("stream")))
 
 
+def source_types(ledger: Ledger, names: list[str]) -> dict[str, str]:
+    """stream → the source type of its latest extraction (what a sink may know of it)."""
+    out: dict[str, str] = {}
+    for name in names:
+        for run in runs.list_runs(ledger, stream=name, command="extract", limit=1):
+            source_type = (run.args.get("source") or {}).get("type")
+            if source_type:
+                out[name] = source_type
+    return out
+
+
 def history(
     ledger: Ledger, key: str, *, stream: str | None = None, with_data: bool = False
 ) -> list[dict[str, Any]]:

@@ -1,8 +1,11 @@
 """Run rows: one per command, with redacted arguments, status and stats.
 
-A run starts as ``running``. It ends ``succeeded`` or ``failed`` (with the redacted error),
-or stays ``running`` when the process is killed; :func:`reap_interrupted` later marks such
-runs ``interrupted`` once their process is known to be gone.
+A run starts as ``running``. It ends ``succeeded``, ``with-rejects`` (finished, but some
+input was rejected), ``drifted`` (verify found differences), ``refused`` (a lock was
+held), ``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with the redacted error), or stays
+``running`` when the process is killed; :func:`reap_interrupted` later marks such runs
+``interrupted`` once their process is known to be gone. ``ledger.lifecycle`` runs every
+command through these states.
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ from ledger.schema import runs
 from ledger.store import Ledger
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+#: finished, but some input was rejected (exit code 4): nothing valid was lost, and the
+#: rejects are in the ledger's ``rejects``
+WITH_REJECTS = "with-rejects"
+REFUSED = "refused"  # another run held the stream's or target's lock
+DRIFTED = "drifted"  # verify found the target different from the ledger (exit code 3)
+#: statuses that end a run; ``running`` is the only other one
+FINISHED = (SUCCEEDED, WITH_REJECTS, FAILED, INTERRUPTED, REFUSED, DRIFTED)
+#: the CLI's exit code for a run's status (DESIGN §8); 143 for SIGTERM comes from the CLI
+EXIT_CODES = {SUCCEEDED: 0, "dry-run": 0, WITH_REJECTS: 4, DRIFTED: 3, FAILED: 1, REFUSED: 1, INTERRUPTED: 130}
+
+
+def exit_code(status: str) -> int:
+    return EXIT_CODES.get(status, 1)
 HOST = socket.gethostname()
 
 

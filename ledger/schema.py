@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 
@@ -124,6 +125,9 @@ target_state = Table(
     Column("hash", String(64), nullable=False),
     Column("target_ref", Text),  # JSON: where the record lives in the target
     Column("run_id", _Id, nullable=False),
+    # the sink deliberately did not write this version (writes.action = 'skip'): the
+    # target holds nothing for it, and it is not replanned until it changes
+    Column("skipped", Boolean, nullable=False, server_default=false()),
     Index("ix_target_state_conversation", "conversation", "target", "stream"),
 )
 
@@ -137,8 +141,9 @@ writes = Table(
     Column("key", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("hash", String(64)),
-    Column("action", String(8), nullable=False),  # insert/update/delete
+    Column("action", String(8), nullable=False),  # insert/update/delete/skip
     Column("target_ref", Text),
+    Column("reason", Text),  # why a skip was a skip
     Column("prior_version", Integer),
     Column("prior_hash", String(64)),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),

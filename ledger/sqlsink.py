@@ -92,7 +92,7 @@ class Markers:
                     outcome.stream,
                     outcome.key,
                     version,
-                    None if outcome.action == "delete" else digest,
+                    None if outcome.action in ("delete", "skip") else digest,
                     run_id,
                     canonical_text(outcome.target_ref),
                 )

@@ -189,6 +189,7 @@ class BundleSink(Sink):
     type_name = "bundle"
     Options = BundleOptions
     unit = "conversation"
+    capabilities = frozenset({"branches", "verify"})
     kinds = ("user", "file", "conversation", "message")
 
     def describe(self) -> str:

@@ -130,7 +130,7 @@ class SqlSink(SqlTarget, Sink):
     type_name = "sql"
     Options = SqlOptions
     unit = "record"
-    transactional = True
+    capabilities = frozenset({"transactions", "markers", "truncate", "branches", "verify"})
 
     def __init__(self, options: SqlOptions, context) -> None:
         super().__init__(options, context)

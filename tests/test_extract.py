@@ -131,7 +131,7 @@ def test_bad_input_is_rejected_and_the_rest_lands(ledger):
     scope = ListScope([good, nan, wrong_kind, source_reject])
     result = run(ledger, ListSource("s", {"A": scope}))
 
-    assert result.status == "succeeded"
+    assert result.status == "with-rejects"  # finished, but input was rejected (exit code 4)
     assert result.stats["rejects"] == 3 and result.stats["events"] == 1
     assert {row[0] for row in head_rows(ledger, "s")} == {good.key}
     with ledger.read() as conn:

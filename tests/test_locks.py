@@ -50,7 +50,7 @@ def test_a_second_extract_of_the_same_stream_refuses(ledger, ledger_url, tmp_pat
     finally:
         assert holder.wait(60) == 0, holder.communicate()[1]
     statuses = {run.id: run.status for run in runs.list_runs(ledger)}
-    assert statuses[1] == "succeeded" and statuses[2] == "failed"
+    assert statuses[1] == "succeeded" and statuses[2] == "refused"
     assert "locked" in runs.get_run(ledger, 2).error
 
 

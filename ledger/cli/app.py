@@ -13,9 +13,10 @@ import structlog
 import typer
 from rich.console import Console
 
-from ledger import api, logs
+from ledger import api, logs, runs
 from ledger import config as configuration
 from ledger.errors import ChatledgerError
+from ledger.lifecycle import Terminated, terminate_on_sigterm
 from ledger.redact import redact
 from ledger.store import Ledger
 
@@ -77,8 +78,10 @@ def command(parent: typer.Typer, *args: Any, **kwargs: Any):
                 raise
             except ChatledgerError as exc:
                 _fail(str(exc), exc.exit_code)
+            except Terminated:
+                _fail("terminated (SIGTERM); run the command again to continue", 143)
             except KeyboardInterrupt:
-                _fail("interrupted", 130)
+                _fail("interrupted (Ctrl-C); run the command again to continue", 130)
             except Exception as exc:  # an unexpected failure: short message, trace with -v
                 log.debug("unexpected failure", exc_info=True)
                 _fail(f"{type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
@@ -86,6 +89,13 @@ def command(parent: typer.Typer, *args: Any, **kwargs: Any):
         return parent.command(*args, **kwargs)(wrapper)
 
     return decorate
+
+
+def exit_with(status: str) -> None:
+    """End the command with the exit code of the run's status (0: return normally)."""
+    code = runs.exit_code(status)
+    if code:
+        raise typer.Exit(code)
 
 
 def print_json(value: Any) -> None:
@@ -114,6 +124,7 @@ def main(
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,
 ) -> None:
     logs.configure(json=log_json, verbosity=verbose)
+    terminate_on_sigterm()
     ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose)
 
 

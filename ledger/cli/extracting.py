@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ledger import __version__, api, plugins, queries, report, runs
-from ledger.cli.app import JsonFlag, print_json, state_of, app, command, out
+from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
 from ledger.extract import ExtractSettings
 from ledger.options import option_specs
 from ledger.progress import for_terminal
@@ -143,10 +143,10 @@ def extract(
     )
     if as_json:
         print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
-        return
-    if result.run_id is None:
+    elif result.run_id is None:
         out.print("dry run: nothing was written")
         out.print(report.extract_report(result.stats))
-        return
-    run = runs.get_run(opened, result.run_id)
-    out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
+    else:
+        run = runs.get_run(opened, result.run_id)
+        out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
+    exit_with(result.status)

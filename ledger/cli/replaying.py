@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ledger import api, queries, report, runs
-from ledger.cli.app import JsonFlag, print_json, state_of, app, command, out
+from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
 from ledger.extract import ExtractSettings
 from ledger.progress import for_terminal
 from ledger.replay import ReplaySettings
@@ -44,8 +44,7 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
     else:
         run = runs.get_run(opened, result.run_id)
         out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))
-    if result.status == runs.FAILED:
-        raise typer.Exit(1)
+    exit_with(result.status)
 
 
 @command(app, context_settings=PLUGIN_FLAGS)
@@ -136,10 +135,7 @@ def migrate(
     else:
         for run_id in (done.extract.run_id, done.replay.run_id, done.verify.run_id, done.run_id):
             out.print(report.run_report(runs.get_run(opened, run_id), queries.run_rejects(opened, run_id, 20)))
-    if done.verify is not None and not done.verify.matches:
-        raise typer.Exit(3)
-    if done.status == runs.FAILED:
-        raise typer.Exit(1)
+    exit_with(done.status)
 
 
 @command(app, context_settings=PLUGIN_FLAGS)
@@ -194,8 +190,7 @@ def verify(
         print_json(result.as_json())
     else:
         out.print(report.verify_report(result.as_json()))
-    if not result.matches:
-        raise typer.Exit(3)
+    exit_with(runs.SUCCEEDED if result.matches else runs.DRIFTED)
 
 
 @command(app, context_settings=PLUGIN_FLAGS)

@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import locks, runs
+from ledger import lifecycle, locks, runs
 from ledger.blobs import HashOnlyBlobStore
 from ledger.canonical import canonical_text
 from ledger.errors import ChatledgerError
@@ -292,22 +292,27 @@ def extract(
         job.run(None)
         return ExtractResult(None, "dry-run", job.stats())
 
-    runs.reap_interrupted(ledger)
+    runs.reap_interrupted(ledger)  # an interrupted run's resume hints count
     resumable = None if settings.full else _resumable_run(ledger, source.stream, args)
-    run_id = runs.start_run(
-        ledger, "extract", stream=source.stream, args=args, parent_run_id=parent_run_id
-    )
-    job = _Job(ledger, source, run_id, settings, progress)
-    if resumable:
-        job.extra["resumed_from_run"] = resumable
-    try:
-        with locks.held(ledger, locks.stream_lock(source.stream), run_id):
-            job.run(resumable)
-    except BaseException as exc:
-        status = runs.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else runs.FAILED
-        detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(ledger, run_id, status, job.stats(), error=detail)
-        raise
-    stats = job.stats()
-    runs.finish_run(ledger, run_id, runs.SUCCEEDED, stats)
-    return ExtractResult(run_id, runs.SUCCEEDED, stats)
+    job: _Job | None = None
+    with lifecycle.run(
+        ledger,
+        "extract",
+        stats=lambda: job.stats() if job else {},
+        stream=source.stream,
+        args=args,
+        parent_run_id=parent_run_id,
+        lock=locks.stream_lock(source.stream),
+    ) as active:
+        job = _Job(ledger, source, active.id, settings, progress)
+        if resumable:
+            job.extra["resumed_from_run"] = resumable
+        job.run(resumable)
+        rejected = job.stats()["rejects"]
+        if rejected:
+            active.finish(
+                runs.WITH_REJECTS,
+                f"{rejected} input(s) rejected; see chatledger report {active.id}",
+            )
+    status = active.outcome[0] if active.outcome else runs.SUCCEEDED
+    return ExtractResult(active.id, status, job.stats())

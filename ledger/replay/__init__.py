@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import locks, runs
-from ledger.errors import ChatledgerError, UsageError
+from ledger import lifecycle, locks, runs
+from ledger.errors import UsageError
 from ledger.progress import NoProgress, Progress
 from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
 from ledger.retry import RetryPolicy
@@ -96,7 +96,8 @@ def register_target(ledger: Ledger, sink: Sink) -> None:
 
 
 class _Run:
-    """A writing run against one target: run row, target lock, sink opened, stats saved."""
+    """A writing run against one target (the run lifecycle with the target lock), with the
+    sink opened, markers reconciled and stats saved with every batch."""
 
     def __init__(
         self,
@@ -110,21 +111,26 @@ class _Run:
     ) -> None:
         self.ledger = ledger
         self.sink = sink
+        self.command = command
+        self.args = args
+        self.parent_run_id = parent_run_id
         self.progress = progress or NoProgress()
         self.stats = ReplayStats()
         self.extra: dict[str, Any] = {}
         self.started = time.monotonic()
-        runs.reap_interrupted(ledger)
-        self.run_id = runs.start_run(
-            ledger, command, target=sink.target, args=args, parent_run_id=parent_run_id
-        )
+        self.run_id: int | None = None
 
     def summary(self) -> dict[str, Any]:
-        sink_counters = {"sink": dict(self.sink.counters)} if self.sink.counters else {}
+        stats = self.stats.as_json()
+        leftover = self.sink.counters  # counted outside a batch (open, finish, previews)
+        if leftover:
+            merged = dict(stats.get("sink", {}))
+            for name, value in leftover.items():
+                merged[name] = merged.get(name, 0) + value
+            stats["sink"] = dict(sorted(merged.items()))
         return {
-            **self.stats.as_json(),
+            **stats,
             **self.extra,
-            **sink_counters,
             "seconds": round(time.monotonic() - self.started, 3),
         }
 
@@ -144,28 +150,31 @@ class _Run:
         )
 
     def execute(self, body) -> ReplayResult:
-        """Run ``body(self)`` holding the target lock; finish the run either way."""
-        try:
-            with locks.held(self.ledger, locks.target_lock(self.sink.target), self.run_id):
-                self.sink.open()
-                try:
-                    register_target(self.ledger, self.sink)
-                    self.stats.reconciled = reconcile(self.ledger, self.sink, self.run_id)
-                    body(self)
-                finally:
-                    self.sink.close()
-        except BaseException as exc:
-            status = runs.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else runs.FAILED
-            detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
-            runs.finish_run(self.ledger, self.run_id, status, self.summary(), error=detail)
-            raise
-        status = runs.FAILED if self.stats.rejected_units else runs.SUCCEEDED
-        error = (
-            f"{self.stats.rejected_units} unit(s) rejected; see chatledger report {self.run_id}"
-            if self.stats.rejected_units
-            else None
-        )
-        runs.finish_run(self.ledger, self.run_id, status, self.summary(), error=error)
+        """Run ``body(self)`` holding the target lock; the run ends ``with-rejects`` when
+        units were rejected (the others landed)."""
+        with lifecycle.run(
+            self.ledger,
+            self.command,
+            stats=self.summary,
+            target=self.sink.target,
+            args=self.args,
+            parent_run_id=self.parent_run_id,
+            lock=locks.target_lock(self.sink.target),
+        ) as active:
+            self.run_id = active.id
+            self.sink.open()
+            try:
+                register_target(self.ledger, self.sink)
+                self.stats.reconciled = reconcile(self.ledger, self.sink, self.run_id)
+                body(self)
+            finally:
+                self.sink.close()
+            if self.stats.rejected_units:
+                active.finish(
+                    runs.WITH_REJECTS,
+                    f"{self.stats.rejected_units} unit(s) rejected; see chatledger report {self.run_id}",
+                )
+        status = active.outcome[0] if active.outcome else runs.SUCCEEDED
         return ReplayResult(self.run_id, status, self.summary())
 
 
@@ -238,11 +247,9 @@ def replay(
         try:
             for stream in streams:
                 with ledger.read() as conn:
-                    for kind, count in unchanged_counts(
-                        conn, sink.target, stream, sink, settings.scope
-                    ).items():
+                    for kind, count in unchanged_counts(conn, sink.target, stream, settings.scope).items():
                         if settings.policy != REPLACE:
-                            run.stats.add(table_label(sink, kind), "skipped", count)
+                            run.stats.add(table_label(sink, kind), "unchanged", count)
                     wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
                     builder = UnitBuilder(
                         conn, sink.target, sink, batch_records, force=settings.policy == REPLACE

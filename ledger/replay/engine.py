@@ -31,16 +31,23 @@ from ledger.store import Ledger
 
 log = structlog.get_logger("chatledger.replay")
 
-TABLE_COUNTERS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
+TABLE_COUNTERS = ("read", "inserted", "updated", "deleted", "skipped", "unchanged", "rejected")
+OUTCOME_COUNTERS = {"insert": "inserted", "update": "updated", "delete": "deleted", "skip": "skipped"}
 
 
 @dataclass
 class ReplayStats:
     tables: dict[str, dict[str, float]] = field(default_factory=dict)
-    written: int = 0
+    written: int = 0  # records inserted, updated or deleted in the target
+    skipped: int = 0  # records the sink deliberately did not write (writes.action = skip)
     rejected_units: int = 0
     retries: int = 0
     reconciled: int = 0
+    sink: dict[str, int] = field(default_factory=dict)  # sink counters of committed batches
+
+    def merge_sink_counters(self, counters: dict[str, int]) -> None:
+        for name, value in counters.items():
+            self.sink[name] = self.sink.get(name, 0) + value
 
     def add(self, table: str, name: str, amount: float = 1) -> None:
         counts = self.tables.setdefault(table, dict.fromkeys((*TABLE_COUNTERS, "seconds"), 0))
@@ -54,9 +61,11 @@ class ReplayStats:
         return {
             "tables": tables,
             "written": self.written,
+            "skipped": self.skipped,
             "rejected_units": self.rejected_units,
             "retries": self.retries,
             "reconciled": self.reconciled,
+            **({"sink": dict(sorted(self.sink.items()))} if self.sink else {}),
         }
 
 
@@ -89,6 +98,7 @@ class Applier:
         self.truncate = truncate
         self.lock = locks.target_lock(sink.target)
         self.statistics = Statistics([target_state, writes])
+        self.batch_counters: dict[str, int] = {}
 
     def apply(self, units: list[Unit]) -> None:
         if not units:
@@ -99,7 +109,9 @@ class Applier:
                     self.stats.add(table_label(self.sink, item.kind), "read")
         started = time.monotonic()
         truncating = self.truncate
-        outcomes, failed = self._apply_with_retries(units)
+        carried, uncarried = self._split_kinds(units)
+        outcomes, failed = self._apply_with_retries(carried) if carried else ([], [])
+        outcomes += uncarried
         seconds = time.monotonic() - started
         self._attribute_time(units, seconds)
         failpoints.failpoint("replay.record.before")
@@ -110,10 +122,29 @@ class Applier:
             for unit, error in failed:
                 self._reject(conn, unit, error)
             self.statistics.wrote(conn, len(outcomes))
+            self.stats.merge_sink_counters(self.batch_counters)
             self.save(conn)
             locks.heartbeat(conn, self.lock, self.run_id)
+        self.batch_counters = {}
         failpoints.failpoint("replay.record.after")
         self.progress.advance(len(units), records=len(outcomes))
+
+    def _split_kinds(self, units: list[Unit]) -> tuple[list[Unit], list[Outcome]]:
+        """Units with only the kinds the sink carries, and a skip for every changed
+        record of another kind (never handed to the sink)."""
+        carried_units, skips = [], []
+        for unit in units:
+            kept = [item for item in unit.items if item.kind in self.sink.kinds]
+            skips += [
+                Outcome.skip(item, f"the {self.sink.type_name} sink does not carry {item.kind} records")
+                for item in unit.items
+                if item.kind not in self.sink.kinds and item.changed and not item.removed
+            ]
+            if len(kept) == len(unit.items):
+                carried_units.append(unit)
+            elif any(item.changed for item in kept):
+                carried_units.append(Unit(unit.key, unit.kind, kept))
+        return carried_units, skips
 
     def apply_truncate_only(self) -> None:
         """``replace --truncate`` of an empty selection: the tables are still emptied."""
@@ -130,13 +161,16 @@ class Applier:
     ) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
         attempt = 0
         while True:
+            before = dict(self.sink.counters)
             try:
                 failpoints.failpoint("replay.apply")
                 outcomes = self.sink.apply(units, self.run_id, truncate=self.truncate)
                 self.truncate = False  # once, inside the first batch's transaction
                 self._check(units, outcomes)
+                self._take_counters()
                 return outcomes, []
             except Exception as error:
+                self.sink.counters = before  # what a failed attempt counted did not happen
                 kind = self._classify(error)
                 if kind is TransientError and attempt + 1 < self.retry.attempts:
                     wait = self.retry.delay(attempt)
@@ -161,6 +195,13 @@ class Applier:
                 if len(units) == 1 or self.truncate:
                     return [], [(unit, PermanentError(str(error))) for unit in units]
                 return self._bisect(units)
+
+    def _take_counters(self) -> None:
+        """Move what the sink counted in a successful attempt into this batch's counters,
+        merged into the run's stats only once the batch's ledger transaction commits."""
+        for name, value in self.sink.counters.items():
+            self.batch_counters[name] = self.batch_counters.get(name, 0) + value
+        self.sink.counters = {}
 
     def _bisect(self, units: list[Unit]) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
         """Apply halves separately to isolate the units that fail for good."""
@@ -202,9 +243,9 @@ class Applier:
         record_outcomes(conn, self.sink.target, self.run_id, outcomes, items)
         for outcome in outcomes:
             item = items[(outcome.stream, outcome.key)]
-            counter = {"insert": "inserted", "update": "updated", "delete": "deleted"}[outcome.action]
-            self.stats.add(table_label(self.sink, item.kind), counter)
-        self.stats.written += len(outcomes)
+            self.stats.add(table_label(self.sink, item.kind), OUTCOME_COUNTERS[outcome.action])
+        self.stats.written += sum(1 for outcome in outcomes if outcome.action != "skip")
+        self.stats.skipped += sum(1 for outcome in outcomes if outcome.action == "skip")
 
     def _record_truncated(self, conn: Connection, outcomes: list[Outcome]) -> None:
         """Everything the target held and this batch did not rewrite is gone now."""
@@ -254,9 +295,11 @@ class Applier:
 
 WRITE_COLUMNS = (
     "run_id", "target", "stream", "key", "version", "hash", "action", "target_ref",
-    "prior_version", "prior_hash",
+    "prior_version", "prior_hash", "reason",
 )  # fmt: skip
-STATE_COLUMNS = ("target", "stream", "key", "kind", "conversation", "version", "hash", "target_ref", "run_id")
+STATE_COLUMNS = (
+    "target", "stream", "key", "kind", "conversation", "version", "hash", "target_ref", "run_id", "skipped",
+)  # fmt: skip
 
 
 def record_outcomes(
@@ -274,7 +317,7 @@ def record_outcomes(
         write_rows.append(
             (
                 run_id, target, outcome.stream, outcome.key, item.version, item.hash,
-                outcome.action, reference, item.held_version, item.held_hash,
+                outcome.action, reference, item.held_version, item.held_hash, outcome.reason,
             )  # fmt: skip
         )
         if outcome.action == "delete":
@@ -283,7 +326,7 @@ def record_outcomes(
             state_rows.append(
                 (
                     target, outcome.stream, outcome.key, item.kind, item.conversation,
-                    item.version, item.hash, reference, run_id,
+                    item.version, item.hash, reference, run_id, outcome.action == "skip",
                 )  # fmt: skip
             )
     bulk_write(conn, writes, WRITE_COLUMNS, write_rows)

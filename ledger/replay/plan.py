@@ -29,6 +29,7 @@ from ledger.sql import chunks
 
 MERGE, INSERT_ONLY, REPLACE = "merge", "insert-only", "replace"
 POLICIES = (MERGE, INSERT_ONLY, REPLACE)
+PLAN_ACTIONS = ("insert", "update", "delete", "skip", "unchanged")
 CONVERSATION_ORDER = REPLAY_ORDER["conversation"]
 
 
@@ -54,7 +55,7 @@ class Plan:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, kind: str, action: str, amount: int = 1) -> None:
-        kinds = self.counts.setdefault(kind, dict.fromkeys(("insert", "update", "delete", "skip"), 0))
+        kinds = self.counts.setdefault(kind, dict.fromkeys(PLAN_ACTIONS, 0))
         kinds[action] += amount
 
 
@@ -86,12 +87,11 @@ def _joined(target: str):
     )
 
 
-def _selection(stream: str, scope: str | None, kinds: Iterable[str] | None) -> list:
+def _selection(stream: str, scope: str | None) -> list:
+    """Every kind is planned: the engine skips, visibly, what the sink does not carry."""
     conditions = [heads.c.stream == stream]
     if scope is not None:
         conditions.append(heads.c.scope == scope)
-    if kinds is not None:
-        conditions.append(heads.c.kind.in_(list(kinds)))
     return conditions
 
 
@@ -110,7 +110,10 @@ def changed_rows(
         heads.c.deleted.is_(False),
         or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash),
     )
-    source_deleted = and_(heads.c.deleted.is_(True), target_state.c.key.is_not(None))
+    # a skipped record is not in the target: nothing to delete there
+    source_deleted = and_(
+        heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False)
+    )
     if policy == REPLACE:
         condition = or_(heads.c.deleted.is_(False), source_deleted)
     elif policy == INSERT_ONLY:
@@ -131,13 +134,16 @@ def changed_rows(
             target_state.c.version,
             target_state.c.hash,
             target_state.c.target_ref,
+            target_state.c.skipped,
         )
         .select_from(_joined(target))
-        .where(*_selection(stream, scope, sink_kinds(sink)), condition)
+        .where(*_selection(stream, scope), condition)
         .order_by(order, unit, heads.c.key)
     )
     rows = conn.execution_options(yield_per=2000).execute(query)
-    for key, kind, conversation, version, digest, deleted, held_v, held_h, held_ref in rows:
+    for key, kind, conversation, version, digest, deleted, held_v, held_h, held_ref, skipped in rows:
+        if skipped:  # the target holds nothing for a skipped version
+            held_v = held_h = held_ref = None
         yield Wanted(
             stream,
             key,
@@ -151,10 +157,6 @@ def changed_rows(
         )
 
 
-def sink_kinds(sink: Sink) -> tuple[str, ...] | None:
-    return getattr(sink, "kinds", None)
-
-
 def plan_counts(
     conn: Connection,
     target: str,
@@ -165,29 +167,31 @@ def plan_counts(
     propagate_deletes: bool,
     scope: str | None = None,
 ) -> Plan:
-    """Per kind: how many records would be inserted, updated, deleted, skipped."""
+    """Per kind: how many records would be inserted, updated, deleted, skipped (a kind
+    the sink does not carry) and left unchanged."""
     plan = Plan()
     for wanted in changed_rows(
         conn, target, stream, sink, policy=policy, propagate_deletes=propagate_deletes, scope=scope
     ):
-        if wanted.hash is None:
+        if wanted.kind not in sink.kinds:
+            plan.add(wanted.kind, "skip")
+        elif wanted.hash is None:
             plan.add(wanted.kind, "delete")
         else:
             plan.add(wanted.kind, "insert" if wanted.held_hash is None else "update")
     if policy != REPLACE:
-        for kind, count in unchanged_counts(conn, target, stream, sink, scope).items():
-            plan.add(kind, "skip", count)
+        for kind, count in unchanged_counts(conn, target, stream, scope).items():
+            plan.add(kind, "unchanged", count)
     return plan
 
 
-def unchanged_counts(
-    conn: Connection, target: str, stream: str, sink: Sink, scope: str | None = None
-) -> dict[str, int]:
+def unchanged_counts(conn: Connection, target: str, stream: str, scope: str | None = None) -> dict[str, int]:
+    """Per kind: records whose version the target already has (or was skipped)."""
     rows = conn.execute(
         select(heads.c.kind, func.count())
         .select_from(_joined(target))
         .where(
-            *_selection(stream, scope, sink_kinds(sink)),
+            *_selection(stream, scope),
             heads.c.deleted.is_(False),
             target_state.c.hash == heads.c.hash,
         )
@@ -209,7 +213,11 @@ def held_rows(
         target_state.c.version,
         target_state.c.hash,
         target_state.c.target_ref,
-    ).where(target_state.c.target == target, target_state.c.stream == stream)
+    ).where(
+        target_state.c.target == target,
+        target_state.c.stream == stream,
+        target_state.c.skipped.is_(False),
+    )
     selections = [query] if units is None else [
         query.where(or_(target_state.c.conversation.in_(batch), target_state.c.key.in_(batch)))
         for batch in chunks(units)

@@ -4,8 +4,12 @@ Every unit the ledger believes the target holds (``target_state``) is fingerprin
 twice: from the ledger's payloads (``sink.fingerprint``) and from the target itself
 (``sink.read_back``). A unit is ``ok``, ``missing`` (not in the target) or ``drifted``
 (different); ``unexpected`` units are in the target but not in the ledger. Records the
-ledger has and the target does not yet (a replay would write them) are counted as
-``pending``, which is not a mismatch. Verify never writes to the target.
+ledger has and the target does not yet (a replay would write them) are ``pending``: the
+target does not match the ledger until they are written. Records deleted at the source
+that the target still holds (a replay without ``--propagate-deletes`` keeps them) are
+counted as ``deleted_in_source``, and records the sink deliberately skipped as
+``skipped``; neither is a mismatch. Verify never writes to the target; its run ends
+``drifted`` when the target does not match.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from ledger import runs
-from ledger.errors import ChatledgerError
+from ledger import lifecycle, runs
 from ledger.progress import NoProgress, Progress
 from ledger.replay.plan import UnitBuilder, held_rows
 from ledger.schema import heads, target_state
@@ -26,6 +29,8 @@ from ledger.sql import chunks
 from ledger.store import Ledger
 
 SAMPLE = 20
+MISMATCHES = ("missing", "drifted", "unexpected", "pending")
+COUNTS = ("ok", *MISMATCHES, "skipped", "deleted_in_source")
 
 
 @dataclass
@@ -36,10 +41,28 @@ class VerifyResult:
 
     @property
     def matches(self) -> bool:
-        return not (self.counts["missing"] or self.counts["drifted"] or self.counts["unexpected"])
+        """The target holds exactly what the ledger has: nothing differs or is pending."""
+        return not any(self.counts[name] for name in MISMATCHES)
+
+    @property
+    def consistent(self) -> bool:
+        """What the target holds is what the ledger wrote (records may still be pending,
+        e.g. after a rollback)."""
+        return not any(self.counts[name] for name in MISMATCHES if name != "pending")
+
+    def verdict(self) -> str | None:
+        """What does not match, in words (None when everything does)."""
+        found = [f"{self.counts[name]:,} {name}" for name in MISMATCHES if self.counts[name]]
+        return ", ".join(found) if found else None
 
     def as_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "matches": self.matches, **self.counts, "samples": self.samples}
+        return {
+            "run_id": self.run_id,
+            "matches": self.matches,
+            "consistent": self.consistent,
+            **self.counts,
+            "samples": self.samples,
+        }
 
 
 def _note(result: VerifyResult, status: str, what: str) -> None:
@@ -48,7 +71,9 @@ def _note(result: VerifyResult, status: str, what: str) -> None:
         result.samples[status].append(what)
 
 
-def _pending(conn, target: str, stream: str) -> int:
+def _pending(conn, target: str, stream: str) -> dict[str, int]:
+    """Live records the target lacks or holds an older version of, records deleted at the
+    source that it still holds, and records the sink skipped."""
     joined = heads.outerjoin(
         target_state,
         and_(
@@ -57,17 +82,21 @@ def _pending(conn, target: str, stream: str) -> int:
             target_state.c.key == heads.c.key,
         ),
     )
-    return conn.scalar(
-        select(func.count())
-        .select_from(joined)
-        .where(
-            heads.c.stream == stream,
-            or_(
-                and_(heads.c.deleted.is_(False), or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash)),
-                and_(heads.c.deleted.is_(True), target_state.c.key.is_not(None)),
-            ),
-        )
+    live_pending = and_(
+        heads.c.deleted.is_(False), or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash)
     )
+    deleted_held = and_(heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False))
+    skipped = and_(target_state.c.skipped.is_(True), target_state.c.hash == heads.c.hash)
+    row = conn.execute(
+        select(
+            func.count().filter(live_pending),
+            func.count().filter(deleted_held),
+            func.count().filter(skipped),
+        )
+        .select_from(joined)
+        .where(heads.c.stream == stream)
+    ).one()
+    return {"pending": row[0], "deleted_in_source": row[1], "skipped": row[2]}
 
 
 def _unexpected(conn, sink: Sink, streams: list[str], result: VerifyResult) -> None:
@@ -104,10 +133,16 @@ def verify(
     batch_records: int = 2000,
 ) -> VerifyResult:
     progress = progress or NoProgress()
-    run_id = runs.start_run(ledger, "verify", target=sink.target, args=args, parent_run_id=parent_run_id)
-    result = VerifyResult(run_id, dict.fromkeys(("ok", "missing", "drifted", "unexpected", "pending"), 0))
+    result = VerifyResult(0, dict.fromkeys(COUNTS, 0))
     started = time.monotonic()
-    try:
+
+    def stats() -> dict[str, Any]:
+        return result.as_json() | {"seconds": round(time.monotonic() - started, 3)}
+
+    with lifecycle.run(
+        ledger, "verify", stats=stats, target=sink.target, args=args, parent_run_id=parent_run_id
+    ) as active:
+        result.run_id = active.id
         sink.open()
         try:
             progress.start(f"verify {sink.target}", None)
@@ -125,17 +160,12 @@ def verify(
                             )  # fmt: skip
                             _note(result, status, f"{stream} {unit.key}")
                         progress.advance(len(units))
-                    result.counts["pending"] += _pending(conn, sink.target, stream)
+                    for name, count in _pending(conn, sink.target, stream).items():
+                        result.counts[name] += count
                 _unexpected(conn, sink, streams, result)
         finally:
             progress.finish()
             sink.close()
-    except BaseException as exc:
-        detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(ledger, run_id, runs.FAILED, result.as_json(), error=detail)
-        raise
-    stats = result.as_json() | {"seconds": round(time.monotonic() - started, 3)}
-    status = runs.SUCCEEDED if result.matches else runs.FAILED
-    error = None if result.matches else "the target differs from the ledger"
-    runs.finish_run(ledger, run_id, status, stats, error=error)
+        if not result.matches:
+            active.finish(runs.DRIFTED, f"the target does not match the ledger: {result.verdict()}")
     return result

@@ -1,0 +1,128 @@
+"""One run lifecycle for every command that records a run (extract, replay, rollback,
+repair, verify, migrate).
+
+``with lifecycle.run(ledger, "replay", target=…, lock=…) as active:`` starts the run row,
+takes the lock (a lock held elsewhere ends the run ``refused``), and on the way out:
+
+- the body returned: the run ends with what ``active.finish(status, stats, error)``
+  said, by default ``succeeded`` with ``active.stats()``;
+- Ctrl-C (``KeyboardInterrupt``) or SIGTERM (:class:`Terminated`, raised by the handler
+  :func:`terminate_on_sigterm` installs): ``interrupted``;
+- any other exception: ``failed``, with the (redacted) error.
+
+The lock is released either way. If the ledger itself cannot record the end (a full
+disk, a lost connection), the original error still reaches the caller — the ledger's
+own failure is logged, never shown instead of it — and the run is left ``running``,
+which the next command marks ``interrupted`` once this process is gone.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ledger import locks, runs
+from ledger.errors import ChatledgerError, LockHeld
+from ledger.store import Ledger
+
+log = structlog.get_logger("chatledger.run")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (the run ends ``interrupted``; exit code 143)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated("terminated (SIGTERM)")
+
+
+def terminate_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
+
+
+def status_of(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return runs.INTERRUPTED
+    if isinstance(exc, LockHeld):
+        return runs.REFUSED
+    return runs.FAILED
+
+
+@dataclass
+class ActiveRun:
+    """The run being executed: its id, and how it will end."""
+
+    id: int
+    stats: Callable[[], dict[str, Any]]
+    outcome: tuple[str, str | None] | None = field(default=None)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Say how the run ends when the body returns (default: succeeded)."""
+        self.outcome = (status, error)
+
+
+def _end(ledger: Ledger, run_id: int, status: str, stats: dict[str, Any], error: str | None) -> None:
+    try:
+        runs.finish_run(ledger, run_id, status, stats, error=error)
+    except Exception:  # the ledger is the problem: say so in the log, keep the real error
+        log.error("could not record the end of the run", run_id=run_id, status=status, exc_info=True)
+        if status == runs.SUCCEEDED:
+            raise
+
+
+@contextmanager
+def run(
+    ledger: Ledger,
+    command: str,
+    *,
+    stats: Callable[[], dict[str, Any]],
+    stream: str | None = None,
+    target: str | None = None,
+    args: dict[str, Any] | None = None,
+    parent_run_id: int | None = None,
+    lock: str | None = None,
+) -> Iterator[ActiveRun]:
+    """Execute one run (see the module doc); ``stats`` gives the run's stats when it ends."""
+    runs.reap_interrupted(ledger)
+    run_id = runs.start_run(
+        ledger, command, stream=stream, target=target, args=args, parent_run_id=parent_run_id
+    )
+    active = ActiveRun(run_id, stats)
+    locked = False
+    try:
+        if lock is not None:
+            locks.acquire(ledger, lock, run_id)
+            locked = True
+        yield active
+    except BaseException as exc:
+        if locked:
+            _release(ledger, lock, run_id)
+        _end(ledger, run_id, status_of(exc), active.stats(), error_text(exc))
+        raise
+    if locked:
+        locks.release(ledger, lock, run_id)
+    status, error = active.outcome or (runs.SUCCEEDED, None)
+    _end(ledger, run_id, status, active.stats(), error)
+
+
+def _release(ledger: Ledger, lock: str, run_id: int) -> None:
+    """Release after a failure; a ledger that cannot do it leaves a lock the next
+    command breaks as stale (this process will be gone)."""
+    try:
+        locks.release(ledger, lock, run_id)
+    except Exception:
+        log.error("could not release the lock", lock=lock, run_id=run_id, exc_info=True)
