@@ -121,7 +121,7 @@ class Files:
             raise PermanentError(f"{item.key}: its owner {owner_key} has no Onyx account yet")
         if owner.get("skipped"):
             self.sink.count("files_skipped_owner")
-            return f"its owner {owner['email']} has no account"
+            return f"its owner {owner['email'] or owner_key} has no account"
         if not item.data.get("sha256"):
             self.sink.count("files_skipped_missing")
             return item.data.get("missing") or "no bytes"

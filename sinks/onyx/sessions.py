@@ -106,7 +106,7 @@ class Sessions:
                 raise PermanentError(f"{unit.key}: its owner {owner_key} has no Onyx account yet")
             if owner.get("skipped"):
                 self.sink.count("sessions_skipped")
-                outcomes += self._skip(unit, f"its owner {owner['email']} has no account")
+                outcomes += self._skip(unit, f"its owner {owner['email'] or owner_key} has no account")
                 continue
             live.append((unit, owner["user_id"]))
         if live:

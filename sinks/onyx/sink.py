@@ -272,7 +272,7 @@ class OnyxSink(SqlTarget, Sink):
     def _read_user(self, cursor, item) -> str | None:
         email = _email(item.data)
         exists = email is not None and self.accounts.find(cursor, email) is not None
-        return digest("user", email) if exists or email in self.accounts.skip else None
+        return digest("user", email) if exists or email is None or email in self.accounts.skip else None
 
     def _read_file(self, cursor, item) -> str | None:
         upload = self.files.tagged(cursor, item.stream, [item.key]).get(item.key)

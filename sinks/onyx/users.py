@@ -10,6 +10,9 @@
   created with mode 0600 (an existing file readable by others is refused).
 - **Skip** emails in ``skip_emails`` that have no account: nothing is created, and the
   user's chats and files are skipped too (``users_skipped``).
+- **No email, no account.** A user record without an email (Convex users have none)
+  cannot be matched or registered: a skip (``users_skipped_no_email``), and their chats
+  and files are skipped with it.
 - **Nothing to migrate, no account.** A user who owns no live conversation or file in
   the stream (all their input was rejected, or they never chatted) gets no account
   (``users_skipped_no_chats``). Both are skip outcomes with the reason. If such a user's
@@ -40,6 +43,7 @@ from ledger.kit import MARKER_TABLE, ConfigError, Item, Outcome, PermanentError,
 NAMESPACE = "onyx-owner"
 ALREADY_EXISTS = "REGISTER_USER_ALREADY_EXISTS"
 NO_CHATS = "owns no conversation or file to migrate: no account made"
+NO_EMAIL = "no email: Onyx accounts are matched and registered by email"
 
 
 class Owners:
@@ -134,7 +138,8 @@ class Accounts:
         entry, and why no account was made (None when there is one)."""
         email = item.data.get("email")
         if not isinstance(email, str) or "@" not in email:
-            raise PermanentError(f"{item.key}: the user has no email; Onyx accounts are matched by email")
+            self.sink.count("users_skipped_no_email")
+            return {"skipped": True, "email": None}, NO_EMAIL
         email = email.strip().lower()
         found = self.find(cursor, email)
         if found is None and email in self.skip:
