@@ -81,7 +81,9 @@ class Files:
         """file key → FileRef, for the keys of each stream that have an upload."""
         found: dict[str, FileRef] = {}
         for stream, keys in wanted.items():
-            found.update({key: upload.ref for key, upload in self.tagged(cursor, stream, sorted(keys)).items()})
+            found.update(
+                {key: upload.ref for key, upload in self.tagged(cursor, stream, sorted(keys)).items()}
+            )
         return found
 
     # -- before the transaction: uploads -------------------------------------------------------
@@ -131,7 +133,9 @@ class Files:
         data = item.data
         path = self.sink.context.blobs.path(data["sha256"])
         if not path.is_file():
-            raise PermanentError(f"{item.key}: blob sha256:{data['sha256']} is not in the ledger's blob store")
+            raise PermanentError(
+                f"{item.key}: blob sha256:{data['sha256']} is not in the ledger's blob store"
+            )
         name = data.get("filename") or data["sha256"]
         mime = data.get("mime") or "application/octet-stream"
         with open(path, "rb") as handle:
@@ -141,7 +145,9 @@ class Files:
         rejected = [entry for field in REJECTED_KEYS for entry in answer.get(field) or []]
         uploaded = answer.get("user_files") or []
         if rejected or len(uploaded) != 1:
-            raise PermanentError(f"{item.key}: Onyx did not accept the upload of {name!r}: {rejected or answer}")
+            raise PermanentError(
+                f"{item.key}: Onyx did not accept the upload of {name!r}: {rejected or answer}"
+            )
         entry = uploaded[0]
         file_id, user_file_id = str(entry.get("file_id")), str(entry.get("id"))
         cursor.execute(
@@ -151,11 +157,19 @@ class Files:
         )
         row = cursor.fetchone()
         if row is None:
-            raise PermanentError(f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx")
+            raise PermanentError(
+                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
+            )
         kind = entry.get("chat_file_type")
         schema = self.sink.schema
         kind = kind if kind in schema.file_types else schema.chat_file_type(mime)
-        tag = {"target": self.sink.target, "stream": item.stream, "key": item.key, "sha256": data["sha256"], "chat_file_type": kind}
+        tag = {
+            "target": self.sink.target,
+            "stream": item.stream,
+            "key": item.key,
+            "sha256": data["sha256"],
+            "chat_file_type": kind,
+        }
         self.sink.tag_upload(file_id, tag)
         self.sink.count("files_uploaded")
         return Upload(FileRef(item.key, file_id, user_file_id, kind, row[0]), data["sha256"], row[1])
@@ -175,7 +189,11 @@ class Files:
                 self._delete(cursor, [entry.replaces.ref])
             item = entry.item
             if item.changed:
-                target_ref = {"file_id": ref.file_id, "user_file_id": ref.user_file_id, "type": ref.chat_file_type}
+                target_ref = {
+                    "file_id": ref.file_id,
+                    "user_file_id": ref.user_file_id,
+                    "type": ref.chat_file_type,
+                }
                 outcomes.append(Outcome.written(item, target_ref))
         return outcomes
 
@@ -203,7 +221,9 @@ class Files:
             return
         file_ids = [ref.file_id for ref in refs]
         if self.sink.schema.file_content:
-            cursor.execute("SELECT lo_unlink(lobj_oid) FROM file_content WHERE file_id = ANY(%s)", (file_ids,))
+            cursor.execute(
+                "SELECT lo_unlink(lobj_oid) FROM file_content WHERE file_id = ANY(%s)", (file_ids,)
+            )
         cursor.execute("DELETE FROM user_file WHERE file_id = ANY(%s)", (file_ids,))
         cursor.execute("DELETE FROM file_record WHERE file_id = ANY(%s)", (file_ids,))
         self.sink.count("files_removed", len(refs))

@@ -72,7 +72,12 @@ class FileRef:
     name: str
 
     def descriptor(self) -> dict[str, str]:
-        return {"id": self.file_id, "type": self.chat_file_type, "name": self.name, "user_file_id": self.user_file_id}
+        return {
+            "id": self.file_id,
+            "type": self.chat_file_type,
+            "name": self.name,
+            "user_file_id": self.user_file_id,
+        }
 
 
 @dataclass(eq=False)
@@ -148,7 +153,9 @@ def session_fields(data: dict[str, Any], persona_id: int, messages: list[Node]) 
         "persona_id": persona_id,
         "time_created": created,
         "time_updated": updated,
-        "prompt_override": {"system_prompt": clean(prompt)} if isinstance(prompt, str) and prompt.strip() else None,
+        "prompt_override": {"system_prompt": clean(prompt)}
+        if isinstance(prompt, str) and prompt.strip()
+        else None,
     }
 
 
@@ -157,7 +164,9 @@ def _texts(data: dict[str, Any], kind: str) -> str:
 
 
 def message_node(data: dict[str, Any], key: str, files: dict[str, FileRef]) -> Node:
-    error = _texts(data, "error") or ("The answer ended with an error." if data.get("status") == "error" else None)
+    error = _texts(data, "error") or (
+        "The answer ended with an error." if data.get("status") == "error" else None
+    )
     message = clean(message_text(data, code=True)) or ""
     role = data.get("role")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
@@ -170,16 +179,22 @@ def message_node(data: dict[str, Any], key: str, files: dict[str, FileRef]) -> N
         key=key,
         message_type="ASSISTANT" if role in ASSISTANT_ROLES else "USER",
         message=message,
-        token_count=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else estimate_tokens(message),
+        token_count=tokens
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0
+        else estimate_tokens(message),
         time_sent=parse_time(data.get("created_at")) or EPOCH,
         reasoning=clean(_texts(data, "reasoning")) or None,
         error=clean(error),
         files=[files[name] for name in dict.fromkeys(data.get("files") or []) if name in files],
-        feedback=(feedback["rating"] == "up", clean(feedback.get("text"))) if feedback and feedback.get("rating") in ("up", "down") else None,
+        feedback=(feedback["rating"] == "up", clean(feedback.get("text")))
+        if feedback and feedback.get("rating") in ("up", "down")
+        else None,
     )
 
 
-def plan_session(unit: Unit, *, persona_id: int, bridge_text: str, files: dict[str, FileRef], reasoning: bool) -> SessionPlan:
+def plan_session(
+    unit: Unit, *, persona_id: int, bridge_text: str, files: dict[str, FileRef], reasoning: bool
+) -> SessionPlan:
     """The rows a live conversation unit should be (see the module doc)."""
     view = ConversationView(unit)
     nodes = {key: message_node(item.data, key, files) for key, item in view.messages.items()}
@@ -259,7 +274,9 @@ def tree_shape(roots: list[Node]) -> list[list[Any]]:
         node, parent_position = stack.pop()
         position = len(out)
         children = order(node.children)
-        latest = -1 if node.latest is None else next((i for i, c in enumerate(children) if c is node.latest), -2)
+        latest = (
+            -1 if node.latest is None else next((i for i, c in enumerate(children) if c is node.latest), -2)
+        )
         out.append([parent_position, content_digest(node), latest])
         stack.extend((child, position) for child in reversed(children))
     return out

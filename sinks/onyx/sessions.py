@@ -99,7 +99,9 @@ class Sessions:
             owner_key = unit.head.data.get("owner")
             if not isinstance(owner_key, str) or not owner_key:
                 self.sink.count("sessions_skipped_no_owner")
-                outcomes += self._skip(unit, "a conversation without an owner (Onyx sessions belong to a user)")
+                outcomes += self._skip(
+                    unit, "a conversation without an owner (Onyx sessions belong to a user)"
+                )
                 continue
             owner = self.owners.get(unit.head.stream, owner_key)
             if owner is None:
@@ -155,7 +157,10 @@ class Sessions:
 
     def _sessions(self, cursor, plans) -> list[Change]:
         """Pick each unit's session id and load what Onyx holds for it."""
-        wanted = {unit.key: held(unit.head).get("chat_session") or natural_id(unit.head.stream, unit) for unit, _, _ in plans}
+        wanted = {
+            unit.key: held(unit.head).get("chat_session") or natural_id(unit.head.stream, unit)
+            for unit, _, _ in plans
+        }
         existing = load_sessions(cursor, self.schema, sorted(set(wanted.values())))
         claimed: set[str] = set()
         changes = []
@@ -164,11 +169,17 @@ class Sessions:
             found = existing.get(session_id)
             adopted = False
             if not held(unit.head).get("chat_session") and (found is not None or session_id in claimed):
-                if found is None or found.user_id != owner or self._claimed_elsewhere(cursor, session_id, unit):
+                if (
+                    found is None
+                    or found.user_id != owner
+                    or self._claimed_elsewhere(cursor, session_id, unit)
+                ):
                     session_id = fallback_id(unit.head.stream, unit.key)
                     found = load_sessions(cursor, self.schema, [session_id]).get(session_id)
                     if found is not None and found.user_id != owner:
-                        raise PermanentError(f"{unit.key}: session {session_id} exists and belongs to another user")
+                        raise PermanentError(
+                            f"{unit.key}: session {session_id} exists and belongs to another user"
+                        )
                 adopted = found is not None
                 self.sink.count("sessions_adopted", int(adopted))
             claimed.add(session_id)
@@ -200,12 +211,18 @@ class Sessions:
             return None
 
         refs = {
-            item.key: held(item) for item in change.unit.items if held(item).get("chat_session") == change.session_id
+            item.key: held(item)
+            for item in change.unit.items
+            if held(item).get("chat_session") == change.session_id
         }
         change.plan.root.row_id = claim(refs.get(change.unit.key, {}).get("root"))
         for node in change.plan.nodes[1:]:
-            node.row_id = claim(refs.get(node.key, {}).get("bridge" if node.kind == "bridge" else "chat_message"))
-        ours = {ref.get(name) for ref in refs.values() for name in ("root", "chat_message", "bridge")} & set(rows)
+            node.row_id = claim(
+                refs.get(node.key, {}).get("bridge" if node.kind == "bridge" else "chat_message")
+            )
+        ours = {ref.get(name) for ref in refs.values() for name in ("root", "chat_message", "bridge")} & set(
+            rows
+        )
         change.delete = set(rows) if change.adopted else ours - taken
         foreign = [row for row in rows.values() if row.id not in ours and row.id not in change.delete]
         for row in foreign:
@@ -272,7 +289,8 @@ class Sessions:
         if not new:
             return
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('chat_message', 'id')) FROM generate_series(1, %s)", (len(new),)
+            "SELECT nextval(pg_get_serial_sequence('chat_message', 'id')) FROM generate_series(1, %s)",
+            (len(new),),
         )
         for (node, _), (row_id,) in zip(new, cursor.fetchall(), strict=True):
             node.row_id = row_id
@@ -293,7 +311,9 @@ class Sessions:
                     updates.append([*values[2:], node.row_id])
         if updates:
             assignments = ", ".join(f"{name} = %s" for name in columns[2:])
-            cursor.executemany(f"UPDATE chat_message SET {assignments}, citations = NULL WHERE id = %s", updates)
+            cursor.executemany(
+                f"UPDATE chat_message SET {assignments}, citations = NULL WHERE id = %s", updates
+            )
             self.sink.count("messages_updated", len(updates))
 
     def _differs(self, node: Node, row, change: Change) -> bool:
@@ -301,7 +321,8 @@ class Sessions:
         return (
             row.parent != (node.parent.row_id if node.parent else None)
             or row.latest != change.latest(node)
-            or (row.message, row.message_type, row.token_count, row.error) != (node.message, node.message_type, node.token_count, node.error)
+            or (row.message, row.message_type, row.token_count, row.error)
+            != (node.message, node.message_type, node.token_count, node.error)
             or row.time_sent != node.time_sent
             or (row.files or None) != files
             or row.citations is not None
@@ -351,9 +372,14 @@ class Sessions:
     # -- what was written -----------------------------------------------------------------------
 
     def _outcomes(self, change: Change) -> list[Outcome]:
-        refs: dict[str, dict[str, Any]] = {change.unit.key: {"chat_session": change.session_id, "root": change.plan.root.row_id}}
+        refs: dict[str, dict[str, Any]] = {
+            change.unit.key: {"chat_session": change.session_id, "root": change.plan.root.row_id}
+        }
         for node in change.plan.nodes[1:]:
-            ref = refs.setdefault(node.key, {"chat_session": change.session_id, "chat_message": None, "bridge": None, "feedback": None})
+            ref = refs.setdefault(
+                node.key,
+                {"chat_session": change.session_id, "chat_message": None, "bridge": None, "feedback": None},
+            )
             if node.kind == "bridge":
                 ref["bridge"] = node.row_id
             else:

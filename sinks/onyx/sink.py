@@ -182,7 +182,9 @@ class OnyxSink(SqlTarget, Sink):
                 if not item.removed:
                     reference, skipped = self.accounts.ensure(cursor, item)
                     self.owners.put(item.stream, item.key, reference)
-                    outcomes.append(Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference))
+                    outcomes.append(
+                        Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
+                    )
             for stream, owner in _owners_written(by_kind["conversation"], changed_files):
                 self.accounts.ensure_late(cursor, stream, owner)
             file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)
@@ -253,7 +255,9 @@ class OnyxSink(SqlTarget, Sink):
                 found = self.files.refs(self._cursor(conn), missing)
             for stream, keys in missing.items():
                 self._refs.update({(stream, key): found.get(key) for key in keys})
-        return {key: self._refs[(stream, key)] for stream, key in wanted if self._refs[(stream, key)] is not None}
+        return {
+            key: self._refs[(stream, key)] for stream, key in wanted if self._refs[(stream, key)] is not None
+        }
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -294,9 +298,13 @@ class OnyxSink(SqlTarget, Sink):
             session = sessions.get(ids.get(unit.key))
             if session is None:
                 owner = self.owners.get(unit.head.stream, unit.head.data.get("owner")) if unit.head else None
-                found[unit.key] = digest("no session", owner.get("email")) if owner and owner.get("skipped") else None
+                found[unit.key] = (
+                    digest("no session", owner.get("email")) if owner and owner.get("skipped") else None
+                )
                 continue
-            found[unit.key] = session_digest(session.fields, session.user_id, tree(session, facts, self.schema))
+            found[unit.key] = session_digest(
+                session.fields, session.user_id, tree(session, facts, self.schema)
+            )
         return found
 
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -316,4 +324,3 @@ def _owners_written(conversations: list[Unit], files: list) -> set[tuple[str, st
 def _email(data: dict[str, Any]) -> str | None:
     email = data.get("email")
     return email.strip().lower() if isinstance(email, str) else None
-

@@ -106,7 +106,9 @@ class Credentials:
         fd = self._open()
         try:
             created_at = dt.datetime.now(dt.UTC)
-            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": created_at})
+            line = canonical_text(
+                {"email": email, "password": password, "user_id": user_id, "created_at": created_at}
+            )
             os.write(fd, line.encode() + b"\n")
             os.fsync(fd)
         finally:
@@ -153,7 +155,9 @@ class Accounts:
         else:
             self.sink.count("users_matched")
         held = item.held_ref if isinstance(item.held_ref, dict) else {}
-        created = found in self.credentials.created() or (held.get("created") and held.get("user_id") == found)
+        created = found in self.credentials.created() or (
+            held.get("created") and held.get("user_id") == found
+        )
         return {"user_id": found, "email": email, "created": bool(created)}, None
 
     def _owns_content(self, item: Item) -> bool:
@@ -189,7 +193,9 @@ class Accounts:
             raise
         found = self.find(cursor, email)
         if found is None:
-            raise PermanentError(f"POST /auth/register answered 2xx for a new account, but no account {email} exists")
+            raise PermanentError(
+                f"POST /auth/register answered 2xx for a new account, but no account {email} exists"
+            )
         self.credentials.append(email, password, found)
         self.sink.count("users_created")
         return found
@@ -255,7 +261,8 @@ class Accounts:
         )
         ours = [row[0] for row in cursor.fetchall()]
         cursor.execute(
-            "SELECT count(*) FROM chat_session WHERE user_id = %s AND NOT (id::text = ANY(%s))", (user_id, ours)
+            "SELECT count(*) FROM chat_session WHERE user_id = %s AND NOT (id::text = ANY(%s))",
+            (user_id, ours),
         )
         foreign_sessions = cursor.fetchone()[0]
         cursor.execute(
