@@ -10,7 +10,9 @@ exists, and what a sink left out is a ``skip`` with its reason, never an insert.
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from ledger.sink import SinkContext
 from ledger.source import SourceContext
 from ledger.store import Ledger
 from sinks.laravel import LaravelOptions, LaravelSink
+from sinks.laravel.identity import placeholder_workos_id
 from sources.synthetic import SyntheticOptions, SyntheticSource
 from tests.convex_laravel.harness import create_tables, database_url, rows
 from tests.helpers import ListScope, ListSource
@@ -56,6 +59,17 @@ def live_heads(ledger: Ledger, stream: str = STREAM) -> Counter[str]:
             select(heads.c.kind).where(heads.c.stream == stream, heads.c.deleted.is_(False))
         ).scalars()
         return Counter(found)
+
+
+def live_keys(ledger: Ledger, kind: str, stream: str = STREAM) -> list[str]:
+    with ledger.read() as conn:
+        return list(
+            conn.execute(
+                select(heads.c.key).where(
+                    heads.c.stream == stream, heads.c.kind == kind, heads.c.deleted.is_(False)
+                )
+            ).scalars()
+        )
 
 
 def run_writes(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
@@ -124,10 +138,10 @@ def test_synthetic_into_laravel(ledger, laravel_url):
         if row["action"] in ("insert", "update"):
             assert laravel_row_exists(laravel_url, row["key"], row["target_ref"]), row
 
-    # every user and conversation landed (a placeholder WorkOS id for each user)
-    assert rows(laravel_url, "SELECT count(*) FROM users WHERE workos_id LIKE 'chatledger:%'") == [
-        (live["user"],)
-    ]
+    # every user landed with the documented placeholder WorkOS id (none has a real one)
+    placeholders = {placeholder_workos_id(STREAM, key) for key in live_keys(ledger, "user")}
+    assert {workos for (workos,) in rows(laravel_url, "SELECT workos_id FROM users")} == placeholders
+    assert len(placeholders) == live["user"]
     assert rows(laravel_url, "SELECT count(*) FROM threads") == [(live["conversation"],)]
     assert rows(laravel_url, "SELECT count(*) FROM agent_conversations") == [(live["conversation"],)]
 
@@ -243,3 +257,24 @@ def test_onyx_makes_no_account_for_an_owner_with_nothing_to_migrate(tmp_path, on
     assert (row["key"], row["action"], row["target_ref"]) == ("user:nobody", "skip", None)
     assert not (tmp_path / "c.jsonl").exists()
     ledger.close()
+
+
+# -- the kit is the only door into the core -------------------------------------------------
+
+
+@pytest.mark.parametrize("package", ["laravel", "onyx"])
+def test_the_sink_imports_only_the_kit_from_the_core(package):
+    root = Path(__file__).resolve().parent.parent
+    offending = []
+    for path in sorted((root / "sinks" / package).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                core = name == "ledger" or name.startswith("ledger.")
+                other_plugin = name.startswith("sources") or (
+                    name.startswith("sinks") and not name.startswith(f"sinks.{package}")
+                )
+                if (core and name != "ledger.kit") or other_plugin:
+                    offending.append(f"{path.name}: {name}")
+    assert offending == []
