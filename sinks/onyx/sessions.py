@@ -32,7 +32,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ledger.kit import MARKER_TABLE, Outcome, PermanentError, Unit
+from ledger.kit import MARKER_TABLE, Outcome, PermanentError, Unit, owner_of
 from sinks.onyx.readback import SessionRows, load_sessions
 from sinks.onyx.render import Node, SessionPlan, plan_session, unkept_parts
 from sinks.onyx.users import Owners
@@ -96,8 +96,8 @@ class Sessions:
             if unit.removed:
                 outcomes += self._remove(cursor, unit)
                 continue
-            owner_key = unit.head.data.get("owner")
-            if not isinstance(owner_key, str) or not owner_key:
+            owner_key = owner_of(unit)
+            if owner_key is None:
                 self.sink.count("sessions_skipped_no_owner")
                 outcomes += self._skip(
                     unit, "a conversation without an owner (Onyx sessions belong to a user)"

@@ -43,6 +43,7 @@ from ledger.kit import (
     Unit,
     digest,
     marker_table,
+    owner_of,
     redact,
     target_engine,
 )
@@ -316,9 +317,9 @@ class OnyxSink(SqlTarget, Sink):
 
 def _owners_written(conversations: list[Unit], files: list) -> set[tuple[str, str]]:
     """(stream, owner key) of the live conversations and files about to be written."""
-    heads = [unit.head for unit in conversations if unit.head is not None and not unit.removed]
-    live = [item for item in [*heads, *files] if not item.removed]
-    return {(item.stream, item.data["owner"]) for item in live if isinstance(item.data.get("owner"), str)}
+    owners = {(unit.head.stream, owner_of(unit)) for unit in conversations if unit.head and not unit.removed}
+    owners |= {(item.stream, item.data.get("owner")) for item in files if not item.removed}
+    return {(stream, owner) for stream, owner in owners if isinstance(owner, str) and owner}
 
 
 def _email(data: dict[str, Any]) -> str | None:
