@@ -308,9 +308,18 @@ def migrate(
     def stats() -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "extract" in results:
-            out["extract"] = {"run_id": results["extract"].run_id, "events": results["extract"].stats["events"]}
+            extracted = results["extract"]
+            out["extract"] = {
+                "run_id": extracted.run_id,
+                "events": extracted.stats["events"],
+                "rejects": extracted.stats["rejects"],
+            }
         if "replay" in results:
-            out["replay"] = {"run_id": results["replay"].run_id, "written": results["replay"].stats["written"]}
+            replayed = results["replay"]
+            out["replay"] = {
+                "run_id": replayed.run_id,
+                **{name: replayed.stats[name] for name in ("written", "skipped", "rejected_units")},
+            }
         if "verify" in results:
             out["verify"] = results["verify"].as_json()
         return out

@@ -12,6 +12,9 @@ module; a test walks their imports to hold them to it. What is here:
 - **canonical views**: :class:`ConversationView` (tree, active branch, order, files),
   :func:`message_text`, :func:`parts_of`, :func:`parse_time`, :func:`owner_of`;
 - **hashing**: :func:`digest` (sha256 of canonical JSON), :func:`canonical_text`;
+- **inputs**: :func:`describe_export` / :func:`export_format` (which chat export a JSON
+  document looks like, for a reject), :func:`name_problem` / :func:`printable_path`
+  (file names that are not UTF-8 become one reject, not a crash);
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
   :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries);
@@ -43,6 +46,7 @@ from ledger.conversation import (
     parts_of,
 )
 from ledger.errors import ChatledgerError, ConfigError, UsageError
+from ledger.formats import describe_export, export_format, name_problem, printable_path
 from ledger.http import TRANSIENT_STATUS, Api
 from ledger.options import option
 from ledger.records import KINDS, MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, Reject
@@ -110,16 +114,20 @@ __all__ = [
     "canonical_text",
     "chunks",
     "classify_sql_error",
+    "describe_export",
     "digest",
+    "export_format",
     "format_datetime",
     "ledger_text",
     "loads",
     "marker_table",
     "message_text",
+    "name_problem",
     "option",
     "owner_of",
     "parse_time",
     "parts_of",
+    "printable_path",
     "redact",
     "register_secret",
     "sha256_hex",

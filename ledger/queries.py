@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ledger import locks, runs
 from ledger.payloads import load_documents
@@ -74,9 +74,14 @@ def audit(ledger: Ledger, key: str, *, stream: str | None = None) -> dict[str, A
 
 
 def run_rejects(ledger: Ledger, run_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The rejects a run recorded, and those it found again (an extraction records each
+    distinct bad input once: ``last_run`` is the latest run that found it)."""
     with ledger.read() as conn:
         rows = conn.execute(
-            select(rejects).where(rejects.c.run_id == run_id).order_by(rejects.c.id).limit(limit)
+            select(rejects)
+            .where(or_(rejects.c.run_id == run_id, rejects.c.last_run == run_id))
+            .order_by(rejects.c.id)
+            .limit(limit)
         ).all()
     return [dict(row._mapping) | {"at": str(row.at)} for row in rows]
 

@@ -53,7 +53,10 @@ def _kind_table(kinds: dict[str, dict[str, int]], columns: tuple[str, ...]) -> T
 def run_summary(run: Run) -> Text:
     where = f"stream {run.stream}" if run.stream else f"target {run.target}" if run.target else ""
     seconds = f"{run.seconds:,.1f} s" if run.seconds is not None else "not finished"
-    style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(run.status, "")
+    style = {
+        "succeeded": "green", "with-rejects": "yellow", "drifted": "red", "refused": "yellow",
+        "failed": "red", "interrupted": "yellow",
+    }.get(run.status, "")  # fmt: skip
     text = Text(f"run {run.id}  {run.command}  {where}  ")
     text.append(run.status, style=style)
     text.append(f"  started {run.started_at:%Y-%m-%d %H:%M:%S}  {seconds}")
@@ -89,29 +92,38 @@ def source_lines(facts: dict[str, Any]) -> list[str]:
     return lines
 
 
-REPLAY_COLUMNS = ("read", "inserted", "updated", "deleted", "skipped", "rejected")
+REPLAY_COLUMNS = ("inserted", "updated", "deleted", "skipped", "rejected", "unchanged")
 
 
 def replay_report(stats: dict[str, Any]) -> Group:
-    """pgloader-style: per kind and target table, read/written/skipped/rejected and time."""
-    table = Table("kind → table", *REPLAY_COLUMNS, "time", box=None, pad_edge=False)
+    """pgloader-style: per kind, written/skipped/rejected/unchanged and time; the target
+    tables each kind lands in on a line of their own (so the table fits 80 columns)."""
+    table = Table("kind", *REPLAY_COLUMNS, "time", box=None, pad_edge=False)
     for column in table.columns[1:]:
         column.justify = "right"
     totals = dict.fromkeys((*REPLAY_COLUMNS, "seconds"), 0)
+    landing = []
     for name, counts in stats.get("tables", {}).items():
+        kind, _, where = name.partition(" → ")
+        landing.append(f"{kind} → {where}" if where else kind)
         for column in totals:
             totals[column] += counts.get(column, 0)
         table.add_row(
-            name, *[f"{int(counts.get(c, 0)):,}" for c in REPLAY_COLUMNS], f"{counts.get('seconds', 0):.2f} s"
+            kind, *[f"{int(counts.get(c, 0)):,}" for c in REPLAY_COLUMNS], f"{counts.get('seconds', 0):.2f}s"
         )
     if len(stats.get("tables", {})) > 1:
         table.add_row(
             Text("total", style="bold"),
             *[Text(f"{int(totals[c]):,}", style="bold") for c in REPLAY_COLUMNS],
-            Text(f"{totals['seconds']:.2f} s", style="bold"),
+            Text(f"{totals['seconds']:.2f}s", style="bold"),
         )
-    lines = [f"records written: {stats.get('written', 0):,}   units rejected: {stats.get('rejected_units', 0):,}"
-             f"   retries: {stats.get('retries', 0):,}   healed from markers: {stats.get('reconciled', 0):,}"]
+    lines = [
+        f"records written: {stats.get('written', 0):,}   skipped: {stats.get('skipped', 0):,}"
+        f"   units rejected: {stats.get('rejected_units', 0):,}",
+        f"retries: {stats.get('retries', 0):,}   healed from markers: {stats.get('reconciled', 0):,}",
+    ]
+    if landing:
+        lines.append("tables: " + ", ".join(landing))
     if stats.get("policy"):
         lines.append(f"policy: {stats['policy']}")
     if stats.get("rolls_back"):
@@ -126,23 +138,54 @@ def replay_report(stats: dict[str, Any]) -> Group:
 
 def plan_report(plan: dict[str, dict[str, int]]) -> Table:
     """A dry run's plan: per kind and target table, insert/update/delete/skip."""
-    table = Table("kind → table", "insert", "update", "delete", "skip", title="plan (nothing written)")
+    columns = ("insert", "update", "delete", "skip", "unchanged")
+    table = Table("kind → table", *columns, title="plan (nothing written)")
     for name, counts in sorted(plan.items()):
-        table.add_row(name, *[f"{counts.get(c, 0):,}" for c in ("insert", "update", "delete", "skip")])
+        table.add_row(name, *[f"{counts.get(c, 0):,}" for c in columns])
     return table
 
 
 def verify_report(result: dict[str, Any]) -> Group:
-    verdict = Text("target matches the ledger", style="green") if result["matches"] else Text(
-        "target differs from the ledger", style="red"
-    )
+    if result["matches"]:
+        verdict = Text("target matches the ledger", style="green")
+    elif result.get("consistent"):
+        verdict = Text(
+            f"target holds what the ledger wrote, but {result.get('pending', 0):,} record(s) are pending "
+            "(not replayed yet)",
+            style="yellow",
+        )
+    else:
+        verdict = Text("target differs from the ledger", style="red")
     counts = "   ".join(
-        f"{name}: {result.get(name, 0):,}" for name in ("ok", "missing", "drifted", "unexpected", "pending")
+        f"{name}: {result.get(name, 0):,}"
+        for name in ("ok", "missing", "drifted", "unexpected", "pending", "skipped", "deleted_in_source")
     )
     parts: list[Any] = [verdict, Text(counts)]
     for status, samples in result.get("samples", {}).items():
         parts += [Text(f"  {status}: {sample}") for sample in samples]
     return Group(*parts)
+
+
+def migrate_line(stats: dict[str, Any]) -> str:
+    """One line naming what each part did, skips, rejects and pending included."""
+    parts = []
+    if "extract" in stats:
+        extracted = stats["extract"]
+        parts.append(
+            f"extract run {extracted['run_id']}: {extracted['events']:,} events, "
+            f"{extracted.get('rejects', 0):,} rejected"
+        )
+    if "replay" in stats:
+        replayed = stats["replay"]
+        parts.append(
+            f"replay run {replayed['run_id']}: {replayed['written']:,} written, "
+            f"{replayed.get('skipped', 0):,} skipped, {replayed.get('rejected_units', 0):,} unit(s) rejected"
+        )
+    if "verify" in stats:
+        checked = stats["verify"]
+        verdict = "matches" if checked["matches"] else "differs"
+        parts.append(f"verify run {checked['run_id']}: {verdict} ({checked.get('pending', 0):,} pending)")
+    return "; ".join(parts)
 
 
 def run_report(run: Run, rejects: list[dict[str, Any]] | None = None) -> Group:
@@ -154,12 +197,7 @@ def run_report(run: Run, rejects: list[dict[str, Any]] | None = None) -> Group:
     elif run.command == "verify":
         parts.append(verify_report(run.stats))
     elif run.command == "migrate" and run.stats:
-        parts.append(Text(
-            f"extract run {run.stats['extract']['run_id']}: {run.stats['extract']['events']:,} events; "
-            f"replay run {run.stats['replay']['run_id']}: {run.stats['replay']['written']:,} written; "
-            f"verify run {run.stats['verify']['run_id']}: "
-            + ("matches" if run.stats["verify"]["matches"] else "differs")
-        ))
+        parts.append(Text(migrate_line(run.stats)))
     if run.error:
         parts.append(Text(f"error: {run.error}", style="red"))
     if rejects:

@@ -162,7 +162,15 @@ rejects = Table(
     Column("reason", Text, nullable=False),
     Column("input", Text),  # the offending input, or a pointer (blob sha256) when large
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # extraction rejects: one row per distinct bad input (stream, scope, location, reason,
+    # input_hash), seen again by ``last_run``, until a pass over the whole scope no longer
+    # finds it (``resolved_run``: the input was fixed or removed)
+    Column("scope", Text),
+    Column("input_hash", String(64)),  # sha256 of ``input`` as stored
+    Column("last_run", _Id),
+    Column("resolved_run", _Id),
     Index("ix_rejects_run", "run_id"),
+    Index("ix_rejects_scope", "stream", "scope"),
 )
 
 locks = Table(

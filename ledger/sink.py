@@ -239,6 +239,12 @@ class Sink(abc.ABC):
         markers."""
         return iter(())
 
+    def marker_count(self) -> int | None:
+        """How many markers the target holds for this target name (None: the sink keeps
+        none). A target the ledger believes holds records but that has no markers is a
+        different, new or restored database."""
+        return None
+
     # -- writing -----------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -26,6 +26,8 @@ from sqlalchemy import (
     and_,
     create_engine,
     delete,
+    func,
+    inspect,
     select,
 )
 from sqlalchemy import exc as sa_exc
@@ -189,6 +191,15 @@ class SqlTarget:
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         return classify_sql_error(error)
+
+    def marker_count(self) -> int | None:
+        if self.markers is None or self.engine is None:
+            return None
+        table = self.markers.table
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table(table.name, schema=table.schema):
+                return 0
+            return conn.scalar(select(func.count()).select_from(table).where(table.c.target == self.target))
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         if self.markers is None or self.engine is None:

@@ -32,11 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.blobs import blob_ref
-from ledger.canonical import canonical_bytes
-from ledger.options import option
-from ledger.records import Record
-from ledger.source import Scope, Source
+from ledger.kit import Record, Scope, Source, blob_ref, digest, option
 
 #: Bump when the generator's output changes, so fingerprints change with it.
 GENERATOR_VERSION = 1
@@ -45,28 +41,160 @@ EPOCH_2022_MS = 1_640_995_200_000
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 FIRST_NAMES = [
-    "Ada", "José", "Zoë", "Chloé", "Søren", "Ægir", "Małgorzata", "Øystein", "Nguyễn",
-    "Björk", "Renée", "François", "Łukasz", "Ibrahim", "Aarav", "Mei", "Yuki", "Olúwaseun",
-    "Ana", "Liam", "Priya", "Mateo", "Fatima", "Noah",
+    "Ada",
+    "José",
+    "Zoë",
+    "Chloé",
+    "Søren",
+    "Ægir",
+    "Małgorzata",
+    "Øystein",
+    "Nguyễn",
+    "Björk",
+    "Renée",
+    "François",
+    "Łukasz",
+    "Ibrahim",
+    "Aarav",
+    "Mei",
+    "Yuki",
+    "Olúwaseun",
+    "Ana",
+    "Liam",
+    "Priya",
+    "Mateo",
+    "Fatima",
+    "Noah",
 ]
 LAST_NAMES = [
-    "Lovelace", "Müller", "García", "O'Brien", "Ñúñez", "Dvořák", "Kowalski", "Smith",
-    "李", "王", "佐藤", "Иванов", "Παπαδόπουλος", "Al-Farsi", "Okafor", "Nakamura", "Øberg",
+    "Lovelace",
+    "Müller",
+    "García",
+    "O'Brien",
+    "Ñúñez",
+    "Dvořák",
+    "Kowalski",
+    "Smith",
+    "李",
+    "王",
+    "佐藤",
+    "Иванов",
+    "Παπαδόπουλος",
+    "Al-Farsi",
+    "Okafor",
+    "Nakamura",
+    "Øberg",
 ]
-WORDS = (
-    "the a of to and in is for that it on with as this be are by from at or an data "
-    "model answer question please explain summary table code error migration database "
-    "query index user chat history export import token context window latency budget "
-    "plan review release deploy rollback schema column value invoice customer report "
-    "quarterly forecast revenue meeting agenda draft email policy security audit "
-    "café naïve façade résumé jalapeño Straße Ærø smörgåsbord "
-    "日本語 中文 한국어 русский ελληνικά العربية עברית हिन्दी ไทย "
-    "🎉 🚀 👍🏽 👩‍💻 🧑🏿‍🔬 ❤️ 🇳🇴 ✅ ⚠️ 🤖"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "for",
+    "that",
+    "it",
+    "on",
+    "with",
+    "as",
+    "this",
+    "be",
+    "are",
+    "by",
+    "from",
+    "at",
+    "or",
+    "an",
+    "data",
+    "model",
+    "answer",
+    "question",
+    "please",
+    "explain",
+    "summary",
+    "table",
+    "code",
+    "error",
+    "migration",
+    "database",
+    "query",
+    "index",
+    "user",
+    "chat",
+    "history",
+    "export",
+    "import",
+    "token",
+    "context",
+    "window",
+    "latency",
+    "budget",
+    "plan",
+    "review",
+    "release",
+    "deploy",
+    "rollback",
+    "schema",
+    "column",
+    "value",
+    "invoice",
+    "customer",
+    "report",
+    "quarterly",
+    "forecast",
+    "revenue",
+    "meeting",
+    "agenda",
+    "draft",
+    "email",
+    "policy",
+    "security",
+    "audit",
+    "café",
+    "naïve",
+    "façade",
+    "résumé",
+    "jalapeño",
+    "Straße",
+    "Ærø",
+    "smörgåsbord",
+    "日本語",
+    "中文",
+    "한국어",
+    "русский",
+    "ελληνικά",
+    "العربية",
+    "עברית",
+    "हिन्दी",
+    "ไทย",
+    "🎉",
+    "🚀",
+    "👍🏽",
+    "👩\u200d💻",
+    "🧑🏿\u200d🔬",
+    "❤️",
+    "🇳🇴",
+    "✅",
+    "⚠️",
+    "🤖",
+]
 TOPICS = [
-    "Quarterly report", "Database migration", "Trip to Kyōto", "Résumé review",
-    "Python help", "Onboarding plan", "SQL index tuning", "Email draft", "Ideas 💡",
-    "Straße names", "数据分析", "Погода", "Recipe: jalapeño bread", "Security audit",
+    "Quarterly report",
+    "Database migration",
+    "Trip to Kyōto",
+    "Résumé review",
+    "Python help",
+    "Onboarding plan",
+    "SQL index tuning",
+    "Email draft",
+    "Ideas 💡",
+    "Straße names",
+    "数据分析",
+    "Погода",
+    "Recipe: jalapeño bread",
+    "Security audit",
 ]
 MODELS = ["gpt-4o", "claude-3-5-sonnet", "gemini-1.5-pro", "llama-3.1-70b", "o1-mini"]
 TOOLS = ["web_search", "run_python", "file_search", "calculator"]
@@ -83,9 +211,7 @@ class SyntheticOptions:
     users: int = option(10, help="Number of users.")
     conversations_per_user: int = option(5, help="Conversations per user.")
     turns: int = option(4, help="Average user turns per conversation.")
-    attachment_rate: float = option(
-        0.05, help="Probability that a user message carries attachments."
-    )
+    attachment_rate: float = option(0.05, help="Probability that a user message carries attachments.")
     mutate: float = option(
         0.0,
         help="Fraction of conversations changed or deleted relative to the seed's base "
@@ -95,15 +221,13 @@ class SyntheticOptions:
 
 def _unit(*parts: Any) -> float:
     """A uniform [0, 1) number determined by ``parts`` (cheaper than seeding a Random)."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return struct.unpack(">Q", digest)[0] / 2**64
+    bits = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return struct.unpack(">Q", bits)[0] / 2**64
 
 
 def _iso(ms: int) -> str:
     year, month, day, hour, minute, second = time.gmtime(ms // 1000)[:6]
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        year, month, day, hour, minute, second, ms % 1000
-    )
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (year, month, day, hour, minute, second, ms % 1000)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -261,9 +385,7 @@ class _Conversation:
             ],
             model=model,
         )
-        result = self.add(
-            "tool", call, [{"type": "tool_result", "id": call_id, "text": self.text(10, 40)}]
-        )
+        result = self.add("tool", call, [{"type": "tool_result", "id": call_id, "text": self.text(10, 40)}])
         return self.answer(result, model)
 
     def attachments(self) -> list[str]:
@@ -286,8 +408,7 @@ class _Conversation:
         elif kind < 0.65:
             name, mime = "figures.csv", "text/csv"
             lines = ["month,revenue,région"] + [
-                f"{m},{rng.randint(1000, 99999)},{rng.choice(['Nord', 'Süd', 'Île'])}"
-                for m in range(1, 13)
+                f"{m},{rng.randint(1000, 99999)},{rng.choice(['Nord', 'Süd', 'Île'])}" for m in range(1, 13)
             ]
             content = "\n".join(lines).encode()
         elif kind < 0.85:
@@ -306,11 +427,9 @@ class _Conversation:
         if rng.random() < P_MISSING_FILE:
             data.update(sha256=None, blob=None, missing="expired temporary upload")
         else:
-            digest = self.source.context.blobs.put_bytes(content)
-            data.update(sha256=digest, blob=blob_ref(digest), missing=None)
-        return self.source.record(
-            "file", f"file:{file_id}", data, native, refs=[self.user["key"]]
-        )
+            sha256 = self.source.context.blobs.put_bytes(content)
+            data.update(sha256=sha256, blob=blob_ref(sha256), missing=None)
+        return self.source.record("file", f"file:{file_id}", data, native, refs=[self.user["key"]])
 
     # -- the tree ------------------------------------------------------------------------
 
@@ -360,7 +479,9 @@ class _Conversation:
     def records(self, action: str | None) -> list[Record]:
         source, user, rng = self.source, self.user, self.rng
         title = rng.choice(TOPICS)
-        system_prompt = "You are a concise assistant. Réponds en français si besoin." if rng.random() < 0.2 else None
+        system_prompt = (
+            "You are a concise assistant. Réponds en français si besoin." if rng.random() < 0.2 else None
+        )
         pinned, archived = rng.random() < 0.05, rng.random() < 0.08
         tags = rng.sample(TAGS, rng.randint(0, 2))
         created = self.clock
@@ -444,7 +565,9 @@ class SyntheticSource(Source):
     Options = SyntheticOptions
 
     def _user_gone(self, n: int) -> bool:
-        return self.options.mutate > 0 and _unit(self.options.seed, "user-gone", n) < self.options.mutate * 0.05
+        return (
+            self.options.mutate > 0 and _unit(self.options.seed, "user-gone", n) < self.options.mutate * 0.05
+        )
 
     def _action(self, n: int, index: int) -> str | None:
         mutate = self.options.mutate
@@ -473,9 +596,7 @@ class SyntheticSource(Source):
                 continue
             actions = [self._action(n, index) for index in range(options.conversations_per_user)]
             renamed = options.mutate > 0 and _unit(options.seed, "rename", n) < options.mutate * 0.1
-            fingerprint = hashlib.sha256(
-                canonical_bytes({**shape, "user": n, "actions": actions, "renamed": renamed})
-            ).hexdigest()
+            fingerprint = digest({**shape, "user": n, "actions": actions, "renamed": renamed})
             yield Scope(f"user:{n:07d}", complete=True, fingerprint=fingerprint)
 
     def _user(self, n: int) -> tuple[dict[str, Any], Record]:

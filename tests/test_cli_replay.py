@@ -74,7 +74,7 @@ def test_dry_runs_report_and_audit(tmp_path):
 
     done = cli_json("replay", "out", cwd=tmp_path)
     report = run_cli("report", str(done["run_id"]), cwd=tmp_path)
-    assert "message → messages" in report.stdout and "inserted" in report.stdout
+    assert "message → messages" in report.stdout and "inserted" in report.stdout  # the tables line
     reported = cli_json("report", str(done["run_id"]), cwd=tmp_path)
     assert reported["stats"]["tables"]["user → users"]["inserted"] == 5
 

@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import typer
-from typer.testing import CliRunner
 
 from ledger.cli.app import app
-
-HELP_ENV = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
-
 
 def commands(command=None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Every command path of the app (``()`` is the app itself), groups before their
@@ -29,10 +25,15 @@ def commands(command=None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ..
 
 
 def help_text(path: tuple[str, ...]) -> str:
-    result = CliRunner().invoke(app, [*path, "--help"], env=HELP_ENV, prog_name="chatledger")
-    if result.exit_code != 0:
-        raise RuntimeError(f"chatledger {' '.join(path)} --help failed: {result.output}")
-    return "\n".join(line.rstrip() for line in result.output.strip("\n").splitlines())
+    """The command's ``--help``, formatted as on a 100-column terminal, without running
+    the app's callback (which configures logging for a real invocation)."""
+    command = typer.main.get_command(app)
+    context = typer.Context(command, info_name="chatledger", terminal_width=100, max_content_width=100)
+    for name in path:
+        command = command.get_command(context, name)
+        context = typer.Context(command, info_name=name, parent=context, terminal_width=100, max_content_width=100)
+    text = command.get_help(context)
+    return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
 def render() -> str:

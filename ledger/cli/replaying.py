@@ -64,6 +64,13 @@ def replay(
         str | None, typer.Option(help="Only this extraction scope of the streams (e.g. user:0000007).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per target transaction.")] = 1000,
+    resync: Annotated[
+        bool,
+        typer.Option(
+            help="Forget what the ledger believes the target holds and write everything again "
+            "(the target is a new or restored database)."
+        ),
+    ] = False,
     dry_run: DryRun = False,
     progress: Progressing = True,
     as_json: JsonFlag = False,
@@ -78,6 +85,7 @@ def replay(
         truncate=truncate,
         scope=scope,
         dry_run=dry_run,
+        resync=resync,
         batch_records=batch_size,
     )
     result = api.replay_target(

@@ -109,6 +109,7 @@ class _Job:
             "kinds": kinds,
             "events": self.writer.events,
             "rejects": reader["rejects"],
+            "rejects_recorded": dict(self.writer.rejects.counts),
             "scopes": reader["scopes"],
             "blobs": dict(self.blobs),
             "seconds": seconds,

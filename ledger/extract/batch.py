@@ -39,13 +39,17 @@ class Tally:
 
 @dataclass
 class ScopeDone:
-    """A scope the reader finished, with the keys it saw (None: deletes not detectable)."""
+    """A scope the reader finished, with the keys it saw (None: deletes not detectable).
+
+    ``whole``: the pass read the scope from its start to its end, so a reject recorded
+    for it before and not found again is resolved (the input was fixed or removed)."""
 
     name: str
     seen: set[str] | None
     records: int
     cursor: Any
     fingerprint: str | None
+    whole: bool = False
 
 
 @dataclass

@@ -144,8 +144,11 @@ class Reader:
             self.scopes["deletes_withheld"] += 1
             seen = None
         self.batch.cursors.pop(scope.name, None)
-        fingerprint = scope.fingerprint if seen is not None else None
-        self.batch.done.append(ScopeDone(scope.name, seen, read, cursor, fingerprint))
+        # The fingerprint is kept even when deletes were withheld: the same input would
+        # give the same records and rejects, so reading it again would only repeat them.
+        fingerprint = scope.fingerprint if scope.complete else None
+        done = ScopeDone(scope.name, seen, read, cursor, fingerprint, whole=scope.complete)
+        self.batch.done.append(done)
         return read
 
     def _encode(self, record: Record, scope: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from ledger import failpoints, locks, runs
-from ledger.canonical import canonical_text
+from ledger.canonical import canonical_text, sha256_hex
 from ledger.extract.batch import (
     CODEC,
     CONVERSATION,
@@ -22,6 +22,7 @@ from ledger.extract.batch import (
     Tally,
 )
 from ledger.extract.reader import json_or_repr
+from ledger.records import Reject
 from ledger.schema import checkpoints, events, heads, payloads, rejects
 from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
@@ -72,6 +73,7 @@ class Writer:
         self.events = 0
         self.statistics = Statistics([heads, events, payloads, checkpoints])
         self.conn: Connection | None = None  # in a transaction across a batch's parts
+        self.rejects = RejectBook(stream, run_id)
 
     def apply(self, batch: Batch) -> None:
         """Apply one part of a ledger transaction; commit it when ``batch.commit``."""
@@ -167,7 +169,11 @@ class Writer:
         if not write:
             return
         self._save_checkpoints(conn, batch)
-        self._save_rejects(conn, batch)
+        self.rejects.save(
+            conn, [(scope, *self._reject_row(reject, scope)) for reject, scope in batch.rejects]
+        )
+        whole = [done.name for done in batch.done if done.whole]
+        self.rejects.resolve(conn, whole + batch.vanished)
         self.statistics.wrote(conn, len(new_events))
         runs.save_stats(conn, self.run_id, self.stats(batch.reader_stats))
         locks.heartbeat(conn, self.lock, self.run_id)
@@ -232,22 +238,9 @@ class Writer:
                 )
             )
 
-    def _save_rejects(self, conn: Connection, batch: Batch) -> None:
-        if not batch.rejects:
-            return
-        conn.execute(
-            rejects.insert(),
-            [
-                {
-                    "run_id": self.run_id,
-                    "stream": self.stream,
-                    "location": f"scope {scope}: {reject.location}",
-                    "reason": reject.reason,
-                    "input": self._reject_input(reject.input),
-                }
-                for reject, scope in batch.rejects
-            ],
-        )
+    def _reject_row(self, reject: Reject, scope: str) -> tuple[str, str, str | None]:
+        """(location, reason, input as stored) of a reject."""
+        return f"scope {scope}: {reject.location}", reject.reason, self._reject_input(reject.input)
 
     def _reject_input(self, value: Any) -> str | None:
         if value is None:
@@ -259,14 +252,97 @@ class Writer:
         return f"sha256:{digest} ({len(text)} characters, kept in the blob store)"
 
 
+class RejectBook:
+    """The extraction rejects of one stream: each distinct bad input once.
+
+    A reject's identity is (scope, location, reason, sha256 of its input). One already
+    open in the ledger is not added again: its ``last_run`` says this run found it too.
+    When a pass reads a whole scope (or the scope vanished), the open rejects of that
+    scope it did not find again are resolved: ``resolved_run`` is this run. ``counts``
+    has ``new``, ``seen_again`` and ``resolved`` for the run's stats.
+    """
+
+    def __init__(self, stream: str, run_id: int | None) -> None:
+        self.stream = stream
+        self.run_id = run_id
+        self.open: dict[str, dict[tuple, int]] = {}  # scope → identity → row id (ledger)
+        self.found: dict[str, set[tuple]] = {}  # scope → identities this run found
+        self.counts = {"new": 0, "seen_again": 0, "resolved": 0}
+
+    def _load(self, conn: Connection, scopes: list[str]) -> None:
+        wanted = sorted(set(scopes) - set(self.open))
+        for chunk in chunks(wanted):
+            for scope in chunk:
+                self.open[scope] = {}
+            rows = conn.execute(
+                select(
+                    rejects.c.id, rejects.c.scope, rejects.c.location, rejects.c.reason, rejects.c.input_hash
+                ).where(
+                    rejects.c.stream == self.stream,
+                    rejects.c.scope.in_(chunk),
+                    rejects.c.resolved_run.is_(None),
+                )
+            )
+            for row in rows:
+                self.open[row.scope][(row.location, row.reason, row.input_hash)] = row.id
+
+    def save(self, conn: Connection, found: list[tuple[str, str, str, str | None]]) -> None:
+        """Record (scope, location, reason, input) rejects that are not open already."""
+        if not found:
+            return
+        self._load(conn, [scope for scope, *_ in found])
+        new, again = [], []
+        for scope, location, reason, text in found:
+            identity = (location, reason, sha256_hex((text or "").encode("utf-8")))
+            seen = self.found.setdefault(scope, set())
+            if identity in seen:
+                continue  # the same input twice in one pass is one reject
+            seen.add(identity)
+            row_id = self.open[scope].get(identity)
+            if row_id is not None:
+                again.append(row_id)
+                continue
+            new.append(
+                {
+                    "run_id": self.run_id,
+                    "stream": self.stream,
+                    "scope": scope,
+                    "location": location,
+                    "reason": reason,
+                    "input": text,
+                    "input_hash": identity[2],
+                    "last_run": self.run_id,
+                }
+            )
+        if new:
+            conn.execute(rejects.insert(), new)
+        for chunk in chunks(again):
+            conn.execute(update(rejects).where(rejects.c.id.in_(chunk)).values(last_run=self.run_id))
+        self.counts["new"] += len(new)
+        self.counts["seen_again"] += len(again)
+
+    def resolve(self, conn: Connection, scopes: list[str]) -> None:
+        """Resolve the open rejects of ``scopes`` (read whole, or vanished) not found again."""
+        if not scopes:
+            return
+        self._load(conn, scopes)
+        gone = []
+        for scope in scopes:
+            found = self.found.get(scope, set())
+            gone += [row_id for identity, row_id in self.open[scope].items() if identity not in found]
+        for chunk in chunks(gone):
+            conn.execute(update(rejects).where(rejects.c.id.in_(chunk)).values(resolved_run=self.run_id))
+        self.counts["resolved"] += len(gone)
+
+
 def _load_heads(conn: Connection, stream: str, keys: list[str]) -> dict[str, tuple]:
     """key → (version, hash, deleted, scope) for the keys that have a head."""
     found: dict[str, tuple] = {}
     for chunk in chunks(list(dict.fromkeys(keys))):
         rows = conn.execute(
-            select(
-                heads.c.key, heads.c.version, heads.c.hash, heads.c.deleted, heads.c.scope
-            ).where(heads.c.stream == stream, heads.c.key.in_(chunk))
+            select(heads.c.key, heads.c.version, heads.c.hash, heads.c.deleted, heads.c.scope).where(
+                heads.c.stream == stream, heads.c.key.in_(chunk)
+            )
         )
         for key, version, digest, deleted, scope in rows:
             found[key] = (version, digest, deleted, scope)

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger import lifecycle, locks, runs
-from ledger.errors import UsageError
+from ledger.errors import ChatledgerError, UsageError
 from ledger.progress import NoProgress, Progress
 from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
 from ledger.retry import RetryPolicy
@@ -31,7 +31,7 @@ from ledger.replay.plan import (
     unchanged_counts,
 )
 from ledger.runs import utcnow
-from ledger.schema import targets
+from ledger.schema import target_state, targets
 from ledger.sink import Sink
 from ledger.sql import upsert
 from ledger.store import Ledger
@@ -55,6 +55,9 @@ class ReplaySettings:
     truncate: bool = False  # replace only: empty the sink's tables first
     scope: str | None = None  # one extraction scope of the streams (e.g. user:0000007)
     dry_run: bool = False
+    #: forget what the ledger believes the target holds and write everything again (a
+    #: target that was replaced by a new or restored database)
+    resync: bool = False
     batch_records: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -178,6 +181,37 @@ class _Run:
         return ReplayResult(self.run_id, status, self.summary())
 
 
+def check_identity(ledger: Ledger, sink: Sink) -> None:
+    """Refuse a target the ledger believes holds records but that has none of its
+    markers: the name now points at a new or restored database, and trusting
+    ``target_state`` would write nothing."""
+    markers = sink.marker_count()
+    if markers is None or markers > 0:
+        return
+    with ledger.read() as conn:
+        held = conn.scalar(
+            select(func.count())
+            .select_from(target_state)
+            .where(target_state.c.target == sink.target, target_state.c.skipped.is_(False))
+        )
+    if held:
+        raise ChatledgerError(
+            f"target {sink.target!r}: the ledger's records say it holds {held:,} record(s), but "
+            "the target has none of chatledger's markers, so it is not the database those runs "
+            f"wrote to (a new or restored one?). Point {sink.target!r} back at that database, or "
+            f"write everything again with: chatledger replay {sink.target} --resync"
+        )
+
+
+def forget_target_state(ledger: Ledger, target: str, streams: list[str]) -> int:
+    """``replay --resync``: the ledger forgets what it believed the target holds."""
+    with ledger.write() as conn:
+        result = conn.execute(
+            target_state.delete().where(target_state.c.target == target, target_state.c.stream.in_(streams))
+        )
+    return result.rowcount
+
+
 def dry_run_plan(
     ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySettings
 ) -> dict[str, dict[str, int]]:
@@ -241,6 +275,10 @@ def replay(
 
     def body(run: _Run) -> None:
         run.extra["policy"] = settings.policy
+        if settings.resync:
+            run.extra["forgotten"] = forget_target_state(ledger, sink.target, streams)
+        else:
+            check_identity(ledger, sink)
         applier = run.applier(settings.retry, truncate=settings.truncate)
         batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
         run.progress.start(f"replay {sink.target}", None)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ledger.kit import ChatledgerError
 from sources.convex.archive import ExportArchive
 from sources.convex.encoding import ERA_A, ERA_UNKNOWN, TableDecoder, era_of_schema_line
 
@@ -90,20 +91,76 @@ class Inventory:
     def readme(self) -> bool:
         return self.entry("README.md") in self.archive.names
 
-    def listed_tables(self) -> list[str]:
-        """Table names ``_tables/documents.jsonl`` declares (root component)."""
-        entry = self.tables.get("_tables")
+    def listed_tables(self, prefix: str = "") -> list[str]:
+        """Table names the ``_tables`` of a component (``prefix``; root: "") declares."""
+        return list(self.table_numbers(prefix))
+
+    def table_numbers(self, prefix: str = "") -> dict[str, int | None]:
+        """name → table number from ``<prefix>_tables/documents.jsonl``.
+
+        Convex's importer refuses a ``_tables`` that gives one number to two tables, and
+        so does this reader: the documents' ids would be ambiguous. One name with two
+        numbers is refused for the same reason."""
+        entry = self.tables.get(prefix + "_tables")
         if entry is None:
-            return []
-        names = []
-        for _, line in self.archive.lines(entry):
+            return {}
+        numbers: dict[str, int | None] = {}
+        owners: dict[int, str] = {}
+        for number, line in self.archive.lines(entry):
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(row, dict) and isinstance(row.get("name"), str):
-                names.append(row["name"])
-        return names
+            if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+                continue
+            name, table_number = row["name"], row.get("id")
+            if not isinstance(table_number, int) or isinstance(table_number, bool):
+                table_number = None
+            if name in numbers and numbers[name] != table_number:
+                raise ChatledgerError(
+                    f"{self.archive.path}: {entry} line {number} gives table {name!r} the number "
+                    f"{table_number}, an earlier line gave it {numbers[name]}: refused (Convex's "
+                    "importer refuses conflicting table numbers too)"
+                )
+            if table_number is not None and owners.setdefault(table_number, name) != name:
+                raise ChatledgerError(
+                    f"{self.archive.path}: {entry} line {number} gives table number {table_number} "
+                    f"to both {owners[table_number]!r} and {name!r}: refused (Convex's importer "
+                    "refuses conflicting table numbers too)"
+                )
+            numbers[name] = table_number
+        return numbers
+
+    def check(self, prefix: str) -> list[str]:
+        """Refuse an export with nothing to read; return why it cannot prove it is whole.
+
+        An export that holds no table at all (an empty ZIP or folder, a README alone) is
+        refused: read as complete, it would delete every record. Every ``_tables`` is
+        checked for conflicting numbers. What comes back names what is missing: no
+        ``_tables`` for the component read, a table it lists without its documents
+        file, a documents file that was refused. Such an export is read, but nothing is
+        deleted because of it."""
+        if not any(path.rpartition("/")[2] != "_tables" for path in self.tables):
+            raise ChatledgerError(
+                f"{self.archive.path}: no <table>/{DOCUMENTS} in this export "
+                f"({len(self.archive.names)} entries): empty or not a Convex export; nothing read"
+            )
+        for path in self.tables:
+            if path.rpartition("/")[2] == "_tables":
+                self.table_numbers(path[: -len("_tables")])
+        gaps = []
+        listing = prefix + "_tables"
+        if listing not in self.tables:
+            gaps.append(f"no {listing}/{DOCUMENTS}: the export cannot show that no table is missing")
+        for name in self.listed_tables(prefix):
+            if prefix + name not in self.tables:
+                gaps.append(
+                    f"{listing}/{DOCUMENTS} lists {name!r}, the export has no {prefix}{name}/{DOCUMENTS}"
+                )
+        for refused in self.archive.refused:
+            if refused["entry"].endswith(DOCUMENTS):
+                gaps.append(f"the documents of {refused['entry']!r} were refused: {refused['reason']}")
+        return gaps
 
     def era(self) -> tuple[str, list[str]]:
         """The export's era and a warning per table whose schema says another era."""

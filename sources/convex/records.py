@@ -37,7 +37,7 @@ import math
 import time
 from typing import Any
 
-from ledger.records import Record
+from ledger.kit import Record, blob_ref
 from sources.convex.index import Doc, ThreadDocs
 from sources.convex.parts import convert
 
@@ -274,7 +274,7 @@ class RecordMaker:
             "mime": body.get("contentType"),
             "size": body.get("size") if isinstance(body.get("size"), int) else None,
             "sha256": sha256,
-            "blob": f"sha256:{sha256}" if sha256 else None,
+            "blob": blob_ref(sha256) if sha256 else None,
             "missing": missing,
         }
         return self.make("file", f"file:{storage_id}", data, body)

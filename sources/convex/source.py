@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +36,7 @@ from typing import Any
 
 import orjson
 
-from ledger.canonical import canonical_bytes
-from ledger.options import option
-from ledger.records import Reject
-from ledger.source import Scope, Source
+from ledger.kit import ChatledgerError, Reject, Scope, Source, digest, option, printable_path
 from sources.convex.archive import ExportArchive
 from sources.convex.encoding import ERA_NAMES
 from sources.convex.index import CHAT_TABLES, STORAGE, Doc, ExportIndex, ThreadDocs
@@ -84,13 +80,26 @@ class ConvexSource(Source):
         self._inventory: Inventory | None = None
         self._index: ExportIndex | None = None
         self._facts: dict[str, Any] | None = None
+        self._gaps: list[str] = []  # why the export cannot prove it is whole (Inventory.check)
 
     # -- opening and indexing (lazily: this object is built in one process, read in another)
 
     def _open(self) -> None:
         if self._archive is None:
-            self._archive = ExportArchive.open(self.options.path)
-            self._inventory = Inventory.of(self._archive)
+            archive = ExportArchive.open(self.options.path)
+            try:
+                inventory = Inventory.of(archive)
+                self._gaps = inventory.check(self._table(""))
+                if not any(self._table(name) in inventory.tables for name in CHAT_TABLES):
+                    where = f"under {self._table('')}" if self.options.component else "at its root"
+                    raise ChatledgerError(
+                        f"{self.options.path}: none of the chat tables ({', '.join(CHAT_TABLES)}) "
+                        f"{where}: wrong export or component? Nothing read"
+                    )
+            except BaseException:
+                archive.close()
+                raise
+            self._archive, self._inventory = archive, inventory
 
     @property
     def archive(self) -> ExportArchive:
@@ -146,7 +155,7 @@ class ConvexSource(Source):
             tables[path] = index.counts.get(short, 0) if indexed else inventory.count_lines(path)
         listed = inventory.listed_tables()
         facts: dict[str, Any] = {
-            "path": str(self.options.path),
+            "path": printable_path(self.options.path),
             "format": archive.kind,
             "size": archive.size(),
             "sha256": archive.sha256(),
@@ -170,7 +179,7 @@ class ConvexSource(Source):
         return facts
 
     def _warnings(self, listed: list[str], tables: dict[str, int], index: ExportIndex) -> list[str]:
-        warnings = []
+        warnings = [f"{gap}: this pass deletes nothing" for gap in self._gaps]
         if not self.inventory.readme:
             warnings.append("no README.md: not the layout `npx convex export` writes")
         root_tables = {path for path in tables if "/" not in path}
@@ -196,16 +205,22 @@ class ConvexSource(Source):
     def _fingerprint(self) -> str:
         facts = self.describe()
         token = {"reader": READER_VERSION, "export": facts["sha256"], "component": self.options.component}
-        return hashlib.sha256(canonical_bytes(token)).hexdigest()
+        return digest(token)
 
     def scopes(self) -> Iterator[Scope]:
-        complete = self.index.unattributed() == 0
+        complete = self.index.unattributed() == 0 and not self.inventory_gaps()
+        # an export that cannot prove it is whole lists scopes that may not be all of them
+        self.exhaustive = not self.inventory_gaps()
         fingerprint = self._fingerprint() if complete else None
         for owner in self.index.owners():
             yield Scope(f"owner:{owner}", complete, fingerprint)
         yield Scope(OWNERLESS, complete, fingerprint)
         if STORAGE in self.inventory.tables:
             yield Scope(STORAGE_SCOPE, complete, fingerprint)
+
+    def inventory_gaps(self) -> list[str]:
+        self._open()
+        return self._gaps
 
     def read(self, scope: Scope, cursor: Any = None) -> Iterator[tuple[list, Any]]:
         if scope.name == STORAGE_SCOPE:
@@ -238,6 +253,9 @@ class ConvexSource(Source):
         if owner is None:
             tail += [
                 Reject(entry["entry"], entry["reason"], entry["entry"]) for entry in self.archive.refused
+            ]
+            tail += [
+                Reject(printable_path(self.options.path), f"incomplete export: {gap}") for gap in self._gaps
             ]
         else:
             tail += self._user_items(owner, bool(threads), first_thread_ms)

@@ -63,7 +63,9 @@ class Assets:
                     except OSError:
                         continue
                     relative = os.path.relpath(path, root)
-                    digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                    # a name that is not UTF-8 still counts, as its bytes
+                    line = f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+                    digest.update(line.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
     def count(self) -> int:

@@ -30,8 +30,7 @@ from typing import Any, BinaryIO
 import bson
 from bson.errors import BSONError
 
-from ledger.errors import ConfigError
-from ledger.records import Reject
+from ledger.kit import ConfigError, Reject, printable_path
 from sources.librechat.native import created, id_text, json_safe
 from sources.librechat.store import Bundle, Store
 
@@ -81,7 +80,9 @@ def frames(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
 def find_folder(path: Path, database: str) -> Path:
     """The folder holding the collection files: ``<path>/<database>`` or ``path``."""
     for candidate in (path / database, path):
-        if any((candidate / f"{name}.bson{suffix}").is_file() for name in COLLECTIONS for suffix in ("", ".gz")):
+        if any(
+            (candidate / f"{name}.bson{suffix}").is_file() for name in COLLECTIONS for suffix in ("", ".gz")
+        ):
             return candidate
     raise ConfigError(f"librechat: {path} is not a mongodump folder (no {database}/*.bson or *.bson files)")
 
@@ -119,7 +120,11 @@ class DumpStore(Store):
                 with open(path, "rb") as handle:
                     while chunk := handle.read(1 << 20):
                         digest.update(chunk)
-                self._digests[name] = {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+                self._digests[name] = {
+                    "file": path.name,
+                    "bytes": path.stat().st_size,
+                    "sha256": digest.hexdigest(),
+                }
                 self._check_framing(name)
         return self._digests
 
@@ -148,7 +153,7 @@ class DumpStore(Store):
     def describe(self) -> dict[str, Any]:
         return {
             "input": "mongodump",
-            "folder": str(self.folder),
+            "folder": printable_path(self.folder),
             "files": list(self.digests().values()),
             "missing_collections": [name for name in COLLECTIONS if name not in self.paths],
         }
@@ -218,11 +223,23 @@ class DumpStore(Store):
                 moment = created(document)
                 when = moment.timestamp() if moment else 0.0
                 cid = document.get("conversationId")
-                yield id_text(document.get("user")), str(cid) if cid is not None else None, when, oid, seq, offset, size
+                yield (
+                    id_text(document.get("user")),
+                    str(cid) if cid is not None else None,
+                    when,
+                    oid,
+                    seq,
+                    offset,
+                    size,
+                )
             elif name == "files":
                 yield document.get("file_id"), seq, offset, size
             else:
-                yield id_text(document.get("user")), str(document.get("conversationId")), str(document.get("shareId"))
+                yield (
+                    id_text(document.get("user")),
+                    str(document.get("conversationId")),
+                    str(document.get("shareId")),
+                )
 
     def _read(self, name: str, offset: int, size: int) -> dict[str, Any]:
         handle = self._data_file(name)
@@ -248,7 +265,9 @@ class DumpStore(Store):
                 return
 
     def user(self, user_id: str) -> dict[str, Any] | None:
-        row = self.index.execute("SELECT pos, size FROM users WHERE uid = ? ORDER BY seq LIMIT 1", (user_id,)).fetchone()
+        row = self.index.execute(
+            "SELECT pos, size FROM users WHERE uid = ? ORDER BY seq LIMIT 1", (user_id,)
+        ).fetchone()
         return self._read("users", *row) if row else None
 
     def conversations(self, user_id: str, start: int) -> Iterator[Bundle | Reject]:
@@ -262,13 +281,17 @@ class DumpStore(Store):
             if cid is None:
                 yield Reject(location, "conversation has no conversationId", json_safe(document))
                 continue
-            messages = [
-                self._read("messages", pos, length)
-                for pos, length in self.index.execute(
-                    "SELECT pos, size FROM messages WHERE uid = ? AND cid = ? ORDER BY created, oid, seq",
-                    (user_id, cid),
-                )
-            ] if "messages" in self.paths else []
+            messages = (
+                [
+                    self._read("messages", pos, length)
+                    for pos, length in self.index.execute(
+                        "SELECT pos, size FROM messages WHERE uid = ? AND cid = ? ORDER BY created, oid, seq",
+                        (user_id, cid),
+                    )
+                ]
+                if "messages" in self.paths
+                else []
+            )
             yield Bundle(index, document, messages, location)
 
     def stray_conversations(self, user_id: str, known: set[str]) -> dict[str, int]:
@@ -295,7 +318,9 @@ class DumpStore(Store):
         if "sharedlinks" not in self.paths:
             return {}
         found: dict[str, list[str]] = {}
-        for cid, share_id in self.index.execute("SELECT cid, share_id FROM sharedlinks WHERE uid = ?", (user_id,)):
+        for cid, share_id in self.index.execute(
+            "SELECT cid, share_id FROM sharedlinks WHERE uid = ?", (user_id,)
+        ):
             found.setdefault(cid, []).append(share_id)
         return {cid: sorted(ids) for cid, ids in found.items()}
 

@@ -1,10 +1,15 @@
 """Reading LibreChat's own JSON conversation exports (``useExportConversation.ts``).
 
 An export is one conversation: ``conversationId``, ``title``, ``endpoint``,
-``exportAt``, ``options`` (the preset fields) and either ``messages`` (flat, the raw
-MongoDB documents) or, when ``recursive``, ``messagesTree`` (nested ``children``). A
-tree is flattened the way LibreChat's importer does: the nesting sets
-``parentMessageId``, and a top-level message gets ``NO_PARENT``.
+``exportAt``, ``options`` (the preset fields), ``branches``, ``recursive`` and
+``messages``. Flat exports hold the messages as stored. With ``recursive: true``,
+LibreChat (``useBuildMessageTree``) writes the *tree* under ``messages``: the root
+messages, each reply nested in its parent's ``children``; an older branch of the code
+named that field ``messagesTree``, which is read too. Whenever messages carry
+``children`` they are flattened (iteratively: a long chat is a deep tree), the nesting
+giving each reply its ``parentMessageId``; a top-level message keeps its own, else
+``NO_PARENT``. JSON nested deeper than Python's recursion limit (a chat of more than
+about 500 turns) is parsed on a thread with a large stack.
 
 Exports carry no user document and no email, so they are one user's: ``owner_email``
 names that user, whose id is derived from the email (``export-<sha256 prefix>``). The
@@ -12,68 +17,172 @@ conversation document is rebuilt from the export (``createdAt``/``updatedAt`` fr
 messages, else ``exportAt``). There is no ``files`` collection: a message's own file
 entries (``filepath``, ``type``, ``filename``) are used to find bytes. Each file is
 read twice, once to order the conversations by creation time and once to map it, so
-memory holds one export at a time. A file that is not valid JSON, or not an export, is
-rejected with the reason; the other files land.
+memory holds one export at a time.
+
+Bad input is one reject per file, and the other files land: a file that is not valid
+JSON, nested too deeply, or not a LibreChat export (one of another platform is named:
+"this looks like a ChatGPT export …"), a file name that is not UTF-8, and a symbolic
+link inside an export folder (not followed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import ConfigError
-from ledger.records import Reject
+from ledger.kit import ConfigError, Reject, describe_export, export_format, name_problem, printable_path
 from sources.librechat.native import NO_PARENT, moment
 from sources.librechat.store import Bundle, Store
 
+#: Nesting a recursive export may have (two levels per turn), and the stack to parse it.
+DEEP_LEVELS = 200_000
+DEEP_STACK = 512 << 20
 
-def export_files(paths: list[Path]) -> list[Path]:
-    """Every ``*.json`` named or inside a named folder, sorted, each once."""
+
+def export_files(paths: list[Path]) -> tuple[list[Path], set[Path]]:
+    """Every ``*.json`` named or inside a named folder, sorted, each once, and the
+    symbolic links found inside the folders (listed to be rejected, never followed: a
+    link could point anywhere). A file named explicitly is read even when it is a link."""
     found: set[Path] = set()
+    links: set[Path] = set()
     for path in paths:
         if path.is_dir():
-            found.update(child for child in path.rglob("*.json") if child.is_file())
+            for folder, dirs, files in os.walk(path, followlinks=False):
+                for name in [*dirs, *files]:
+                    child = Path(folder, name)
+                    if child.is_symlink():
+                        links.add(child)
+                found.update(Path(folder, name) for name in files if name.endswith(".json"))
         elif path.is_file():
             found.add(path)
         else:
-            raise ConfigError(f"librechat: export path {path} does not exist")
-    return sorted(found)
+            raise ConfigError(f"librechat: export path {printable_path(path)} does not exist")
+    return sorted(found | links), links
 
 
-def flatten(nodes: list[Any], parent: str = NO_PARENT) -> Iterator[dict[str, Any]]:
-    """A ``messagesTree`` as flat messages, parents first, ``parentMessageId`` from nesting."""
-    for node in nodes:
+def flatten(nodes: list[Any]) -> list[dict[str, Any]]:
+    """A recursive export's tree as flat messages, parents first (depth-first, in order).
+
+    A nested message's ``parentMessageId`` is the message it is nested in; a top-level
+    one keeps its own (else ``NO_PARENT``), so flat messages that happen to carry an
+    empty ``children`` keep their links. Iterative: a chat thousands of turns deep is as
+    deep as this tree, and must not exhaust Python's stack."""
+    flat: list[dict[str, Any]] = []
+    stack: list[tuple[Any, str | None]] = [(node, None) for node in reversed(nodes)]
+    while stack:
+        node, parent = stack.pop()
         if not isinstance(node, dict):
+            flat.append(node)  # not a message: the mapping rejects it
             continue
         message = {key: value for key, value in node.items() if key != "children"}
-        message["parentMessageId"] = parent
-        yield message
+        if parent is not None or not isinstance(message.get("parentMessageId"), str):
+            message["parentMessageId"] = parent or NO_PARENT
+        flat.append(message)
         children = node.get("children")
         if isinstance(children, list):
-            yield from flatten(children, str(message.get("messageId")))
+            own_id = str(message.get("messageId"))
+            stack.extend((child, own_id) for child in reversed(children))
+    return flat
+
+
+def parse_json(data: bytes) -> Any:
+    """``json.loads``, also for documents nested deeper than Python's recursion limit
+    (a recursive export nests two levels per turn): those are parsed again on a thread
+    with a large stack and a raised limit; beyond DEEP_LEVELS it is a RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        pass
+    outcome: dict[str, Any] = {}
+
+    def parse() -> None:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEP_LEVELS))
+        try:
+            outcome["value"] = json.loads(data)
+        except BaseException as exc:  # handed to the calling thread
+            outcome["error"] = exc
+        finally:
+            sys.setrecursionlimit(limit)
+
+    previous = threading.stack_size(DEEP_STACK)
+    try:
+        worker = threading.Thread(target=parse, name="chatledger-deep-json")
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def export_messages(document: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The messages of an export, flat: ``messages`` (flat, or nested with ``children``
+    when ``recursive``), else ``messagesTree``; None when it has neither."""
+    for field in ("messages", "messagesTree"):
+        nodes = document.get(field)
+        if isinstance(nodes, list):
+            if any(isinstance(node, dict) and "children" in node for node in nodes):
+                return flatten(nodes)
+            return list(nodes)
+    return None
+
+
+def _file_facts(path: Path) -> dict[str, Any]:
+    """Name, size and sha256 of an export file (an unreadable one is rejected when read)."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        return {"file": printable_path(path), "error": str(exc)}
+    return {"file": printable_path(path), "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def _created_order(message: Any) -> tuple[bool, Any]:
+    """Messages by ``createdAt``, those without one (or not objects) last, stably."""
+    created = moment(message.get("createdAt")) if isinstance(message, dict) else None
+    return created is None, created or 0
+
+
+def _not_an_export(document: Any) -> str:
+    """What a JSON document that is not a LibreChat export is instead."""
+    found = export_format(document)
+    if found is not None and found.name != "librechat":
+        return f"this looks like {describe_export(document)}"
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object with a conversationId"
+    if not isinstance(document.get("conversationId"), str):
+        return "no conversationId"
+    return "neither messages nor messagesTree"
 
 
 class ExportStore(Store):
     kind = "json-export"
 
     def __init__(self, paths: list[Path], owner_email: str, owner_id: str) -> None:
-        self.paths = export_files(paths)
+        self.paths, self.links = export_files(paths)
+        if not self.paths:
+            # read as complete, an empty input would delete every conversation seen before
+            shown = ", ".join(printable_path(path) for path in paths)
+            raise ConfigError(f"librechat: no *.json export files under {shown}: nothing to read")
         self.owner = {"_id": owner_id, "email": owner_email.strip().lower(), "provider": "json-export"}
         self._digests: list[dict[str, Any]] | None = None
 
     def digests(self) -> list[dict[str, Any]]:
         if self._digests is None:
-            self._digests = [
-                {"file": str(path), "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-                for path in self.paths
-            ]
+            self._digests = [_file_facts(path) for path in self.paths if path not in self.links]
         return self._digests
 
     def fingerprint(self) -> str:
-        body = repr([(facts["file"], facts["sha256"]) for facts in self.digests()] + [self.owner["email"]])
+        body = repr(
+            [(facts["file"], facts.get("sha256")) for facts in self.digests()] + [self.owner["email"]]
+        )
         return hashlib.sha256(body.encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
@@ -98,7 +207,9 @@ class ExportStore(Store):
                 continue
             conversation_id, created = item.document["conversationId"], item.document["createdAt"]
             if conversation_id in seen:
-                yield Reject(str(path), f"conversation {conversation_id} is exported twice; the first file is kept")
+                yield Reject(
+                    item.location, f"conversation {conversation_id} is exported twice; the first file is kept"
+                )
                 continue
             seen.add(conversation_id)
             order.append((created is None, created or 0, conversation_id, path))
@@ -111,25 +222,30 @@ class ExportStore(Store):
                 yield bundle
 
     def _load(self, path: Path) -> Bundle | Reject:
+        where = printable_path(path)
+        problem = name_problem(path) or (
+            "a symbolic link inside an export folder: not followed" if path in self.links else None
+        )
+        if problem:
+            return Reject(where, problem)
         try:
-            document = json.loads(path.read_bytes())
+            document = parse_json(path.read_bytes())
+        except RecursionError:
+            return Reject(where, f"nested deeper than {DEEP_LEVELS} levels: not read")
         except (OSError, ValueError) as exc:
-            return Reject(str(path), f"not a readable JSON file: {exc}")
-        if not isinstance(document, dict) or not isinstance(document.get("conversationId"), str):
-            return Reject(str(path), "not a LibreChat export: no conversationId")
-        if isinstance(document.get("messagesTree"), list):
-            messages = list(flatten(document["messagesTree"]))
-        elif isinstance(document.get("messages"), list):
-            messages = [message for message in document["messages"] if isinstance(message, dict)]
-        else:
-            return Reject(str(path), "not a LibreChat export: neither messages nor messagesTree")
-        messages.sort(key=lambda m: (moment(m.get("createdAt")) is None, moment(m.get("createdAt")) or 0))
-        return Bundle(0, self._conversation(document, messages), messages, str(path))
+            return Reject(where, f"not a readable JSON file: {exc}")
+        messages = export_messages(document) if isinstance(document, dict) else None
+        if messages is None or not isinstance(document.get("conversationId"), str):
+            return Reject(where, f"not a LibreChat export: {_not_an_export(document)}")
+        messages.sort(key=_created_order)
+        return Bundle(0, self._conversation(document, messages), messages, where)
 
     def _conversation(self, export: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The conversations document an export stands for."""
-        times = [moment(m.get("createdAt")) for m in messages] + [moment(m.get("updatedAt")) for m in messages]
-        times = [t for t in times if t is not None]
+        stamps = [
+            m.get(field) for m in messages if isinstance(m, dict) for field in ("createdAt", "updatedAt")
+        ]
+        times = [t for t in map(moment, stamps) if t is not None]
         exported = moment(export.get("exportAt"))
         options = export.get("options") if isinstance(export.get("options"), dict) else {}
         return {
@@ -140,7 +256,9 @@ class ExportStore(Store):
             "user": self.owner["_id"],
             "createdAt": min(times) if times else exported,
             "updatedAt": max(times) if times else exported,
-            "export": {key: value for key, value in export.items() if key not in ("messages", "messagesTree")},
+            "export": {
+                key: value for key, value in export.items() if key not in ("messages", "messagesTree")
+            },
         }
 
     def files(self, file_ids: list[str]) -> dict[str, dict[str, Any]]:

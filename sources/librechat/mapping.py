@@ -39,8 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.blobs import blob_ref
-from ledger.records import Record, Reject
+from ledger.kit import Record, Reject, blob_ref
 from sources.librechat.assets import Assets, unreadable_reason
 from sources.librechat.native import created, id_text, json_safe, moment, user_raw
 from sources.librechat.parts import embedded_file, message_file_ids, message_parts
@@ -140,12 +139,20 @@ def conversation_records(
 
 
 def _unique_messages(
-    messages: list[dict[str, Any]], user_id: str, conversation_id: str, location: str, result: ConversationResult
+    messages: list[dict[str, Any]],
+    user_id: str,
+    conversation_id: str,
+    location: str,
+    result: ConversationResult,
 ) -> list[dict[str, Any]]:
     """Messages with a usable messageId, each id once (the first wins)."""
     seen: set[str] = set()
     kept = []
-    for message in messages:
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict):
+            where = f"{location} message #{position + 1}"
+            result.items.append(Reject(where, "a message that is not a JSON object", json_safe(message)))
+            continue
         message_id = message.get("messageId")
         where = f"{location} message _id {id_text(message.get('_id')) or '?'}"
         if not isinstance(message_id, str) or not message_id:
@@ -153,7 +160,11 @@ def _unique_messages(
             continue
         if message_id in seen:
             key = message_key(user_id, conversation_id, message_id)
-            result.items.append(Reject(where, f"duplicate messageId {message_id}; the first is kept", json_safe(message), key=key))
+            result.items.append(
+                Reject(
+                    where, f"duplicate messageId {message_id}; the first is kept", json_safe(message), key=key
+                )
+            )
             continue
         seen.add(message_id)
         kept.append(message)
@@ -174,8 +185,8 @@ def _conversation(
     preset = {name: json_safe(document[name]) for name in PRESET_FIELDS if document.get(name) is not None}
     metadata = {
         "source_id": str(document["conversationId"]),
-        "endpoint": document.get("endpoint"),
-        "endpoint_type": document.get("endpointType"),
+        "endpoint": _text(document.get("endpoint")),
+        "endpoint_type": _text(document.get("endpointType")),
         "shared": bool(share_ids),
         "share_ids": share_ids,
         "temporary": bool(document.get("isTemporary")),
@@ -183,12 +194,19 @@ def _conversation(
     }
     data = {
         "owner": user_key(user_id),
-        "title": document.get("title") or "New Chat",
+        "title": _text(document.get("title")) or "New Chat",
         "created_at": created(document),
         "updated_at": updated or created(document),
-        "assistant": document.get("agent_id") or document.get("assistant_id"),
-        "model": document.get("model"),
-        "system_prompt": next((document[f] for f in SYSTEM_PROMPT_FIELDS if isinstance(document.get(f), str) and document[f].strip()), None),
+        "assistant": _text(document.get("agent_id")) or _text(document.get("assistant_id")),
+        "model": _text(document.get("model")),
+        "system_prompt": next(
+            (
+                document[f]
+                for f in SYSTEM_PROMPT_FIELDS
+                if isinstance(document.get(f), str) and document[f].strip()
+            ),
+            None,
+        ),
         "pinned": bool(document.get("pinned")),
         "archived": bool(document.get("isArchived") or document.get("archivedAt")),
         "tags": [tag for tag in document.get("tags") or [] if isinstance(tag, str)],
@@ -215,8 +233,8 @@ def _message(
         if isinstance(document.get(field), int) and not isinstance(document.get(field), bool)
     }
     metadata = {
-        "endpoint": document.get("endpoint"),
-        "finish_reason": document.get("finish_reason"),
+        "endpoint": _text(document.get("endpoint")),
+        "finish_reason": json_safe(document.get("finish_reason")),
         "added_convo": True if document.get("addedConvo") else None,
         "edited": True if document.get("isEdited") else None,
         "orphan_of": orphan_of,
@@ -225,11 +243,15 @@ def _message(
         "conversation": conversation_key(user_id, conversation_id),
         "parent": parent_key,
         "role": "user" if document.get("isCreatedByUser") else "assistant",
-        "author": document.get("sender"),
-        "model": document.get("model"),
+        "author": _text(document.get("sender")),
+        "model": _text(document.get("model")),
         "created_at": created(document),
         "updated_at": moment(document.get("updatedAt")) or created(document),
-        "status": "error" if document.get("error") else "aborted" if document.get("unfinished") else "complete",
+        "status": "error"
+        if document.get("error")
+        else "aborted"
+        if document.get("unfinished")
+        else "complete",
         "parts": message_parts(document, lambda file_id: file_key(user_id, file_id)),
         "files": files,
         "sibling_group": 0,
@@ -238,6 +260,11 @@ def _message(
         "metadata": {name: value for name, value in metadata.items() if value is not None},
     }
     return make("message", key, data, json_safe(document), [data["conversation"], parent_key, *files])
+
+
+def _text(value: Any) -> str | None:
+    """A canonical text field: the value when it is a string (a wrong type stays in ``raw``)."""
+    return value if isinstance(value, str) else None
 
 
 def _feedback(value: Any) -> dict[str, Any] | None:

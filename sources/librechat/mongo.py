@@ -17,8 +17,7 @@ import pymongo
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
-from ledger.errors import ChatledgerError
-from ledger.redact import redact
+from ledger.kit import ChatledgerError, redact
 from sources.librechat.native import USER_SECRETS
 from sources.librechat.store import Bundle, Store
 
@@ -59,9 +58,11 @@ class MongoStore(Store):
     def conversations(self, user_id: str, start: int) -> Iterator[Bundle]:
         cursor = self._guard(
             "reading conversations",
-            lambda: self.db.conversations.find({"user": user_id})
-            .sort([("createdAt", 1), ("conversationId", 1)])
-            .skip(start),
+            lambda: (
+                self.db.conversations.find({"user": user_id})
+                .sort([("createdAt", 1), ("conversationId", 1)])
+                .skip(start)
+            ),
         )
         for index, document in enumerate(cursor, start):
             conversation_id = document.get("conversationId")
@@ -73,9 +74,13 @@ class MongoStore(Store):
         return list(self.db.messages.find(query).sort([("createdAt", 1), ("_id", 1)]))
 
     def stray_conversations(self, user_id: str, known: set[str]) -> dict[str, int]:
-        found = self._guard("reading messages", lambda: self.db.messages.distinct("conversationId", {"user": user_id}))
+        found = self._guard(
+            "reading messages", lambda: self.db.messages.distinct("conversationId", {"user": user_id})
+        )
         return {
-            conversation_id: self.db.messages.count_documents({"user": user_id, "conversationId": conversation_id})
+            conversation_id: self.db.messages.count_documents(
+                {"user": user_id, "conversationId": conversation_id}
+            )
             for conversation_id in sorted(set(found) - known, key=str)
         }
 

@@ -28,6 +28,8 @@ from bson import (
     Timestamp,
 )
 
+from ledger.kit import parse_time
+
 #: The parentMessageId of a conversation's first message (librechat-data-provider).
 NO_PARENT = "00000000-0000-0000-0000-000000000000"
 USER_SECRETS = ("password", "totpSecret", "backupCodes", "refreshToken")
@@ -47,7 +49,7 @@ def json_safe(value: Any) -> Any:
             return value
         return {"$numberDouble": "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"}
     if isinstance(value, dt.datetime):
-        return utc(value)
+        return parse_time(value)
     if isinstance(value, ObjectId):
         return {"$oid": str(value)}
     if isinstance(value, Int64):
@@ -73,27 +75,17 @@ def user_raw(document: dict[str, Any]) -> dict[str, Any]:
     return json_safe({name: value for name, value in document.items() if name not in USER_SECRETS})
 
 
-def utc(value: dt.datetime) -> dt.datetime:
-    """An aware UTC datetime (BSON dates are UTC; a naive one is read as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 def moment(value: Any) -> dt.datetime | None:
-    """A timestamp from a BSON date, an ISO string (JSON exports) or epoch milliseconds."""
-    if isinstance(value, dt.datetime):
-        return utc(value)
-    if isinstance(value, str) and value:
-        try:
-            return utc(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            return None
+    """A UTC timestamp from a BSON date (a naive one is UTC), an ISO string (JSON
+    exports), Extended JSON ``{"$date": …}`` or epoch milliseconds; None otherwise."""
     if isinstance(value, dict) and "$date" in value:
         return moment(value["$date"])
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
-    return None
+        try:
+            return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+        except (OverflowError, ValueError, OSError):  # far outside the calendar
+            return None
+    return parse_time(value)
 
 
 def created(document: dict[str, Any]) -> dt.datetime | None:

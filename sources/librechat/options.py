@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.errors import ConfigError
-from ledger.options import option
+from ledger.kit import ConfigError, option
 
 
 @dataclass
 class LibreChatOptions:
-    mongo_uri: str | None = option(
-        None, help="A live MongoDB (mongodb://…); read with pymongo.", secret=True
-    )
+    mongo_uri: str | None = option(None, help="A live MongoDB (mongodb://…); read with pymongo.", secret=True)
     database: str = option("LibreChat", help="The MongoDB database (live or in the dump).")
     dump_path: Path | None = option(
         None, help="A mongodump folder: <path>/<database>/*.bson[.gz], or the database folder itself."
@@ -26,7 +23,8 @@ class LibreChatOptions:
         None, help="JSON exports only: the email of the user who exported them (exports carry none)."
     )
     user_emails: list[str] = option(
-        [], help="Only these users (repeatable); the listing is then not exhaustive: nothing is deleted for users left out."
+        [],
+        help="Only these users (repeatable); the listing is then not exhaustive: nothing is deleted for users left out.",
     )
     users_file: Path | None = option(
         None, help="Only the users whose emails are listed in this file, one per line (# comments)."
@@ -73,7 +71,9 @@ def wanted_emails(options: LibreChatOptions) -> set[str] | None:
         try:
             lines = options.users_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ConfigError(f"librechat: cannot read users_file {options.users_file}: {exc.strerror}") from None
+            raise ConfigError(
+                f"librechat: cannot read users_file {options.users_file}: {exc.strerror}"
+            ) from None
         for line in lines:
             entry = line.split("#", 1)[0].strip().lower()
             if entry:

@@ -55,7 +55,11 @@ def _part(part: Any, file_key: FileKey) -> dict[str, Any]:
         return {"type": "reasoning", "text": text_value(part.get("think"))}
     if kind == "tool_call" and isinstance(part.get("tool_call"), dict):
         return _tool_call(part["tool_call"])
-    if kind == "image_file" and isinstance(part.get("image_file"), dict) and part["image_file"].get("file_id"):
+    if (
+        kind == "image_file"
+        and isinstance(part.get("image_file"), dict)
+        and part["image_file"].get("file_id")
+    ):
         return {"type": "image", "file": file_key(str(part["image_file"]["file_id"]))}
     if kind == "image_url":
         url = part.get("image_url")
@@ -95,7 +99,11 @@ def message_file_ids(document: dict[str, Any]) -> list[str]:
                 found.setdefault(entry["file_id"])
     content = document.get("content")
     for part in content if isinstance(content, list) else []:
-        if isinstance(part, dict) and part.get("type") == "image_file" and isinstance(part.get("image_file"), dict):
+        if (
+            isinstance(part, dict)
+            and part.get("type") == "image_file"
+            and isinstance(part.get("image_file"), dict)
+        ):
             file_id = part["image_file"].get("file_id")
             if isinstance(file_id, str) and file_id:
                 found.setdefault(file_id)

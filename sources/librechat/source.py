@@ -16,13 +16,10 @@ document is missing are reported, not migrated.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from ledger.canonical import canonical_bytes
-from ledger.records import Record, Reject
-from ledger.source import Scope, Source
+from ledger.kit import Record, Reject, Scope, Source, digest
 from sources.librechat import mapping
 from sources.librechat.assets import Assets
 from sources.librechat.dump import DumpStore
@@ -88,8 +85,8 @@ class LibreChatSource(Source):
                 "max_conversations": self.options.max_conversations,
                 "assets": self.assets.fingerprint() if self.assets.roots else None,
             }
-            self._shape = hashlib.sha256(canonical_bytes(shape)).hexdigest()
-        return hashlib.sha256(f"{self._shape}:{user_id}".encode()).hexdigest()
+            self._shape = digest(shape)
+        return digest(self._shape, user_id)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -143,7 +140,9 @@ class LibreChatSource(Source):
         tally.orphans += result.orphans
         tally.branched += result.branched
         items = result.items
-        wanted = [file_id for file_id in result.file_ids if mapping.file_key(user_id, file_id) not in files_done]
+        wanted = [
+            file_id for file_id in result.file_ids if mapping.file_key(user_id, file_id) not in files_done
+        ]
         documents = self.store.files(wanted)
         for file_id in wanted:
             record = mapping.file_record(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.records import Reject
+from ledger.kit import Reject
 
 
 @dataclass

@@ -172,11 +172,11 @@ def entries(
 ) -> dict[str, bytes]:
     """Entry name → bytes of an export (see the module doc for value types)."""
     out: dict[str, bytes] = {"README.md": README.encode()}
-    out["_tables/documents.jsonl"] = _lines(
-        [{"name": name, "id": 10001 + i} for i, name in enumerate(tables)]
-    )
     groups = [("", tables)] + [(f"_components/{name}/", group) for name, group in (components or {}).items()]
     for prefix, group in groups:
+        out[f"{prefix}_tables/documents.jsonl"] = _lines(
+            [{"name": name, "id": 10001 + i} for i, name in enumerate(group)]
+        )
         for name, documents in group.items():
             documents = _with_system_fields(name, documents)
             encode = encode_b if era == "B" else encode_a

@@ -247,8 +247,10 @@ def write_dump(folder: Path, data: dict[str, list[dict[str, Any]]] | None = None
     return folder
 
 
-def export_json(conversation_id: str, *, recursive: bool, data=None) -> dict[str, Any]:
-    """A LibreChat JSON export of one conversation (``useExportConversation``)."""
+def export_json(conversation_id: str, *, recursive: bool, data=None, tree_field: str = "messages") -> dict[str, Any]:
+    """A LibreChat JSON export of one conversation (``useExportConversation``): with
+    ``recursive`` the tree is nested under ``messages`` (each reply in its parent's
+    ``children``), as LibreChat writes it; ``tree_field="messagesTree"`` for the older name."""
     data = data or dataset()
     convo = next(c for c in data["conversations"] if c["conversationId"] == conversation_id and c["user"] == str(ADA))
     messages = [_as_json(m) for m in data["messages"] if m["conversationId"] == conversation_id and m["user"] == str(ADA)]
@@ -262,7 +264,7 @@ def export_json(conversation_id: str, *, recursive: bool, data=None) -> dict[str
         "options": {"endpoint": convo["endpoint"], "model": convo.get("model"), "promptPrefix": convo.get("promptPrefix")},
     }
     if recursive:
-        export["messagesTree"] = _nest(messages)
+        export[tree_field] = _nest(messages)
     else:
         export["messages"] = messages
     return export
