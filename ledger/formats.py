@@ -4,7 +4,7 @@ A source that is handed a file of another platform says which one it looks like 
 source reads it, instead of a bare "not a <format> export". :func:`export_format` sniffs a
 parsed JSON document by the few fields each format always has (see
 docs/chat-export-formats.md and the reference notes); :func:`describe_export` turns that
-into the sentence for a reject. Only the first elements of an array are looked at, so a
+into the sentence for a reject, and :func:`format_name` into the source type's name. Only the first elements of an array are looked at, so a
 large file costs nothing more.
 
 File names: POSIX file names are bytes; Python hands undecodable ones over with lone
@@ -45,49 +45,72 @@ def _any(test: Callable[[dict[str, Any]], bool]) -> Callable[[Any], bool]:
     return lambda value: any(test(item) for item in _first_dicts(value))
 
 
+def _is_chatgpt(item: dict[str, Any]) -> bool:
+    return isinstance(item.get("mapping"), dict) or "current_node" in item
+
+
+def _is_openwebui(item: dict[str, Any]) -> bool:
+    chat = item.get("chat")
+    if isinstance(chat, dict) and isinstance(chat.get("history", chat.get("messages")), (dict, list)):
+        return True
+    history = item.get("history")  # a bare chat
+    return isinstance(history, dict) and "messages" in history
+
+
+def _is_librechat(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("conversationId"), str)
+        and isinstance(value.get("messages", value.get("messagesTree")), list)
+    )
+
+
+def _is_chatbotui(value: Any) -> bool:
+    if isinstance(value, dict) and isinstance(value.get("history"), list):  # v2–v4
+        return True
+    items = _first_dicts(value) if isinstance(value, list) else []  # v1: a bare array
+    return any(
+        "name" in item
+        and isinstance(item.get("messages"), list)
+        and all(isinstance(m, dict) and "role" in m and "content" in m for m in item["messages"][:3])
+        for item in items
+    )
+
+
 FORMATS = (
-    ExportFormat(
-        "librechat",
-        "a LibreChat conversation export",
-        "`conversationId` with `messages`",
-        lambda value: (
-            isinstance(value, dict)
-            and isinstance(value.get("conversationId"), str)
-            and isinstance(value.get("messages", value.get("messagesTree")), list)
-        ),
-    ),
     ExportFormat(
         "chatgpt",
         "a ChatGPT export",
         "conversations with `mapping`",
-        _any(lambda item: isinstance(item.get("mapping"), dict)),
+        _any(_is_chatgpt),
     ),
     ExportFormat(
         "claude",
-        "a Claude export",
+        "a Claude.ai export",
         "conversations with `chat_messages`",
-        _any(lambda item: isinstance(item.get("chat_messages"), list)),
+        _any(lambda item: "chat_messages" in item),
     ),
     ExportFormat(
         "openwebui",
         "an Open WebUI export",
-        "chats with `chat.history` or `chat.messages`",
-        _any(
-            lambda item: (
-                isinstance(item.get("chat"), dict)
-                and isinstance(item["chat"].get("history", item["chat"].get("messages")), (dict, list))
-            )
-        ),
+        "chats with `chat.history` or `history.messages`",
+        _any(_is_openwebui),
     ),
     ExportFormat(
-        "chatbot-ui",
+        "librechat",
+        "a LibreChat conversation export",
+        "`conversationId` with `messages`",
+        _is_librechat,
+    ),
+    ExportFormat(
+        "chatbotui",
         "a Chatbot UI export",
-        "`version` with a `history` of conversations",
-        lambda value: (
-            isinstance(value, dict) and "version" in value and isinstance(value.get("history"), list)
-        ),
+        "a `history` of conversations, or conversations of `{role, content}` messages",
+        _is_chatbotui,
     ),
 )
+#: format name → how messages name it
+FORMAT_LABELS = {found.name: f"{found.label} ({found.evidence})" for found in FORMATS}
 
 
 def export_format(document: Any) -> ExportFormat | None:
@@ -96,6 +119,17 @@ def export_format(document: Any) -> ExportFormat | None:
         if candidate.matches(document):
             return candidate
     return None
+
+
+def format_name(document: Any) -> str | None:
+    """The source type that reads what ``document`` looks like (None: no known export)."""
+    found = export_format(document)
+    return found.name if found else None
+
+
+def label(name: str | None) -> str:
+    """How a message names a format (``"no known chat export"`` for None)."""
+    return FORMAT_LABELS.get(name or "", "no known chat export")
 
 
 def describe_export(document: Any) -> str | None:

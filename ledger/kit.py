@@ -18,7 +18,11 @@ module; a test walks their imports to hold them to it. What is here:
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
   :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries);
-- **retries**: :class:`RetryPolicy` (exponential backoff, full jitter).
+- **retries**: :class:`RetryPolicy` (exponential backoff, full jitter);
+- **export files**: :class:`ExportSource` (one scope per file, sha256 fingerprints,
+  rejects naming the file and the format it looks like), :class:`Package` (a JSON file
+  or a ZIP streamed member by member), :class:`JsonValues` (a top-level array one
+  element at a time), :func:`moment`, :func:`build_tree`, :func:`format_name`.
 
 See docs/plugins.md for the skeleton of a new source and a new sink.
 """
@@ -46,7 +50,27 @@ from ledger.conversation import (
     parts_of,
 )
 from ledger.errors import ChatledgerError, ConfigError, UsageError
-from ledger.formats import describe_export, export_format, name_problem, printable_path
+from ledger.exports import (
+    ExportError,
+    ExportSource,
+    JsonValues,
+    MessageTree,
+    Package,
+    build_tree,
+    export_files,
+    file_sha256,
+    guess_mime,
+    json_document,
+    moment,
+)
+from ledger.formats import (
+    FORMAT_LABELS,
+    describe_export,
+    export_format,
+    format_name,
+    name_problem,
+    printable_path,
+)
 from ledger.http import TRANSIENT_STATUS, Api
 from ledger.options import option
 from ledger.records import KINDS, MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, Reject
@@ -78,6 +102,7 @@ __all__ = [
     "ACTIONS",
     "CAPABILITIES",
     "EPOCH",
+    "FORMAT_LABELS",
     "KINDS",
     "MARKER_TABLE",
     "MESSAGE_ROLES",
@@ -90,9 +115,14 @@ __all__ = [
     "ChatledgerError",
     "ConfigError",
     "ConversationView",
+    "ExportError",
+    "ExportSource",
     "Item",
+    "JsonValues",
     "Markers",
+    "MessageTree",
     "Outcome",
+    "Package",
     "PermanentError",
     "Record",
     "Reject",
@@ -109,6 +139,7 @@ __all__ = [
     "Unit",
     "UsageError",
     "blob_ref",
+    "build_tree",
     "bulk_write",
     "canonical_bytes",
     "canonical_text",
@@ -116,12 +147,18 @@ __all__ = [
     "classify_sql_error",
     "describe_export",
     "digest",
+    "export_files",
     "export_format",
+    "file_sha256",
+    "format_name",
     "format_datetime",
+    "guess_mime",
+    "json_document",
     "ledger_text",
     "loads",
     "marker_table",
     "message_text",
+    "moment",
     "name_problem",
     "option",
     "owner_of",

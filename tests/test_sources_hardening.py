@@ -142,7 +142,7 @@ OTHER_EXPORTS = {
     ),
     "claude.json": ([{"uuid": "u", "name": "", "chat_messages": []}], "claude"),
     "openwebui.json": ([{"id": "c", "chat": {"history": {"messages": {}, "currentId": None}}}], "openwebui"),
-    "chatbot-ui.json": ({"version": 4, "history": [], "folders": [], "prompts": []}, "chatbot-ui"),
+    "chatbot-ui.json": ({"version": 4, "history": [], "folders": [], "prompts": []}, "chatbotui"),
 }
 
 
@@ -236,7 +236,7 @@ def test_a_non_utf8_file_name_in_an_export_folder_is_one_reject(ledger, tmp_path
     (folder / BAD_NAME).write_text(chain_export("bad-name", 2, nested=False))
     (folder / "good.json").write_text(chain_export("good", 2, nested=False))
     result = run_extract(ledger, export_paths=[folder], owner_email=OWNER)
-    assert result.status == "succeeded" and len(messages_of(records(ledger), "good")) == 2
+    assert result.status == "with-rejects" and len(messages_of(records(ledger), "good")) == 2
     [row] = reject_rows(ledger)
     assert row["location"].endswith("caf\\xe9.json") and "not valid UTF-8" in row["reason"]
     assert any(entry["file"].endswith("good.json") for entry in result.stats["source"]["files"])
@@ -248,7 +248,7 @@ def test_a_non_utf8_file_name_in_a_dump_folder_and_asset_root_is_harmless(ledger
     assets = fixtures.write_assets(tmp_path / "librechat")
     (assets / "uploads" / os.fsdecode(b"\xfe.png")).write_bytes(b"png")
     result = run_extract(ledger, dump_path=folder, asset_roots=[assets])
-    assert result.status == "succeeded" and records(ledger)
+    assert result.status == "with-rejects" and records(ledger)
     assert result.stats["source"]["folder"].endswith("dump-\\xff/LibreChat")
 
 
@@ -257,7 +257,7 @@ def test_a_non_utf8_file_name_in_a_convex_folder_is_one_reject(ledger, tmp_path)
     (folder / os.fsdecode(b"stray-\xff.jsonl")).write_bytes(b"{}\n")
     result = extract_export(ledger, folder)
     assert result.stats["source"]["path"].endswith("export-\\xfe")
-    assert result.status == "succeeded" and result.stats["kinds"]["message"]["new"] == 2
+    assert result.status == "with-rejects" and result.stats["kinds"]["message"]["new"] == 2
     [row] = reject_rows(ledger)
     assert "stray-\\xff.jsonl" in row["location"] and "not valid UTF-8" in row["reason"]
 
@@ -304,7 +304,7 @@ def test_an_export_missing_a_listed_table_lands_what_it_has_and_deletes_nothing(
     before = records(ledger, "khala")
     without_messages = {k: v for k, v in full.items() if not k.startswith("messages/")}
     result = extract_export(ledger, write_zip(tmp_path / "part.zip", without_messages))
-    assert result.status == "succeeded" and delete_events(ledger) == 0
+    assert result.status == "with-rejects" and delete_events(ledger) == 0
     assert records(ledger, "khala").keys() == before.keys()
     warnings = " ".join(result.stats["source"]["warnings"])
     assert "lists 'messages', the export has no messages/documents.jsonl" in warnings

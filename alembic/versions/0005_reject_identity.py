@@ -7,7 +7,7 @@ scope, location, reason, input hash) sets ``last_run`` instead of adding a row, 
 that reads the whole scope without finding it again sets ``resolved_run``.
 
 Revision ID: 0005_reject_identity
-Revises: 0003_heads_no_conv_index (to be rebased onto 0004 when merged)
+Revises: 0004_skip_outcomes (to be rebased onto 0004 when merged)
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_reject_identity"
-down_revision = "0003_heads_no_conv_index"
+down_revision = "0004_skip_outcomes"
 branch_labels = None
 depends_on = None
 
