@@ -18,6 +18,8 @@ module; a test walks their imports to hold them to it. What is here:
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
   :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries);
+  :class:`DocumentTarget` (MongoDB: deterministic ``_id`` from :func:`document_id`,
+  upserts, markers inside the documents via :func:`marker`, pymongo error classes);
 - **retries**: :class:`RetryPolicy` (exponential backoff, full jitter);
 - **export files**: :class:`ExportSource` (one scope per file, sha256 fingerprints,
   rejects naming the file and the format it looks like), :class:`Package` (a JSON file
@@ -48,6 +50,13 @@ from ledger.conversation import (
     owner_of,
     parse_time,
     parts_of,
+)
+from ledger.document_target import (
+    MARKER_FIELD,
+    DocumentTarget,
+    classify_mongo_error,
+    document_id,
+    marker,
 )
 from ledger.errors import ChatledgerError, ConfigError, UsageError
 from ledger.exports import (
@@ -104,6 +113,7 @@ __all__ = [
     "EPOCH",
     "FORMAT_LABELS",
     "KINDS",
+    "MARKER_FIELD",
     "MARKER_TABLE",
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
@@ -117,6 +127,7 @@ __all__ = [
     "ConversationView",
     "ExportError",
     "ExportSource",
+    "DocumentTarget",
     "Item",
     "JsonValues",
     "Markers",
@@ -144,6 +155,7 @@ __all__ = [
     "canonical_bytes",
     "canonical_text",
     "chunks",
+    "classify_mongo_error",
     "classify_sql_error",
     "describe_export",
     "digest",
@@ -151,11 +163,13 @@ __all__ = [
     "export_format",
     "file_sha256",
     "format_name",
+    "document_id",
     "format_datetime",
     "guess_mime",
     "json_document",
     "ledger_text",
     "loads",
+    "marker",
     "marker_table",
     "message_text",
     "moment",

@@ -148,3 +148,4 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         text=True,
         timeout=timeout,
     )
+from tests.mongo_server import mongo_database, mongo_server  # noqa: E402, F401  (SecantusDB fixtures)

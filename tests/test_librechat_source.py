@@ -1,6 +1,6 @@
-"""The librechat source against mongomock, real BSON dump files (written with pymongo's
-``bson``) and LibreChat JSON exports. No test here runs against a live MongoDB server:
-mongomock stands in for one (``mongomock.patch`` replaces ``pymongo.MongoClient``).
+"""The librechat source against a live MongoDB wire-protocol server (SecantusDB 0.7.0b3,
+not mongod: tests/mongo_server.py), real BSON dump files (written with pymongo's ``bson``)
+and LibreChat JSON exports. No test here needs mongomock any more.
 Fixtures: tests/librechat_onyx/fixtures.py (edits, regenerations, agent content parts,
 present and missing files, orphans, a temporary chat, two users with colliding ids)."""
 
@@ -10,8 +10,6 @@ import hashlib
 import json
 import os
 
-import mongomock
-import pymongo
 import pytest
 from sqlalchemy import select
 
@@ -65,10 +63,12 @@ def rejects_of(ledger):
         return [dict(row._mapping) for row in conn.execute(select(rejects))]
 
 
-def test_live_mongo_and_a_dump_give_the_same_records(ledger, dump, assets):
-    with mongomock.patch(servers=(("mongo.example", 27017),)):
-        fixtures.load_mongo(pymongo.MongoClient(MONGO)["LibreChat"])
-        live = run_extract(ledger, "live", mongo_uri=MONGO, asset_roots=[assets])
+def test_live_mongo_and_a_dump_give_the_same_records(ledger, dump, assets, mongo_database):
+    with mongo_database.client() as client:
+        fixtures.load_mongo(client[mongo_database.name])
+    live = run_extract(
+        ledger, "live", mongo_uri=mongo_database.uri, database=mongo_database.name, asset_roots=[assets]
+    )
     dumped = run_extract(ledger, "dump", dump_path=dump, asset_roots=[assets])
     assert live.status == dumped.status == "with-rejects"  # the fixture has one stray message
     from_live, from_dump = records(ledger, "live"), records(ledger, "dump")
@@ -85,11 +85,19 @@ def test_records_follow_librechat_rules(local_ledger, dump, assets):
     found = records(local_ledger)
     ada = found[f"user:{ADA}"]
     assert ada["data"]["email"] == "ada@example.com"
-    assert not {"password", "totpSecret", "backupCodes"} & set(ada["raw"]) and ada["raw"]["emailVerified"] is True
+    assert (
+        not {"password", "totpSecret", "backupCodes"} & set(ada["raw"])
+        and ada["raw"]["emailVerified"] is True
+    )
     assert found[f"user:{BOB}"]["data"]["external_ids"]["googleId"] == "g-123"
 
     edits = found[key(ADA, EDITS)]["data"]
-    assert (edits["pinned"], edits["archived"], edits["tags"], edits["system_prompt"]) == (True, False, ["work"], "Be brief.")
+    assert (edits["pinned"], edits["archived"], edits["tags"], edits["system_prompt"]) == (
+        True,
+        False,
+        ["work"],
+        "Be brief.",
+    )
     assert edits["metadata"]["shared"] is True and edits["metadata"]["share_ids"] == ["share-1"]
     assert edits["active_leaf"] == key(ADA, EDITS, "a2e")  # the newest sibling at each level
     assert found[key(ADA, FILES)]["data"]["archived"] is True
@@ -109,7 +117,9 @@ def test_records_follow_librechat_rules(local_ledger, dump, assets):
     assert agent["parts"][4]["native"]["type"] == "agent_update"
     assert agent["files"] == [f"file:{ADA}/{fixtures.AGENT_IMAGE_ID}"]
     error = message(FILES, "a1")
-    assert error["status"] == "error" and error["parts"] == [{"type": "error", "text": "Upstream error: 529 overloaded"}]
+    assert error["status"] == "error" and error["parts"] == [
+        {"type": "error", "text": "Upstream error: 529 overloaded"}
+    ]
     orphan = message(FILES, "orphan")
     assert orphan["parent"] is None and orphan["metadata"]["orphan_of"] == uid("gone")
     assert message(MULTI, "a1-added")["parent"] == key(ADA, MULTI, "a1")  # assistant under assistant
@@ -126,17 +136,30 @@ def test_records_follow_librechat_rules(local_ledger, dump, assets):
 
 def test_files_are_hashed_under_the_asset_roots_or_missing_with_the_reason(local_ledger, dump, assets):
     run_extract(local_ledger, dump_path=dump, asset_roots=[assets])
-    files = {k.rsplit("/", 1)[1]: d["data"] for k, d in records(local_ledger).items() if k.startswith("file:")}
+    files = {
+        k.rsplit("/", 1)[1]: d["data"] for k, d in records(local_ledger).items() if k.startswith("file:")
+    }
     upload = files[fixtures.UPLOAD_ID]
-    assert upload["sha256"] == hashlib.sha256(fixtures.PDF).hexdigest() and upload["blob"] == f"sha256:{upload['sha256']}"
+    assert (
+        upload["sha256"] == hashlib.sha256(fixtures.PDF).hexdigest()
+        and upload["blob"] == f"sha256:{upload['sha256']}"
+    )
     assert local_ledger.blobs.read(upload["sha256"]) == fixtures.PDF
-    assert (upload["filename"], upload["mime"], upload["size"], upload["missing"]) == ("report.pdf", "application/pdf", len(fixtures.PDF), None)
+    assert (upload["filename"], upload["mime"], upload["size"], upload["missing"]) == (
+        "report.pdf",
+        "application/pdf",
+        len(fixtures.PDF),
+        None,
+    )
     assert files[fixtures.IMAGE_ID]["sha256"] == hashlib.sha256(fixtures.PNG).hexdigest()
     assert "stored in s3" in files[fixtures.S3_ID]["missing"]
     assert files[fixtures.OPENAI_ID]["missing"] == "LibreChat keeps no bytes for source openai"
     assert "expired temporary upload" in files[fixtures.EXPIRED_ID]["missing"]
     assert "escapes the asset roots" in files[fixtures.ESCAPE_ID]["missing"]
-    assert all(files[name]["sha256"] is None for name in (fixtures.S3_ID, fixtures.OPENAI_ID, fixtures.EXPIRED_ID, fixtures.ESCAPE_ID))
+    assert all(
+        files[name]["sha256"] is None
+        for name in (fixtures.S3_ID, fixtures.OPENAI_ID, fixtures.EXPIRED_ID, fixtures.ESCAPE_ID)
+    )
 
 
 def test_asset_roots_serve_their_prefix_and_never_outside(tmp_path):
@@ -151,14 +174,19 @@ def test_asset_roots_serve_their_prefix_and_never_outside(tmp_path):
         assets = Assets(roots)
         assert assets.locate("/images/u1/a.png")[0].read_bytes() == b"png"
         assert assets.locate("/uploads/u1/f__b.txt")[0].read_bytes() == b"txt"
-        assert assets.locate("/images/u1/link.png") == (None, "filepath '/images/u1/link.png' escapes the asset roots")
+        assert assets.locate("/images/u1/link.png") == (
+            None,
+            "filepath '/images/u1/link.png' escapes the asset roots",
+        )
         assert "escapes" in assets.locate("/uploads/../../secret.txt")[1]
         assert "not under /images/ or /uploads/" in assets.locate("https://s3/x.png")[1]
     assert Assets([images]).locate("/uploads/u1/f__b.txt")[0] is None  # an images/ root serves only /images/
 
 
 def test_tree_rules_orphans_cycles_and_the_displayed_branch():
-    tree = build_tree([("a", NO_PARENT), ("b", "a"), ("c", "a"), ("d", "gone"), ("x", "y"), ("y", "x"), ("z", "y")])
+    tree = build_tree(
+        [("a", NO_PARENT), ("b", "a"), ("c", "a"), ("d", "gone"), ("x", "y"), ("y", "x"), ("z", "y")]
+    )
     assert tree.parents["b"] == tree.parents["c"] == "a"
     assert tree.parents["d"] is None and tree.orphans["d"] == "gone"
     assert tree.parents["x"] is None and tree.orphans["x"] == "y"  # the oldest of the cycle is re-rooted
@@ -186,7 +214,9 @@ def test_reextraction_versions_changes_and_deletes_only_in_complete_scopes(local
     edited["text"] = "More details, edited."
     fixtures.write_dump(tmp_path / "d2", data)
 
-    trial = run_extract(local_ledger, dump_path=tmp_path / "d2", max_conversations=1)  # partial: never deletes
+    trial = run_extract(
+        local_ledger, dump_path=tmp_path / "d2", max_conversations=1
+    )  # partial: never deletes
     assert sum(kind["deleted"] for kind in trial.stats["kinds"].values()) == 0
     assert trial.stats["kinds"]["message"]["changed"] == 1  # the edit is in Ada's first conversation
     assert key(ADA, MULTI) in records(local_ledger)
@@ -211,7 +241,9 @@ def test_a_damaged_dump_lands_the_rest_and_deletes_nothing(local_ledger, tmp_pat
     messages.write_bytes(body[: len(body) - 30])  # the last document is cut short
     result = run_extract(local_ledger, dump_path=folder)
     assert result.status == "with-rejects"
-    reasons = [(r["location"], r["reason"]) for r in rejects_of(local_ledger) if "messages.bson" in r["location"]]
+    reasons = [
+        (r["location"], r["reason"]) for r in rejects_of(local_ledger) if "messages.bson" in r["location"]
+    ]
     assert len(reasons) == 1 and "truncated BSON document" in reasons[0][1]
     assert sum(kind["deleted"] for kind in result.stats["kinds"].values()) == 0
     assert len(records(local_ledger)) == before
@@ -248,7 +280,7 @@ def test_json_exports_flat_and_recursive(local_ledger, tmp_path, dump):
     def shape(found, user, conversation):
         prefix = f"message:{user}/{conversation}/"
         return {
-            k[len(prefix):]: (d["data"]["parent"] or "").rsplit("/", 1)[-1]
+            k[len(prefix) :]: (d["data"]["parent"] or "").rsplit("/", 1)[-1]
             for k, d in found.items()
             if k.startswith(prefix)
         }
@@ -258,7 +290,8 @@ def test_json_exports_flat_and_recursive(local_ledger, tmp_path, dump):
         leaf = exported[f"conversation:{owner}/{conversation}"]["data"]["active_leaf"].rsplit("/", 1)[-1]
         assert leaf == from_dump[key(ADA, conversation)]["data"]["active_leaf"].rsplit("/", 1)[-1]
     assert [r["reason"] for r in rejects_of(local_ledger)][:1] and any(
-        "not a readable JSON file" in r["reason"] and "broken.json" in r["location"] for r in rejects_of(local_ledger)
+        "not a readable JSON file" in r["reason"] and "broken.json" in r["location"]
+        for r in rejects_of(local_ledger)
     )
     with pytest.raises(ConfigError, match="owner_email"):
         source(local_ledger, "x", export_paths=[folder])

@@ -227,7 +227,7 @@ def write_assets(root: Path) -> Path:
 
 
 def load_mongo(database, data: dict[str, list[dict[str, Any]]] | None = None) -> None:
-    """Insert the fixture into a (mongomock) database."""
+    """Insert the fixture into a live database."""
     for name, documents in (data or dataset()).items():
         database[name].insert_many(copy.deepcopy(documents))
 
