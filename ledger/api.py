@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from ledger import config as configuration
@@ -16,6 +17,7 @@ from ledger.errors import UsageError
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
 from ledger.options import build_options, masked, parse_flags
+from ledger.ownership import content_owners
 from ledger.progress import Progress
 from ledger.replay import ReplayResult, ReplaySettings, replay
 from ledger.replay import rollback as rollback_module
@@ -130,6 +132,7 @@ def build_sink(
         ledger.blobs,
         lookups=Lookups(ledger),
         source_types=queries.source_types(ledger, streams or []),
+        content_owners=partial(content_owners, ledger),
     )
     return sink_class(options, context)
 

@@ -5,7 +5,8 @@ module; a test walks their imports to hold them to it. What is here:
 
 - **contracts**: :class:`Source`, :class:`Scope`, :class:`SourceContext`,
   :class:`Record`, :class:`Reject`; :class:`Sink`, :class:`SinkContext`, :class:`Unit`,
-  :class:`Item`, :class:`Outcome` (``insert | update | delete | skip``), :class:`Repair`,
+  :class:`Item`, :class:`Outcome` (``insert | update | delete | skip``), :class:`Repair`
+  (a sink's context also says which users own something to migrate),
   the error classes (:class:`TransientError` retries, :class:`PermanentError` does not);
 - **typed options**: :func:`option` fields on an ``Options`` dataclass;
 - **canonical views**: :class:`ConversationView` (tree, active branch, order, files),
@@ -14,8 +15,8 @@ module; a test walks their imports to hold them to it. What is here:
 - **inputs**: :func:`describe_export` / :func:`export_format` (which chat export a JSON
   document looks like, for a reject), :func:`name_problem` / :func:`printable_path`
   (file names that are not UTF-8 become one reject, not a crash);
-- **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data, SQL
-  error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
+- **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
+  :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries); :class:`HttpTarget`
   (check-before-create, read-back, delete-and-recreate of half-created objects) with
   :func:`call` (one SDK or HTTP operation retried on transient errors only) and
@@ -102,7 +103,7 @@ from ledger.sink import (
 )
 from ledger.source import Scope, Source, SourceContext
 from ledger.sql import Statistics, bulk_write, chunks, upsert
-from ledger.sqlsink import Markers, SqlTarget, classify_sql_error, marker_table, target_engine
+from ledger.sqlsink import MARKER_TABLE, Markers, SqlTarget, classify_sql_error, marker_table, target_engine
 
 
 def digest(*values: Any) -> str:
@@ -117,6 +118,7 @@ __all__ = [
     "FORMAT_LABELS",
     "KINDS",
     "MARKER_FIELD",
+    "MARKER_TABLE",
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "PART_TYPES",

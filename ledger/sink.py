@@ -142,9 +142,22 @@ class SinkContext:
     #: stream → the source type that extracted it, so a sink may read ``raw`` only when
     #: the stream came from its own platform (DESIGN §7)
     source_types: dict[str, str] = field(default_factory=dict)
+    #: stream → the user keys owning a live conversation or file in it
+    #: (:func:`ledger.ownership.content_owners`); None where no ledger can say
+    content_owners: Callable[[str], frozenset[str]] | None = None
+    _owners: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def source_type(self, stream: str) -> str | None:
         return self.source_types.get(stream)
+
+    def owners_with_content(self, stream: str) -> frozenset[str] | None:
+        """User keys that own something to migrate in ``stream`` (read once per stream);
+        None when unknown (a sink then treats every user as an owner)."""
+        if self.content_owners is None:
+            return None
+        if stream not in self._owners:
+            self._owners[stream] = self.content_owners(stream)
+        return self._owners[stream]
 
 
 class Repair(abc.ABC):

@@ -81,7 +81,10 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     assert result.status == "succeeded", result.stats
     file_types = {"image", "document", "plain_text", "tabular"} if generation == "2.6+" else {"image", "document", "plain_text", "csv", "user_knowledge"}
     assert problems(url, file_types) == []
-    assert result.stats["sink"]["users_created"] == 3 and result.stats["sink"]["files_uploaded"] == 3
+    assert result.stats["sink"]["users_created"] == 2 and result.stats["sink"]["files_uploaded"] == 3
+    # Carol owns no conversation and no file: no account (issue 10), a visible skip
+    assert result.stats["sink"]["users_skipped_no_chats"] == 1
+    assert query(url, "SELECT count(*) FROM \"user\" WHERE email = 'carol@example.com'") == [(0,)]
 
     edits_id, ada_id = session_of(url, "Edits and regenerations")
     assert edits_id == EDITS  # the LibreChat conversationId is the session id
@@ -123,7 +126,7 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     assert stored == [(ada_id, fixtures.PDF)]  # owned by the chat's user, bytes intact
 
     created = credentials(tmp_path / "credentials.jsonl")
-    assert sorted(entry["email"] for entry in created) == ["ada@example.com", "bob@example.com", "carol@example.com"]
+    assert sorted(entry["email"] for entry in created) == ["ada@example.com", "bob@example.com"]
     assert stat.S_IMODE(os.stat(tmp_path / "credentials.jsonl").st_mode) == 0o600
     hashed = query(url, "SELECT hashed_password FROM \"user\" WHERE email = 'ada@example.com'")[0][0]
     assert hashed == "simulated$" + hashlib.sha256(created[0]["password"].encode()).hexdigest()
@@ -134,7 +137,8 @@ def test_merge_twice_writes_nothing_then_rollback_removes_exactly_what_it_wrote(
     before = snapshot(onyx_url)
     extract_fixture(ledger, tmp_path)
     first = replay(ledger, onyx(ledger, onyx_url, api, tmp_path), [STREAM])
-    assert first.status == "succeeded" and first.stats["written"] == 31
+    # Carol (no chats, no account) and the four files without bytes are skips, not writes
+    assert first.status == "succeeded" and (first.stats["written"], first.stats["skipped"]) == (26, 5)
     written = snapshot(onyx_url)
     calls = dict(api.calls)
 
@@ -144,7 +148,7 @@ def test_merge_twice_writes_nothing_then_rollback_removes_exactly_what_it_wrote(
     assert verify(ledger, onyx(ledger, onyx_url, api, tmp_path), [STREAM]).matches
 
     undone = rollback(ledger, onyx(ledger, onyx_url, api, tmp_path), first.run_id)
-    assert undone.status == "succeeded" and undone.stats["sink"]["users_deleted"] == 3
+    assert undone.status == "succeeded" and undone.stats["sink"]["users_deleted"] == 2
     assert snapshot(onyx_url) == before
 
 
@@ -269,9 +273,9 @@ def test_a_concurrent_registration_is_matched_and_transient_failures_are_retried
     target.accounts.find = racing_find
     result = replay(local_ledger, target, [STREAM])
     assert result.status == "succeeded", result.stats
-    assert raced == [(201, raced[0][1])] and api.calls["POST /api/auth/register"] == 3  # Bob's answered 400
+    assert raced == [(201, raced[0][1])] and api.calls["POST /api/auth/register"] == 2  # Bob's answered 400
     assert api.calls["POST /api/user/projects/file/upload"] == 5  # 3 files, 2 retried
-    assert [entry["email"] for entry in credentials(tmp_path / "credentials.jsonl")] == ["ada@example.com", "carol@example.com"]
+    assert [entry["email"] for entry in credentials(tmp_path / "credentials.jsonl")] == ["ada@example.com"]
     assert query(onyx_url, "SELECT count(*) FROM \"user\" WHERE email = 'bob@example.com'") == [(1,)]
 
 
@@ -312,7 +316,9 @@ def test_a_dry_run_lists_the_accounts_it_would_create_and_writes_nothing(local_l
         local_ledger, onyx(local_ledger, onyx_url, api, tmp_path, skip_emails=["carol@example.com"]), [STREAM],
         settings=ReplaySettings(dry_run=True),
     )  # fmt: skip
-    assert planned.stats["preview"]["users"] == {"create": ["ada@example.com"], "match": 1, "skip": ["carol@example.com"], "no_email": []}
+    assert planned.stats["preview"]["users"] == {
+        "create": ["ada@example.com"], "match": 1, "skip": ["carol@example.com"], "no_chats": [], "no_email": []
+    }  # fmt: skip
     assert planned.stats["plan"]['user → "user" (API)']["insert"] == 3
     assert snapshot(onyx_url) == before and not api.calls and not (tmp_path / "credentials.jsonl").exists()
 

@@ -30,18 +30,17 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, MetaData, delete, insert, select, update
 
-from ledger.canonical import canonical_bytes, canonical_text, sha256_hex
-from ledger.sink import Item, PermanentError
+from ledger.kit import Item, PermanentError, canonical_text, digest
 from sinks.laravel import blueprint as blueprints
 from sinks.laravel.columns import Columns, Count, utc_now
-from sinks.laravel.identity import gravatar, is_valid_email
+from sinks.laravel.identity import gravatar, is_valid_email, owner_workos_id
 from sinks.laravel.plan import NAMESPACE
 
 HANDLE_LIMIT = 64
 TAGLINE_LIMIT = 255
 JSON_COLUMNS = {"principles", "preferences", "onboarding_answers", "tool_allowlist", "tool_denylist",
                 "l402_allowed_hosts", "data_policy"}  # fmt: skip
-SKIPPED_OWNERLESS = {"skipped": "blueprint of an ownerless thread"}
+SKIPPED_OWNERLESS = "an autopilot without an owner (a blueprint of an ownerless thread)"
 
 
 def handle_base(seed: str) -> str:
@@ -107,13 +106,14 @@ class Autopilots:
         policy = blueprints.policy(blueprint, self.allowed_hosts)
         return profile, policy
 
-    def apply(self, conn: Connection, item: Item, stream: str, count: Count) -> dict[str, Any]:
+    def apply(self, conn: Connection, item: Item, stream: str, count: Count) -> dict[str, Any] | None:
+        """Write one present autopilot record; its target ref (None: skipped, no owner)."""
         data, held = item.data, item.held_ref or {}
-        owner_id = (data.get("metadata") or {}).get("owner_id")
+        owner_id = owner_workos_id(stream, data)
         if owner_id is None:
             if data.get("blueprint") is not None:
                 count("blueprints_skipped_ownerless", 1)
-            return SKIPPED_OWNERLESS
+            return None
         owner = conn.execute(
             select(self.users.c.id, self.users.c.name, self.users.c.email, self.users.c.handle).where(
                 self.users.c.workos_id == owner_id
@@ -321,7 +321,7 @@ class Autopilots:
 
     @staticmethod
     def digest(profile: dict[str, Any], policy: dict[str, Any]) -> str:
-        return sha256_hex(canonical_bytes([profile, policy]))
+        return digest(profile, policy)
 
     def read_back(self, conn: Connection, held: dict[str, Any]) -> str | None:
         autopilot_id = held.get("autopilot_id")

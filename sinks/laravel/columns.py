@@ -23,6 +23,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine, MetaData, inspect
 from sqlalchemy import types as satypes
 
+from ledger.kit import parse_time
+
 EPOCH = dt.datetime(1970, 1, 1)
 MYSQL_TIMESTAMP_MS = (1000, 2_147_483_647_000)
 MYSQL_TEXT_BYTES = {"TINYTEXT": 255, "TEXT": 65_535, "MEDIUMTEXT": 16_777_215}
@@ -154,3 +156,11 @@ def millis(value: dt.datetime | str | None) -> int | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return (value - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def canonical_ms(value: object) -> int | None:
+    """A canonical timestamp (RFC 3339) as UTC milliseconds; None when it is not one."""
+    moment = parse_time(value)
+    if moment is None:
+        return None
+    return (moment.replace(tzinfo=None) - EPOCH) // dt.timedelta(milliseconds=1)

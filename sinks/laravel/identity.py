@@ -6,6 +6,11 @@
   ``migrated+<first 20 hex of sha256("<workosId>|<attempt>")>@openagents.local``, attempt 1, 2, …
 - Name: the resolved name (≤ 80), else the email's local part, else the WorkOS id.
 - Avatar: the resolved picture, else ``https://www.gravatar.com/avatar/<md5(email)>?d=identicon``.
+- WorkOS id: the user's ``external_ids.workos`` (Convex streams carry it), else the
+  placeholder ``chatledger:<first 20 hex of sha256("<stream>\n<user key>")>`` — never
+  shaped like a WorkOS id, so it is never looked up, and the same user always gets it.
+  A conversation's or autopilot's owner is found by the same rule from its ``owner`` key
+  (Convex's ``metadata.owner_id``, the owner's WorkOS id, refines it).
 - An existing user's email is upgraded only from invalid to valid or from a placeholder
   to a real address; the name only when empty, or when a resolved name exists and the
   current one is the WorkOS id, the email's local part or a ``migrated+`` placeholder;
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 PLACEHOLDER_DOMAIN = "@openagents.local"
 NAME_LIMIT = 80
@@ -39,6 +45,26 @@ def is_valid_email(value: str | None) -> bool:
 def placeholder(workos_id: str, attempt: int = 0) -> str:
     seed = workos_id if attempt == 0 else f"{workos_id}|{attempt}"
     return f"migrated+{hashlib.sha256(seed.encode()).hexdigest()[:20]}{PLACEHOLDER_DOMAIN}"
+
+
+def placeholder_workos_id(stream: str, user_key: str) -> str:
+    seed = f"{stream}\n{user_key}"
+    return f"chatledger:{hashlib.sha256(seed.encode()).hexdigest()[:20]}"
+
+
+def workos_id_of(stream: str, user_key: str, data: dict[str, Any]) -> str:
+    """The ``users.workos_id`` of a user record."""
+    known = (data.get("external_ids") or {}).get("workos")
+    return known if isinstance(known, str) and known else placeholder_workos_id(stream, user_key)
+
+
+def owner_workos_id(stream: str, data: dict[str, Any]) -> str | None:
+    """The ``users.workos_id`` of a conversation's or autopilot's owner (None: no owner)."""
+    owner = data.get("owner")
+    if not isinstance(owner, str) or not owner:
+        return None
+    refined = (data.get("metadata") or {}).get("owner_id")
+    return refined if isinstance(refined, str) and refined else placeholder_workos_id(stream, owner)
 
 
 def is_placeholder(email: str) -> bool:

@@ -1,7 +1,8 @@
 """The ``laravel`` sink: the OpenAgents Laravel app's tables (Postgres, MySQL/MariaDB, SQLite).
 
-Replays a ``convex`` stream the way the app's ``khala:import-chat`` importer did, with
-its rules and counters, but incrementally, exactly once, verifiable and reversible:
+Replays any source's stream from canonical data; a ``convex`` stream lands the way the
+app's ``khala:import-chat`` importer did, with its rules and counters, but
+incrementally, exactly once, verifiable and reversible:
 
 - unit: a conversation (a thread with its messages, runs and run events); users and
   autopilots (``assistant`` records) are record units applied before conversations;
@@ -14,7 +15,10 @@ its rules and counters, but incrementally, exactly once, verifiable and reversib
 
 Rules per table: :mod:`.users`, :mod:`.autopilots`, :mod:`.plan`, :mod:`.threads`.
 Counters (``chatledger report RUN``, under ``sink``): the original importer's names
-where they apply, plus one per improvement, truncation and skip.
+where they apply, plus one per improvement, truncation and skip. What the tables cannot
+hold is skipped with its reason (``Outcome.skip``) or, for parts of a message, counted:
+``file`` records (the chat tables have no attachments; the engine skips the kind),
+messages off the active branch, reasoning/error/image/file/citation/other parts.
 """
 
 from __future__ import annotations
@@ -24,14 +28,23 @@ from dataclasses import dataclass
 
 from sqlalchemy import event, inspect
 
-from ledger.errors import ConfigError
-from ledger.options import option
-from ledger.redact import redact
-from ledger.sink import Item, Outcome, Sink, Unit
-from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
+from ledger.kit import (
+    ConfigError,
+    Item,
+    Markers,
+    Outcome,
+    Sink,
+    SqlTarget,
+    Unit,
+    marker_table,
+    option,
+    redact,
+    target_engine,
+)
 from sinks.laravel import tables, verify
-from sinks.laravel.autopilots import Autopilots
+from sinks.laravel.autopilots import SKIPPED_OWNERLESS, Autopilots
 from sinks.laravel.columns import Columns, utc_session
+from sinks.laravel.identity import workos_id_of
 from sinks.laravel.plan import Planner
 from sinks.laravel.threads import ThreadWriter
 from sinks.laravel.users import Users
@@ -60,7 +73,7 @@ class LaravelOptions:
     skip_blueprints: bool = option(
         False, help="Ignore blueprints: autopilots, profiles and policies get the defaults."
     )
-    l402_allowed_hosts: list[str] = option(
+    l402_allowed_hosts: list[str] = option(  # noqa: RUF009 (option makes a field)
         [], help="The app's lightning.l402.allowlist_hosts, copied into every autopilot policy."
     )
     markers: bool = option(True, help="Keep chatledger_markers in the target (exactly-once after crashes).")
@@ -74,8 +87,8 @@ class LaravelSink(SqlTarget, Sink):
     type_name = "laravel"
     Options = LaravelOptions
     unit = "conversation"
-    transactional = True
     kinds = KINDS
+    capabilities = frozenset({"transactions", "markers", "truncate", "verify"})
 
     def __init__(self, options: LaravelOptions, context) -> None:
         super().__init__(options, context)
@@ -170,7 +183,7 @@ class LaravelSink(SqlTarget, Sink):
         for unit in units:
             for item in unit.items:
                 if item.kind == "user" and item.changed and not item.removed:
-                    workos_id = (item.data.get("external_ids") or {}).get("workos")
+                    workos_id = workos_id_of(item.stream, item.key, item.data)
                     found[workos_id] = self.directory.resolve(workos_id)
         return found
 
@@ -183,17 +196,15 @@ class LaravelSink(SqlTarget, Sink):
             return []
         if item.removed:
             (self.users if unit.kind == "user" else self.autopilots).remove(conn, item)
-            return (
-                [Outcome(item.stream, item.key, "delete", item.held_ref)]
-                if item.held_hash is not None
-                else []
-            )
+            return [Outcome.written(item, item.held_ref)] if item.held_hash is not None else []
         if unit.kind == "user":
-            workos_id = (item.data.get("external_ids") or {}).get("workos")
+            workos_id = workos_id_of(item.stream, item.key, item.data)
             ref = self.users.apply(conn, item, resolved.get(workos_id), count)
         else:
             ref = self.autopilots.apply(conn, item, item.stream, count)
-        return [Outcome(item.stream, item.key, "insert" if item.held_hash is None else "update", ref)]
+            if ref is None:
+                return [Outcome.skip(item, SKIPPED_OWNERLESS)]
+        return [Outcome.written(item, ref)]
 
     # -- verifying -------------------------------------------------------------------------------
 
@@ -214,9 +225,7 @@ class LaravelSink(SqlTarget, Sink):
                     found[unit.key] = self.users.read_back(conn, held)
                 elif unit.kind == "assistant":
                     found[unit.key] = (
-                        _record_fingerprint(unit.items[0])
-                        if "skipped" in held
-                        else self.autopilots.read_back(conn, held)
+                        self.autopilots.read_back(conn, held) if held else _record_fingerprint(unit.items[0])
                     )
                 else:
                     found[unit.key] = verify.digest(verify.actual(conn, self.metadata, self._plan(unit)))
@@ -237,5 +246,6 @@ class LaravelSink(SqlTarget, Sink):
 
 
 def _record_fingerprint(item: Item) -> str | None:
+    """An autopilot's profile and policy digest as written (``skipped`` when it was not)."""
     held = item.held_ref or {}
-    return held.get("digest") or ("skipped" if "skipped" in held else None)
+    return held.get("digest") or ("skipped" if not held or "skipped" in held else None)

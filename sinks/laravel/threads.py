@@ -14,6 +14,12 @@ second and payload — payloads compared as ``jsonb`` on Postgres, as canonical 
 elsewhere — and adopts it (``events_deduplicated``) instead of inserting a duplicate.
 Rows already held by another event of the thread are never adopted, so identical
 receipts in the same second stay separate rows.
+
+Outcomes: a written record is an insert or update whose target ref names its row (a
+folded tool message names the row holding its results: ``{"folded_into": id}``); a
+record the plan leaves out (an ownerless thread and its members, a message off the
+active branch, a role the tables do not hold, a receipt without a run) is a skip with
+the reason, never a write.
 """
 
 from __future__ import annotations
@@ -36,12 +42,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from ledger.canonical import canonical_text
-from ledger.sink import Item, Outcome, PermanentError, Unit
-from ledger.sql import upsert
+from ledger.kit import Item, Outcome, PermanentError, Unit, canonical_text, upsert
 from sinks.laravel.autopilots import Autopilots
 from sinks.laravel.columns import Count
-from sinks.laravel.plan import Plan
+from sinks.laravel.plan import Plan, holds_row
 from sinks.laravel.users import Users
 
 REF_OF_KIND = {"conversation": "thread", "message": "message", "run": "run", "run_event": "run_event"}
@@ -97,13 +101,14 @@ class ThreadWriter:
             ["id"],
         )
         refs |= {id(item): {"message": row["id"]} for item, row, _ in plan.messages}
+        refs |= {id(item): {"folded_into": row_id} for item, row_id in plan.folded}
         refs |= self._events(conn, plan, linked, count)
         count("threads_imported", 1)
         count("runs_imported", len(plan.runs))
         count("messages_imported", len(plan.messages))
         count("events_imported", len(plan.events))
         self._count_skipped(plan, count)
-        return self._outcomes(unit, lambda item: refs.get(id(item)) or {"skipped": _reason(plan, item)})
+        return self._outcomes(unit, refs, dict((id(item), reason) for item, reason in plan.skipped))
 
     # -- removing ------------------------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class ThreadWriter:
                 count("threads_skipped_ownerless", 1)
             self._count_skipped(plan, count)
         reason = plan.skip or "removed"
-        return self._outcomes(unit, lambda item: {"skipped": reason})
+        return self._outcomes(unit, {}, {id(item): reason for item in unit.items})
 
     def _delete_held(self, conn: Connection, items: list[Item]) -> None:
         tables = self.tables
@@ -199,26 +204,26 @@ class ThreadWriter:
                 count(f"{_plural(item.kind)}_skipped_ownerless", 1)
 
     @staticmethod
-    def _outcomes(unit: Unit, ref_of) -> list[Outcome]:
+    def _outcomes(unit: Unit, refs: dict[int, Any], skipped: dict[int, str]) -> list[Outcome]:
         """An outcome for every changed item, and for an unchanged one whose row changed
-        (a skipped message now written, a run event whose row had to be written again):
-        the ledger must know the row's id, or the next rewrite would not find it."""
+        (a message written again after a skip, a run event whose row had to be written
+        again): the ledger must know the row's id, or the next rewrite would not find it.
+        What the plan left out is a skip; one the target held a row for is still a skip
+        (its row was deleted above, so the target holds nothing for it)."""
         outcomes = []
         for item in unit.items:
             if item.removed:
                 if item.changed and item.held_hash is not None:
-                    outcomes.append(Outcome(item.stream, item.key, "delete", item.held_ref))
+                    outcomes.append(Outcome.written(item, item.held_ref))
                 continue
-            ref = ref_of(item)
-            if item.changed or ref != item.held_ref:
-                action = "insert" if item.held_hash is None else "update"
-                outcomes.append(Outcome(item.stream, item.key, action, ref))
+            ref = refs.get(id(item))
+            if ref is None:
+                if item.changed or holds_row(item):
+                    outcomes.append(Outcome.skip(item, skipped.get(id(item), "not written")))
+            elif item.changed or ref != item.held_ref:
+                outcomes.append(Outcome.written(item, ref))
         return outcomes
 
 
 def _plural(kind: str) -> str:
     return {"message": "messages", "run": "runs", "run_event": "events"}.get(kind, kind + "s")
-
-
-def _reason(plan: Plan, item: Item) -> str:
-    return next((reason for skipped, reason in plan.skipped if skipped is item), "not written")

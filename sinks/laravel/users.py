@@ -1,5 +1,10 @@
 """``user`` records → ``users`` rows, matched by ``workos_id`` (see :mod:`.identity`).
 
+Any source's users land: the WorkOS id is ``external_ids.workos`` or the deterministic
+placeholder (:func:`.identity.placeholder_workos_id`, counted as
+``users_workos_id_placeholder``); the email, name and avatar are the WorkOS answer's,
+else the record's canonical ``email``, ``name`` and ``avatar_url``, else the rules'.
+
 - A user the target does not have is inserted (``email_verified_at`` and ``handle``
   NULL, ``created_at`` from the source) and is *ours*: later versions rewrite its email,
   name and avatar to what the rules give, and removing the record (a rollback of the
@@ -21,16 +26,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from ledger.canonical import canonical_bytes, sha256_hex
-from ledger.sink import Item
+from ledger.kit import Item, digest
 from sinks.laravel import identity
-from sinks.laravel.columns import Columns, Count, utc_now
+from sinks.laravel.columns import Columns, Count, canonical_ms, utc_now
 
 UPGRADABLE = ("email", "name", "avatar")
 
 
-def workos_id_of(data: dict[str, Any]) -> str:
-    return (data.get("external_ids") or {}).get("workos")
+def profile_of(data: dict[str, Any], resolved: dict[str, Any] | None) -> dict[str, Any]:
+    """Email, name and avatar to write: WorkOS's answer first, then the record's own."""
+    resolved = resolved or {}
+    return {
+        "email": resolved.get("email") or data.get("email"),
+        "name": resolved.get("name") or data.get("name"),
+        "avatar": resolved.get("avatar") or data.get("avatar_url"),
+    }
 
 
 class Users:
@@ -56,10 +66,12 @@ class Users:
     def apply(self, conn: Connection, item: Item, resolved: dict | None, count: Count) -> dict[str, Any]:
         """Write one present user; its target ref."""
         data, held = item.data, item.held_ref or {}
-        workos_id = workos_id_of(data)
-        resolved = resolved or {}
-        if resolved.get("email"):
+        workos_id = identity.workos_id_of(item.stream, item.key, data)
+        if workos_id == identity.placeholder_workos_id(item.stream, item.key):
+            count("users_workos_id_placeholder", 1)
+        if (resolved or {}).get("email"):
             count("users_resolved_via_workos", 1)
+        resolved = profile_of(data, resolved)
         existing = conn.execute(
             select(self.table.c.id, self.table.c.name, self.table.c.email, self.table.c.avatar).where(
                 self.table.c.workos_id == workos_id
@@ -70,15 +82,13 @@ class Users:
             ref = self._write_ours(conn, existing, data, workos_id, resolved, count)
         else:
             ref = self._upgrade(conn, existing, data, workos_id, resolved, held, count)
-        if identity.is_placeholder(ref["email"]) and not (
-            identity.is_valid_email(data.get("email")) or identity.is_valid_email(resolved.get("email"))
-        ):
+        if identity.is_placeholder(ref["email"]) and not identity.is_valid_email(resolved.get("email")):
             count("users_unresolved_placeholder", 1)
         count("users_imported", 1)
         return ref
 
     def _write_ours(self, conn, existing, data, workos_id, resolved, count: Count) -> dict[str, Any]:
-        wanted = identity.preferred_email(resolved.get("email") or data.get("email"), workos_id)
+        wanted = identity.preferred_email(resolved.get("email"), workos_id)
         email, conflict = self._unique_email(conn, wanted, workos_id)
         if conflict:
             count("users_email_conflicts", 1)
@@ -88,9 +98,7 @@ class Users:
             "name": self.columns.fit("users", "name", name, count),
             "avatar": resolved.get("avatar") or identity.gravatar(email),
         }
-        created = self.columns.moment(
-            "users", "created_at", (data.get("metadata") or {}).get("created_at_ms"), count
-        )
+        created = self.columns.moment("users", "created_at", canonical_ms(data.get("created_at")), count)
         if existing is None:
             row = {**values, "workos_id": workos_id, "email_verified_at": None, "remember_token": None,
                    "created_at": created, "updated_at": created}  # fmt: skip
@@ -108,7 +116,7 @@ class Users:
     def _upgrade(self, conn, existing, data, workos_id, resolved, held, count: Count) -> dict[str, Any]:
         """The original importer's upgrade-only rules for a user the app already had."""
         current = {column: getattr(existing, column) or "" for column in UPGRADABLE}
-        wanted = identity.preferred_email(resolved.get("email") or data.get("email"), workos_id)
+        wanted = identity.preferred_email(resolved.get("email"), workos_id)
         changes: dict[str, Any] = {}
         email = current["email"].strip().lower()
         if identity.should_upgrade_email(email, wanted):
@@ -155,7 +163,7 @@ class Users:
         shown = [held.get("workos_id")]
         if held.get("created"):
             shown += [held.get(column) for column in UPGRADABLE]
-        return sha256_hex(canonical_bytes(shown))
+        return digest(shown)
 
     def read_back(self, conn: Connection, held: dict[str, Any]) -> str | None:
         row = conn.execute(
@@ -168,4 +176,4 @@ class Users:
         shown = [row.workos_id] + (
             [getattr(row, column) for column in UPGRADABLE] if held.get("created") else []
         )
-        return sha256_hex(canonical_bytes(shown))
+        return digest(shown)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, select
 
-from ledger.canonical import canonical_bytes, sha256_hex
+from ledger.kit import digest as canonical_digest
 from sinks.laravel.columns import millis
 from sinks.laravel.plan import Plan
 from sinks.laravel.threads import canonical_json
@@ -101,4 +101,4 @@ def _sorted(image: dict[str, list[list[Any]]]) -> list[Any]:
 
 
 def digest(image: list[Any] | None) -> str | None:
-    return None if image is None else sha256_hex(canonical_bytes(image))
+    return None if image is None else canonical_digest(image)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.errors import ChatledgerError
-from ledger.http import Api
-from ledger.sink import PermanentError
+from ledger.kit import Api, ChatledgerError, PermanentError
 from sinks.laravel.identity import is_valid_email, looks_like_workos_id
 
 NAMESPACE = "workos-user"

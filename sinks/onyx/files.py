@@ -14,7 +14,9 @@
   this Onyx's ChatFileType values, else derived from the MIME type.
 - **Changes.** New bytes upload a new file; messages that pointed at the old one are
   re-pointed and the old rows removed, in the batch's transaction. A file the ledger
-  says is ``missing`` (no bytes) is not uploaded and gets no descriptor.
+  says is ``missing`` (no bytes), a file without an owner and a file of a user with no
+  account are not uploaded and get no descriptor: each is a skip with its reason
+  (``files_skipped_missing``, ``files_skipped_no_owner``, ``files_skipped_owner``).
 - **Removal** deletes the ``user_file`` and ``file_record`` rows (and a Postgres large
   object in ``file_content``). Bytes in an S3/MinIO file store cannot be reached from
   here and stay there.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from ledger.sink import Item, Outcome, PermanentError
+from ledger.kit import Item, Outcome, PermanentError
 from sinks.onyx.readback import TAG
 from sinks.onyx.render import FileRef
 
@@ -79,7 +81,9 @@ class Files:
         """file key → FileRef, for the keys of each stream that have an upload."""
         found: dict[str, FileRef] = {}
         for stream, keys in wanted.items():
-            found.update({key: upload.ref for key, upload in self.tagged(cursor, stream, sorted(keys)).items()})
+            found.update(
+                {key: upload.ref for key, upload in self.tagged(cursor, stream, sorted(keys)).items()}
+            )
         return found
 
     # -- before the transaction: uploads -------------------------------------------------------
@@ -93,15 +97,12 @@ class Files:
             if item.removed:
                 removals.append(item)
                 continue
-            owner = self.sink.owners.get(item.stream, item.data.get("owner"))
-            if owner is None:
-                raise PermanentError(f"{item.key}: its owner {item.data.get('owner')} has no Onyx account yet")
-            action = "insert" if item.held_hash is None else "update"
-            if owner.get("skipped") or not item.data.get("sha256"):
-                why = "owner skipped" if owner.get("skipped") else item.data.get("missing") or "no bytes"
+            why = self._not_uploaded(item)
+            if why:
                 removals.append(item)  # an upload made before the bytes went missing goes
-                outcomes.append(Outcome(item.stream, item.key, action, {"skipped" if owner.get("skipped") else "missing": why}))
+                outcomes.append(Outcome.skip(item, why))
                 continue
+            owner = self.sink.owners.get(item.stream, item.data["owner"])
             existing = self.tagged(cursor, item.stream, [item.key]).get(item.key)
             if existing is not None and existing.sha256 == item.data["sha256"]:
                 work.append(FileWork(item, owner["user_id"], existing, None))
@@ -110,11 +111,31 @@ class Files:
             work.append(FileWork(item, owner["user_id"], upload, existing))
         return work, outcomes, removals
 
+    def _not_uploaded(self, item: Item) -> str | None:
+        """Why a live file is not uploaded (None: it is): Onyx uploads belong to a user and
+        need bytes. Each reason is counted."""
+        owner_key = item.data.get("owner")
+        if not isinstance(owner_key, str) or not owner_key:
+            self.sink.count("files_skipped_no_owner")
+            return "a file without an owner (Onyx uploads belong to a user)"
+        owner = self.sink.owners.get(item.stream, owner_key)
+        if owner is None:
+            raise PermanentError(f"{item.key}: its owner {owner_key} has no Onyx account yet")
+        if owner.get("skipped"):
+            self.sink.count("files_skipped_owner")
+            return f"its owner {owner['email'] or owner_key} has no account"
+        if not item.data.get("sha256"):
+            self.sink.count("files_skipped_missing")
+            return item.data.get("missing") or "no bytes"
+        return None
+
     def _upload(self, cursor, item: Item) -> Upload:
         data = item.data
         path = self.sink.context.blobs.path(data["sha256"])
         if not path.is_file():
-            raise PermanentError(f"{item.key}: blob sha256:{data['sha256']} is not in the ledger's blob store")
+            raise PermanentError(
+                f"{item.key}: blob sha256:{data['sha256']} is not in the ledger's blob store"
+            )
         name = data.get("filename") or data["sha256"]
         mime = data.get("mime") or "application/octet-stream"
         with open(path, "rb") as handle:
@@ -124,7 +145,9 @@ class Files:
         rejected = [entry for field in REJECTED_KEYS for entry in answer.get(field) or []]
         uploaded = answer.get("user_files") or []
         if rejected or len(uploaded) != 1:
-            raise PermanentError(f"{item.key}: Onyx did not accept the upload of {name!r}: {rejected or answer}")
+            raise PermanentError(
+                f"{item.key}: Onyx did not accept the upload of {name!r}: {rejected or answer}"
+            )
         entry = uploaded[0]
         file_id, user_file_id = str(entry.get("file_id")), str(entry.get("id"))
         cursor.execute(
@@ -134,11 +157,19 @@ class Files:
         )
         row = cursor.fetchone()
         if row is None:
-            raise PermanentError(f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx")
+            raise PermanentError(
+                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
+            )
         kind = entry.get("chat_file_type")
         schema = self.sink.schema
         kind = kind if kind in schema.file_types else schema.chat_file_type(mime)
-        tag = {"target": self.sink.target, "stream": item.stream, "key": item.key, "sha256": data["sha256"], "chat_file_type": kind}
+        tag = {
+            "target": self.sink.target,
+            "stream": item.stream,
+            "key": item.key,
+            "sha256": data["sha256"],
+            "chat_file_type": kind,
+        }
         self.sink.tag_upload(file_id, tag)
         self.sink.count("files_uploaded")
         return Upload(FileRef(item.key, file_id, user_file_id, kind, row[0]), data["sha256"], row[1])
@@ -158,9 +189,12 @@ class Files:
                 self._delete(cursor, [entry.replaces.ref])
             item = entry.item
             if item.changed:
-                action = "insert" if item.held_hash is None else "update"
-                target_ref = {"file_id": ref.file_id, "user_file_id": ref.user_file_id, "type": ref.chat_file_type}
-                outcomes.append(Outcome(item.stream, item.key, action, target_ref))
+                target_ref = {
+                    "file_id": ref.file_id,
+                    "user_file_id": ref.user_file_id,
+                    "type": ref.chat_file_type,
+                }
+                outcomes.append(Outcome.written(item, target_ref))
         return outcomes
 
     def remove(self, cursor, items: list[Item]) -> list[Outcome]:
@@ -171,7 +205,7 @@ class Files:
             self._delete(cursor, [upload.ref for upload in self.tagged(cursor, stream, keys).values()])
         for item in items:
             if item.removed and item.held_hash is not None:
-                outcomes.append(Outcome(item.stream, item.key, "delete", item.held_ref))
+                outcomes.append(Outcome.written(item, item.held_ref))
         return outcomes
 
     def _repoint(self, cursor, old: FileRef, new: FileRef) -> None:
@@ -187,7 +221,9 @@ class Files:
             return
         file_ids = [ref.file_id for ref in refs]
         if self.sink.schema.file_content:
-            cursor.execute("SELECT lo_unlink(lobj_oid) FROM file_content WHERE file_id = ANY(%s)", (file_ids,))
+            cursor.execute(
+                "SELECT lo_unlink(lobj_oid) FROM file_content WHERE file_id = ANY(%s)", (file_ids,)
+            )
         cursor.execute("DELETE FROM user_file WHERE file_id = ANY(%s)", (file_ids,))
         cursor.execute("DELETE FROM file_record WHERE file_id = ANY(%s)", (file_ids,))
         self.sink.count("files_removed", len(refs))

@@ -15,15 +15,22 @@ The write rules (``docs/librechat-onyx.md`` has the reasons):
   bridge belongs to the child's record: it is written, updated and removed with it.
 - **Text.** ``message`` is the text parts joined by blank lines, code parts fenced;
   reasoning parts go to ``reasoning_tokens`` (≥ 2.6), error parts (or an error status)
-  to ``error``. Tool calls, images and other parts stay in the ledger. ``token_count`` is
+  to ``error``. Onyx's chat rows have no place for tool calls, tool results, images,
+  citations, file parts and other parts: they stay in the ledger, and the sink counts
+  each one it leaves out (:func:`unkept_parts`). ``token_count`` is
   ``usage.tokens``, else ``usage.output_tokens`` of an answer, else ⌈characters / 4⌉.
   NUL characters become U+FFFD (Postgres text cannot hold them). ``citations`` stays NULL.
 - **Files.** A message's files that were uploaded become descriptors ``{id:
   file_record.file_id, type: ChatFileType, name, user_file_id}``; files without bytes
   have none.
 - **Pointers.** Siblings are ordered by time. ``latest_child`` of each node on the active
-  branch (root → ``active_leaf``) points along it; every other node with children points
-  at its newest child, so a sibling switched to in the UI shows its own thread.
+  branch (root → ``active_leaf``, else the newest leaf: the kit's
+  :class:`~ledger.kit.ConversationView` rule) points along it; every other node with
+  children points at its newest child, so a sibling switched to in the UI shows its own
+  thread.
+
+The tree (parents, re-rooting of orphans and loops, the active branch) is the kit's
+:class:`~ledger.kit.ConversationView`, so any source's conversation renders the same way.
 - **Session.** ``description`` = title, ``deleted = false`` (archived chats stay
   visible), ``shared_status`` PUBLIC when the conversation was shared, else PRIVATE,
   ``onyxbot_flow = false``, the configured persona, source times, and ``prompt_override
@@ -37,11 +44,21 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.canonical import canonical_bytes, format_datetime, sha256_hex
-from ledger.sink import Unit
+from ledger.kit import (
+    EPOCH,
+    ConversationView,
+    Unit,
+    digest,
+    format_datetime,
+    message_text,
+    parse_time,
+    parts_of,
+)
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ASSISTANT_ROLES = ("assistant", "tool")
+#: part types a chat_message row holds: text and code in ``message``, reasoning in
+#: ``reasoning_tokens`` (where the schema has it), errors in ``error``
+HELD_PARTS = ("text", "code", "reasoning", "error")
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,12 @@ class FileRef:
     name: str
 
     def descriptor(self) -> dict[str, str]:
-        return {"id": self.file_id, "type": self.chat_file_type, "name": self.name, "user_file_id": self.user_file_id}
+        return {
+            "id": self.file_id,
+            "type": self.chat_file_type,
+            "name": self.name,
+            "user_file_id": self.user_file_id,
+        }
 
 
 @dataclass(eq=False)
@@ -107,15 +129,10 @@ def clean(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd") if isinstance(text, str) else text
 
 
-def moment(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, str) and value:
-        try:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
+def unkept_parts(data: dict[str, Any], *, reasoning: bool) -> list[str]:
+    """The types of a message's parts Onyx cannot hold (one entry per part)."""
+    held = HELD_PARTS if reasoning else tuple(kind for kind in HELD_PARTS if kind != "reasoning")
+    return [str(part.get("type")) for part in parts_of(data) if part.get("type") not in held]
 
 
 def estimate_tokens(text: str) -> int:
@@ -124,8 +141,8 @@ def estimate_tokens(text: str) -> int:
 
 def session_fields(data: dict[str, Any], persona_id: int, messages: list[Node]) -> dict[str, Any]:
     times = [node.time_sent for node in messages]
-    created = moment(data.get("created_at")) or min(times, default=None) or EPOCH
-    updated = max([moment(data.get("updated_at")) or created, *times])
+    created = parse_time(data.get("created_at")) or min(times, default=None) or EPOCH
+    updated = max([parse_time(data.get("updated_at")) or created, *times])
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     prompt = data.get("system_prompt")
     return {
@@ -136,22 +153,21 @@ def session_fields(data: dict[str, Any], persona_id: int, messages: list[Node]) 
         "persona_id": persona_id,
         "time_created": created,
         "time_updated": updated,
-        "prompt_override": {"system_prompt": clean(prompt)} if isinstance(prompt, str) and prompt.strip() else None,
+        "prompt_override": {"system_prompt": clean(prompt)}
+        if isinstance(prompt, str) and prompt.strip()
+        else None,
     }
 
 
+def _texts(data: dict[str, Any], kind: str) -> str:
+    return "\n\n".join(part["text"] for part in parts_of(data, kind) if isinstance(part.get("text"), str))
+
+
 def message_node(data: dict[str, Any], key: str, files: dict[str, FileRef]) -> Node:
-    parts = [part for part in data.get("parts") or [] if isinstance(part, dict)]
-    texts = []
-    for part in parts:
-        if part.get("type") == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif part.get("type") == "code" and isinstance(part.get("text"), str):
-            texts.append(f"```{part.get('language') or ''}\n{part['text']}\n```")
-    reasoning = [part["text"] for part in parts if part.get("type") == "reasoning" and isinstance(part.get("text"), str)]
-    errors = [part["text"] for part in parts if part.get("type") == "error" and isinstance(part.get("text"), str)]
-    error = "\n\n".join(errors) or ("The answer ended with an error." if data.get("status") == "error" else None)
-    message = clean("\n\n".join(texts)) or ""
+    error = _texts(data, "error") or (
+        "The answer ended with an error." if data.get("status") == "error" else None
+    )
+    message = clean(message_text(data, code=True)) or ""
     role = data.get("role")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     tokens = usage.get("tokens")
@@ -163,51 +179,39 @@ def message_node(data: dict[str, Any], key: str, files: dict[str, FileRef]) -> N
         key=key,
         message_type="ASSISTANT" if role in ASSISTANT_ROLES else "USER",
         message=message,
-        token_count=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else estimate_tokens(message),
-        time_sent=moment(data.get("created_at")) or EPOCH,
-        reasoning=clean("\n\n".join(reasoning)) or None,
+        token_count=tokens
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0
+        else estimate_tokens(message),
+        time_sent=parse_time(data.get("created_at")) or EPOCH,
+        reasoning=clean(_texts(data, "reasoning")) or None,
         error=clean(error),
         files=[files[name] for name in dict.fromkeys(data.get("files") or []) if name in files],
-        feedback=(feedback["rating"] == "up", clean(feedback.get("text"))) if feedback and feedback.get("rating") in ("up", "down") else None,
+        feedback=(feedback["rating"] == "up", clean(feedback.get("text")))
+        if feedback and feedback.get("rating") in ("up", "down")
+        else None,
     )
 
 
-def plan_session(unit: Unit, *, persona_id: int, bridge_text: str, files: dict[str, FileRef], reasoning: bool) -> SessionPlan:
+def plan_session(
+    unit: Unit, *, persona_id: int, bridge_text: str, files: dict[str, FileRef], reasoning: bool
+) -> SessionPlan:
     """The rows a live conversation unit should be (see the module doc)."""
-    head = unit.head
-    nodes = {
-        item.key: message_node(item.data, item.key, files)
-        for item in unit.items
-        if item.kind == "message" and not item.removed
-    }
+    view = ConversationView(unit)
+    nodes = {key: message_node(item.data, key, files) for key, item in view.messages.items()}
     if not reasoning:
         for node in nodes.values():
             node.reasoning = None
     messages = sorted(nodes.values(), key=lambda n: (n.time_sent, n.key))
-    session = session_fields(head.data, persona_id, messages)
+    session = session_fields(view.data, persona_id, messages)
     root = Node("root", "SYSTEM", "", 0, session["time_created"])
-    parents = {item.key: item.data.get("parent") for item in unit.items if item.key in nodes}
     for node in messages:
-        node.parent = _parent(node, nodes, parents) or root
+        parent = view.parents[node.key]
+        node.parent = nodes[parent] if parent is not None else root
     for node in messages:
         node.parent.children.append(node)
     _bridge(root, bridge_text)
-    active = _active_path(root, nodes.get(head.data.get("active_leaf")))
-    ordered = _point(root, active)
+    ordered = _point(root, _path_to(nodes.get(view.active_leaf) or root))
     return SessionPlan(session, root, ordered)
-
-
-def _parent(node: Node, nodes: dict[str, Node], parents: dict[str, Any]) -> Node | None:
-    """The node's parent, unless it is missing or the chain up from it loops."""
-    parent_key = parents.get(node.key)
-    seen = {node.key}
-    cursor = parent_key
-    while cursor in nodes:  # walk up: a loop means this link cannot stand
-        if cursor in seen:
-            return None
-        seen.add(cursor)
-        cursor = parents.get(cursor)
-    return nodes.get(parent_key)
 
 
 def _bridge(root: Node, text: str) -> None:
@@ -224,16 +228,13 @@ def _bridge(root: Node, text: str) -> None:
             stack.append(child)
 
 
-def _active_path(root: Node, leaf: Node | None) -> set[int]:
-    """ids of the nodes from the root to the active leaf (newest at each level without one)."""
-    if leaf is None:
-        leaf = root
-        while leaf.children:
-            leaf = max(leaf.children, key=lambda n: (n.time_sent, n.key or ""))
+def _path_to(leaf: Node) -> set[int]:
+    """ids of the nodes from the root down to ``leaf``, bridges included."""
     path = set()
-    while leaf is not None:
-        path.add(id(leaf))
-        leaf = leaf.parent
+    node: Node | None = leaf
+    while node is not None:
+        path.add(id(node))
+        node = node.parent
     return path
 
 
@@ -259,13 +260,13 @@ def tree_shape(roots: list[Node]) -> list[list[Any]]:
     Onyx compare equal exactly when rows, structure and pointers all match."""
     digests: dict[int, str] = {}
 
-    def digest(node: Node) -> str:
+    def content_digest(node: Node) -> str:
         if id(node) not in digests:
-            digests[id(node)] = sha256_hex(canonical_bytes(node.content()))
+            digests[id(node)] = digest(node.content())
         return digests[id(node)]
 
     def order(nodes: list[Node]) -> list[Node]:
-        return sorted(nodes, key=lambda n: (n.time_sent, digest(n)))
+        return sorted(nodes, key=lambda n: (n.time_sent, content_digest(n)))
 
     out: list[list[Any]] = []
     stack = [(node, -1) for node in reversed(order(roots))]
@@ -273,8 +274,10 @@ def tree_shape(roots: list[Node]) -> list[list[Any]]:
         node, parent_position = stack.pop()
         position = len(out)
         children = order(node.children)
-        latest = -1 if node.latest is None else next((i for i, c in enumerate(children) if c is node.latest), -2)
-        out.append([parent_position, digest(node), latest])
+        latest = (
+            -1 if node.latest is None else next((i for i, c in enumerate(children) if c is node.latest), -2)
+        )
+        out.append([parent_position, content_digest(node), latest])
         stack.extend((child, position) for child in reversed(children))
     return out
 
@@ -290,4 +293,4 @@ def session_digest(session: dict[str, Any], user_id: str | None, roots: list[Nod
         "time_created": format_datetime(session["time_created"]),
         "prompt_override": session["prompt_override"],
     }
-    return sha256_hex(canonical_bytes({"session": shown, "tree": tree_shape(roots)}))
+    return digest({"session": shown, "tree": tree_shape(roots)})

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from ledger.sink import Repair, Unit
+from ledger.kit import Repair, Unit
 from sinks.onyx.readback import SessionRows, load_sessions
 from sinks.onyx.render import plan_session
 
@@ -36,7 +36,9 @@ class SessionRepair(Repair):
     def __init__(self) -> None:
         self.visited: set[str] = set()
 
-    def run(self, sink, units: list[Unit], *, dry_run: bool, rewrite: Callable[[list[Unit]], None]) -> list[dict[str, Any]]:
+    def run(
+        self, sink, units: list[Unit], *, dry_run: bool, rewrite: Callable[[list[Unit]], None]
+    ) -> list[dict[str, Any]]:
         held = {}
         for unit in units:
             ref = unit.head.held_ref if unit.head is not None and isinstance(unit.head.held_ref, dict) else {}
@@ -51,7 +53,9 @@ class SessionRepair(Repair):
             fixes += self._mend(sink, chunk, {}, dry_run)
         return fixes
 
-    def _mend(self, sink, session_ids: list[str], held: dict[str, Unit], dry_run: bool) -> list[dict[str, Any]]:
+    def _mend(
+        self, sink, session_ids: list[str], held: dict[str, Unit], dry_run: bool
+    ) -> list[dict[str, Any]]:
         if not session_ids:
             return []
         with sink.engine.begin() as conn:
@@ -62,7 +66,9 @@ class SessionRepair(Repair):
                 changes += self.changes(sink, cursor, session, held.get(session_id))
             if changes and not dry_run:
                 self.write(sink, cursor, changes)
-        return [{"session": session, "row": row, "fix": self.fix, "to": value} for session, row, value in changes]
+        return [
+            {"session": session, "row": row, "fix": self.fix, "to": value} for session, row, value in changes
+        ]
 
     def changes(self, sink, cursor, session: SessionRows, unit: Unit | None) -> list[tuple[str, int, Any]]:
         raise NotImplementedError
@@ -73,7 +79,9 @@ class SessionRepair(Repair):
 
 class LatestChild(SessionRepair):
     name = "latest-child"
-    help = "Backfill NULL or broken latest_child pointers so Onyx shows the thread (never changes a valid one)."
+    help = (
+        "Backfill NULL or broken latest_child pointers so Onyx shows the thread (never changes a valid one)."
+    )
     fix = "latest_child"
 
     def changes(self, sink, cursor, session: SessionRows, unit: Unit | None) -> list[tuple[str, int, Any]]:
@@ -127,7 +135,9 @@ def newest_descendant(session: SessionRows, children: dict[int, list]) -> dict[i
             order.append(row)
             stack.extend(children.get(row.id, []))
         for row in reversed(order):
-            newest[row.id] = max([(row.time_sent, row.id), *(newest[kid.id] for kid in children.get(row.id, []))])
+            newest[row.id] = max(
+                [(row.time_sent, row.id), *(newest[kid.id] for kid in children.get(row.id, []))]
+            )
     return newest
 
 
@@ -147,10 +157,16 @@ class Citations(SessionRepair):
         linked: dict[int, set[int]] = {}
         for message_id, document_id in cursor.fetchall():
             linked.setdefault(message_id, set()).add(document_id)
-        return [(session.id, row.id, None) for row in suspects if not conforming(row.citations, linked.get(row.id, set()))]
+        return [
+            (session.id, row.id, None)
+            for row in suspects
+            if not conforming(row.citations, linked.get(row.id, set()))
+        ]
 
     def write(self, sink, cursor, changes: list[tuple[str, int, Any]]) -> None:
-        cursor.execute("UPDATE chat_message SET citations = NULL WHERE id = ANY(%s)", ([row for _, row, _ in changes],))
+        cursor.execute(
+            "UPDATE chat_message SET citations = NULL WHERE id = ANY(%s)", ([row for _, row, _ in changes],)
+        )
 
 
 def conforming(citations: Any, linked: Iterable[int]) -> bool:

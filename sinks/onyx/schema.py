@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.errors import ConfigError
+from ledger.kit import ConfigError
 
 HEAD_FILE_TYPES = ("image", "document", "plain_text", "tabular")
 OLD_FILE_TYPES = ("image", "document", "plain_text", "csv", "user_knowledge")
-REQUIRED_TABLES = ("chat_session", "chat_message", "chat_feedback", "user", "user_file", "file_record", "persona")
+REQUIRED_TABLES = (
+    "chat_session",
+    "chat_message",
+    "chat_feedback",
+    "user",
+    "user_file",
+    "file_record",
+    "persona",
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,11 @@ class OnyxSchema:
             wanted = ["image"]
         elif mime in ("text/csv", "text/tab-separated-values") or "spreadsheet" in mime or "excel" in mime:
             wanted = ["tabular", "csv"]
-        elif mime.startswith("text/") or mime in ("application/json", "application/xml", "application/x-yaml"):
+        elif mime.startswith("text/") or mime in (
+            "application/json",
+            "application/xml",
+            "application/x-yaml",
+        ):
             wanted = ["plain_text"]
         else:
             wanted = []
@@ -49,14 +61,16 @@ def detect(cursor, persona_id: int, file_types: list[str]) -> OnyxSchema:
     cursor.execute(
         "SELECT table_name, column_name FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
-        (list(REQUIRED_TABLES) + ["file_content"],),
+        ([*REQUIRED_TABLES, "file_content"],),
     )
     columns: dict[str, set[str]] = {}
     for table, column in cursor.fetchall():
         columns.setdefault(table, set()).add(column)
     missing = [table for table in REQUIRED_TABLES if table not in columns]
     if missing:
-        raise ConfigError(f"onyx: the database has no {', '.join(missing)} table: is db_url an Onyx database?")
+        raise ConfigError(
+            f"onyx: the database has no {', '.join(missing)} table: is db_url an Onyx database?"
+        )
     message = columns["chat_message"]
     if "parent_message_id" in message:
         schema = OnyxSchema("2.6+", "parent_message_id", "latest_child_message_id", "reasoning_tokens" in message,

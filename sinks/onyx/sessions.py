@@ -4,8 +4,8 @@ A unit becomes one ``chat_session`` and its ``chat_message`` rows (``render.py``
 what they hold). The writer changes only what differs from what Onyx has:
 
 - **Session id**: what this record was written to before (its target ref), else the
-  conversation's own id (``metadata.source_id``) when it is a UUID, else
-  ``uuid5(stream + key)``. A session with that id that chatledger never wrote for this
+  conversation's own id (LibreChat's ``metadata.source_id``, else the id in its key)
+  when it is a UUID, else ``uuid5(stream + key)``. A session with that id that chatledger never wrote for this
   record is an earlier import of the same conversation (Onyx itself never uses
   LibreChat's ids): it is *adopted* and its rows replaced (``sessions_adopted``),
   unless it belongs to another user or another record's marker names it; then the
@@ -18,7 +18,10 @@ what they hold). The writer changes only what differs from what Onyx has:
   (a chat continued in Onyx) are left alone; if one hangs under a message the ledger
   removed, the unit is rejected rather than break it.
 - **Feedback**: a thumbs up/down becomes a ``chat_feedback`` row of the message.
-- A conversation whose owner was skipped (``skip_emails``) writes nothing.
+- A conversation whose owner has no account (``skip_emails``, or a user skipped for
+  owning nothing) or that has no owner at all writes nothing: its records are skips with
+  the reason (``sessions_skipped``, ``sessions_skipped_no_owner``).
+- Parts Onyx cannot hold are counted per written message (``parts_not_kept_<type>``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ledger.sink import Outcome, PermanentError, Unit
-from ledger.sqlsink import MARKER_TABLE
+from ledger.kit import MARKER_TABLE, Outcome, PermanentError, Unit, owner_of
 from sinks.onyx.readback import SessionRows, load_sessions
-from sinks.onyx.render import Node, SessionPlan, plan_session
+from sinks.onyx.render import Node, SessionPlan, plan_session, unkept_parts
 from sinks.onyx.users import Owners
 
 NAMESPACE = uuid.UUID("6f6e7978-6368-6174-6c65-646765720001")
@@ -45,10 +47,12 @@ def fallback_id(stream: str, key: str) -> str:
 def natural_id(stream: str, unit: Unit) -> str:
     """The conversation's own id when it is a UUID, else the uuid5 of stream and key."""
     metadata = unit.head.data.get("metadata") if isinstance(unit.head.data.get("metadata"), dict) else {}
-    try:
-        return str(uuid.UUID(str(metadata.get("source_id"))))
-    except ValueError:
-        return fallback_id(stream, unit.key)
+    for candidate in (metadata.get("source_id"), unit.key.split(":", 1)[-1]):
+        try:
+            return str(uuid.UUID(str(candidate)))
+        except ValueError:
+            continue
+    return fallback_id(stream, unit.key)
 
 
 def held(item) -> dict[str, Any]:
@@ -92,28 +96,32 @@ class Sessions:
             if unit.removed:
                 outcomes += self._remove(cursor, unit)
                 continue
-            owner = self.owners.get(unit.head.stream, unit.head.data.get("owner"))
+            owner_key = owner_of(unit)
+            if owner_key is None:
+                self.sink.count("sessions_skipped_no_owner")
+                outcomes += self._skip(
+                    unit, "a conversation without an owner (Onyx sessions belong to a user)"
+                )
+                continue
+            owner = self.owners.get(unit.head.stream, owner_key)
             if owner is None:
-                raise PermanentError(f"{unit.key}: its owner {unit.head.data.get('owner')} has no Onyx account yet")
+                raise PermanentError(f"{unit.key}: its owner {owner_key} has no Onyx account yet")
             if owner.get("skipped"):
-                outcomes += self._skip(unit, owner["email"])
+                self.sink.count("sessions_skipped")
+                outcomes += self._skip(unit, f"its owner {owner['email'] or owner_key} has no account")
                 continue
             live.append((unit, owner["user_id"]))
         if live:
             outcomes += self._write_live(cursor, live)
         return outcomes
 
-    def _skip(self, unit: Unit, email: str) -> list[Outcome]:
-        self.sink.count("sessions_skipped")
+    @staticmethod
+    def _skip(unit: Unit, reason: str) -> list[Outcome]:
         outcomes = []
         for item in unit.items:
             if not item.changed or (item.removed and item.held_hash is None):
                 continue
-            if item.removed:
-                outcomes.append(Outcome(item.stream, item.key, "delete"))
-            else:
-                action = "insert" if item.held_hash is None else "update"
-                outcomes.append(Outcome(item.stream, item.key, action, {"skipped": f"owner {email}"}))
+            outcomes.append(Outcome.written(item) if item.removed else Outcome.skip(item, reason))
         return outcomes
 
     def _remove(self, cursor, unit: Unit) -> list[Outcome]:
@@ -126,11 +134,7 @@ class Sessions:
             )
             cursor.execute("DELETE FROM chat_session WHERE id = %s::uuid", (session_id,))
             self.sink.count("sessions_deleted", cursor.rowcount)
-        return [
-            Outcome(item.stream, item.key, "delete", item.held_ref)
-            for item in unit.items
-            if item.held_hash is not None
-        ]
+        return [Outcome.written(item, item.held_ref) for item in unit.items if item.held_hash is not None]
 
     # -- live units ---------------------------------------------------------------------------
 
@@ -153,7 +157,10 @@ class Sessions:
 
     def _sessions(self, cursor, plans) -> list[Change]:
         """Pick each unit's session id and load what Onyx holds for it."""
-        wanted = {unit.key: held(unit.head).get("chat_session") or natural_id(unit.head.stream, unit) for unit, _, _ in plans}
+        wanted = {
+            unit.key: held(unit.head).get("chat_session") or natural_id(unit.head.stream, unit)
+            for unit, _, _ in plans
+        }
         existing = load_sessions(cursor, self.schema, sorted(set(wanted.values())))
         claimed: set[str] = set()
         changes = []
@@ -162,11 +169,17 @@ class Sessions:
             found = existing.get(session_id)
             adopted = False
             if not held(unit.head).get("chat_session") and (found is not None or session_id in claimed):
-                if found is None or found.user_id != owner or self._claimed_elsewhere(cursor, session_id, unit):
+                if (
+                    found is None
+                    or found.user_id != owner
+                    or self._claimed_elsewhere(cursor, session_id, unit)
+                ):
                     session_id = fallback_id(unit.head.stream, unit.key)
                     found = load_sessions(cursor, self.schema, [session_id]).get(session_id)
                     if found is not None and found.user_id != owner:
-                        raise PermanentError(f"{unit.key}: session {session_id} exists and belongs to another user")
+                        raise PermanentError(
+                            f"{unit.key}: session {session_id} exists and belongs to another user"
+                        )
                 adopted = found is not None
                 self.sink.count("sessions_adopted", int(adopted))
             claimed.add(session_id)
@@ -198,12 +211,18 @@ class Sessions:
             return None
 
         refs = {
-            item.key: held(item) for item in change.unit.items if held(item).get("chat_session") == change.session_id
+            item.key: held(item)
+            for item in change.unit.items
+            if held(item).get("chat_session") == change.session_id
         }
         change.plan.root.row_id = claim(refs.get(change.unit.key, {}).get("root"))
         for node in change.plan.nodes[1:]:
-            node.row_id = claim(refs.get(node.key, {}).get("bridge" if node.kind == "bridge" else "chat_message"))
-        ours = {ref.get(name) for ref in refs.values() for name in ("root", "chat_message", "bridge")} & set(rows)
+            node.row_id = claim(
+                refs.get(node.key, {}).get("bridge" if node.kind == "bridge" else "chat_message")
+            )
+        ours = {ref.get(name) for ref in refs.values() for name in ("root", "chat_message", "bridge")} & set(
+            rows
+        )
         change.delete = set(rows) if change.adopted else ours - taken
         foreign = [row for row in rows.values() if row.id not in ours and row.id not in change.delete]
         for row in foreign:
@@ -270,7 +289,8 @@ class Sessions:
         if not new:
             return
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('chat_message', 'id')) FROM generate_series(1, %s)", (len(new),)
+            "SELECT nextval(pg_get_serial_sequence('chat_message', 'id')) FROM generate_series(1, %s)",
+            (len(new),),
         )
         for (node, _), (row_id,) in zip(new, cursor.fetchall(), strict=True):
             node.row_id = row_id
@@ -288,10 +308,12 @@ class Sessions:
                 row = rows.get(node.row_id)
                 if row is not None and self._differs(node, row, change):
                     values = self._values(node, change)
-                    updates.append(values[2:] + [node.row_id])
+                    updates.append([*values[2:], node.row_id])
         if updates:
             assignments = ", ".join(f"{name} = %s" for name in columns[2:])
-            cursor.executemany(f"UPDATE chat_message SET {assignments}, citations = NULL WHERE id = %s", updates)
+            cursor.executemany(
+                f"UPDATE chat_message SET {assignments}, citations = NULL WHERE id = %s", updates
+            )
             self.sink.count("messages_updated", len(updates))
 
     def _differs(self, node: Node, row, change: Change) -> bool:
@@ -299,7 +321,8 @@ class Sessions:
         return (
             row.parent != (node.parent.row_id if node.parent else None)
             or row.latest != change.latest(node)
-            or (row.message, row.message_type, row.token_count, row.error) != (node.message, node.message_type, node.token_count, node.error)
+            or (row.message, row.message_type, row.token_count, row.error)
+            != (node.message, node.message_type, node.token_count, node.error)
             or row.time_sent != node.time_sent
             or (row.files or None) != files
             or row.citations is not None
@@ -349,9 +372,14 @@ class Sessions:
     # -- what was written -----------------------------------------------------------------------
 
     def _outcomes(self, change: Change) -> list[Outcome]:
-        refs: dict[str, dict[str, Any]] = {change.unit.key: {"chat_session": change.session_id, "root": change.plan.root.row_id}}
+        refs: dict[str, dict[str, Any]] = {
+            change.unit.key: {"chat_session": change.session_id, "root": change.plan.root.row_id}
+        }
         for node in change.plan.nodes[1:]:
-            ref = refs.setdefault(node.key, {"chat_session": change.session_id, "chat_message": None, "bridge": None, "feedback": None})
+            ref = refs.setdefault(
+                node.key,
+                {"chat_session": change.session_id, "chat_message": None, "bridge": None, "feedback": None},
+            )
             if node.kind == "bridge":
                 ref["bridge"] = node.row_id
             else:
@@ -360,10 +388,15 @@ class Sessions:
         for item in change.unit.items:
             if item.removed:
                 if item.held_hash is not None:
-                    outcomes.append(Outcome(item.stream, item.key, "delete", item.held_ref))
+                    outcomes.append(Outcome.written(item, item.held_ref))
                 continue
             ref = refs[item.key]
             if item.changed or ref != item.held_ref:
-                action = "insert" if item.held_hash is None else "update"
-                outcomes.append(Outcome(item.stream, item.key, action, ref))
+                outcomes.append(Outcome.written(item, ref))
+                if item.kind == "message":
+                    self._count_unkept(item.data)
         return outcomes
+
+    def _count_unkept(self, data: dict[str, Any]) -> None:
+        for kind in unkept_parts(data, reasoning=self.schema.reasoning):
+            self.sink.count(f"parts_not_kept_{kind}")

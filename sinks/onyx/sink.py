@@ -8,6 +8,12 @@ The unit is a conversation; users and files come first as record units. One
 2. one Postgres transaction: sessions and messages (``sessions.py``), upload ownership,
    removals (sessions, uploads, then accounts), and the marker rows.
 
+Any source's stream lands: users, files, conversation trees and parts are read from
+canonical data (the tree through the kit's ``ConversationView``). What Onyx cannot hold
+is said and counted: parts without a place in ``chat_message`` (``parts_not_kept_<type>``,
+see ``render``), files without bytes (skipped, with the reason), and users who own no
+conversation or file in the stream get no account (``users_skipped_no_chats``, a skip).
+
 Verify fingerprints a conversation as Onyx would show it: the session's fields, its
 owner, and the whole tree (one root, every row's content and descriptors, parents and
 ``latest_child`` pointers, see ``render.tree_shape``), computed from the ledger's
@@ -24,12 +30,23 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import MetaData, inspect
 
-from ledger.canonical import canonical_bytes, sha256_hex
-from ledger.errors import ChatledgerError, ConfigError
-from ledger.http import Api
-from ledger.redact import redact
-from ledger.sink import Outcome, PermanentError, Sink, Unit
-from ledger.sqlsink import MARKER_TABLE, Markers, SqlTarget, marker_table, target_engine
+from ledger.kit import (
+    MARKER_TABLE,
+    Api,
+    ChatledgerError,
+    ConfigError,
+    Markers,
+    Outcome,
+    PermanentError,
+    Sink,
+    SqlTarget,
+    Unit,
+    digest,
+    marker_table,
+    owner_of,
+    redact,
+    target_engine,
+)
 from sinks.onyx.files import Files
 from sinks.onyx.options import OnyxOptions
 from sinks.onyx.readback import descriptor_ids, file_facts, load_sessions, tree
@@ -51,8 +68,8 @@ class OnyxSink(SqlTarget, Sink):
     type_name = "onyx"
     Options = OnyxOptions
     unit = "conversation"
-    transactional = True
     kinds = ("user", "file", "conversation", "message")
+    capabilities = frozenset({"transactions", "markers", "branches", "verify"})
     repairs = {LatestChild.name: LatestChild, Citations.name: Citations}
     preview_kinds = ("user",)
 
@@ -164,9 +181,13 @@ class OnyxSink(SqlTarget, Sink):
             cursor = self._cursor(conn)
             for item in changed_users:
                 if not item.removed:
-                    reference = self.accounts.ensure(cursor, item)
+                    reference, skipped = self.accounts.ensure(cursor, item)
                     self.owners.put(item.stream, item.key, reference)
-                    outcomes.append(Outcome(item.stream, item.key, "insert" if item.held_hash is None else "update", reference))
+                    outcomes.append(
+                        Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
+                    )
+            for stream, owner in _owners_written(by_kind["conversation"], changed_files):
+                self.accounts.ensure_late(cursor, stream, owner)
             file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)
         with self.engine.begin() as conn:
             cursor = self._cursor(conn)
@@ -201,12 +222,12 @@ class OnyxSink(SqlTarget, Sink):
     def fingerprint(self, unit: Unit) -> str:
         item = unit.head or unit.items[0]
         if unit.kind == "user":
-            return _digest("user", _email(item.data))
+            return digest("user", _email(item.data))
         if unit.kind == "file":
             return self._file_fingerprint(item)
         owner = self.owners.get(item.stream, item.data.get("owner"))
         if owner is None or owner.get("skipped"):
-            return _digest("no session", owner and owner.get("email"))
+            return digest("no session", owner and owner.get("email"))
         files = self.file_refs([unit])
         plan = plan_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
                             files=files, reasoning=self.schema.reasoning)  # fmt: skip
@@ -215,8 +236,8 @@ class OnyxSink(SqlTarget, Sink):
     def _file_fingerprint(self, item) -> str:
         owner = self.owners.get(item.stream, item.data.get("owner")) or {}
         if owner.get("skipped") or not item.data.get("sha256"):
-            return _digest("no upload", item.key)
-        return _digest("upload", item.key, item.data["sha256"], owner.get("user_id"))
+            return digest("no upload", item.key)
+        return digest("upload", item.key, item.data["sha256"], owner.get("user_id"))
 
     def file_refs(self, units: list[Unit]) -> dict[str, Any]:
         """file key → FileRef of the uploads these units' messages use (cached per batch)."""
@@ -235,7 +256,9 @@ class OnyxSink(SqlTarget, Sink):
                 found = self.files.refs(self._cursor(conn), missing)
             for stream, keys in missing.items():
                 self._refs.update({(stream, key): found.get(key) for key in keys})
-        return {key: self._refs[(stream, key)] for stream, key in wanted if self._refs[(stream, key)] is not None}
+        return {
+            key: self._refs[(stream, key)] for stream, key in wanted if self._refs[(stream, key)] is not None
+        }
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -254,13 +277,13 @@ class OnyxSink(SqlTarget, Sink):
     def _read_user(self, cursor, item) -> str | None:
         email = _email(item.data)
         exists = email is not None and self.accounts.find(cursor, email) is not None
-        return _digest("user", email) if exists or email in self.accounts.skip else None
+        return digest("user", email) if exists or email is None or email in self.accounts.skip else None
 
     def _read_file(self, cursor, item) -> str | None:
         upload = self.files.tagged(cursor, item.stream, [item.key]).get(item.key)
         if upload is None:
-            return _digest("no upload", item.key)
-        return _digest("upload", item.key, upload.sha256, upload.owner)
+            return digest("no upload", item.key)
+        return digest("upload", item.key, upload.sha256, upload.owner)
 
     def _read_sessions(self, cursor, units: list[Unit]) -> dict[str, str | None]:
         ids = {}
@@ -276,9 +299,13 @@ class OnyxSink(SqlTarget, Sink):
             session = sessions.get(ids.get(unit.key))
             if session is None:
                 owner = self.owners.get(unit.head.stream, unit.head.data.get("owner")) if unit.head else None
-                found[unit.key] = _digest("no session", owner.get("email")) if owner and owner.get("skipped") else None
+                found[unit.key] = (
+                    digest("no session", owner.get("email")) if owner and owner.get("skipped") else None
+                )
                 continue
-            found[unit.key] = session_digest(session.fields, session.user_id, tree(session, facts, self.schema))
+            found[unit.key] = session_digest(
+                session.fields, session.user_id, tree(session, facts, self.schema)
+            )
         return found
 
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -288,10 +315,13 @@ class OnyxSink(SqlTarget, Sink):
             return iter(sorted(self.markers.keys(conn, streams)))
 
 
+def _owners_written(conversations: list[Unit], files: list) -> set[tuple[str, str]]:
+    """(stream, owner key) of the live conversations and files about to be written."""
+    owners = {(unit.head.stream, owner_of(unit)) for unit in conversations if unit.head and not unit.removed}
+    owners |= {(item.stream, item.data.get("owner")) for item in files if not item.removed}
+    return {(stream, owner) for stream, owner in owners if isinstance(owner, str) and owner}
+
+
 def _email(data: dict[str, Any]) -> str | None:
     email = data.get("email")
     return email.strip().lower() if isinstance(email, str) else None
-
-
-def _digest(*parts: Any) -> str:
-    return sha256_hex(canonical_bytes(list(parts)))

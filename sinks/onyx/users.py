@@ -9,7 +9,16 @@
   database. The email, password and account id are appended to ``credentials_file``,
   created with mode 0600 (an existing file readable by others is refused).
 - **Skip** emails in ``skip_emails`` that have no account: nothing is created, and the
-  user's chats and files are skipped too.
+  user's chats and files are skipped too (``users_skipped``).
+- **No email, no account.** A user record without an email (Convex users have none)
+  cannot be matched or registered: a skip (``users_skipped_no_email``), and their chats
+  and files are skipped with it.
+- **Nothing to migrate, no account.** A user who owns no live conversation or file in
+  the stream (all their input was rejected, or they never chatted) gets no account
+  (``users_skipped_no_chats``). Both are skip outcomes with the reason. If such a user's
+  conversations or files arrive later (the input was fixed), the account is made before
+  the first of them is written (``users_created_late``; such an account is not removed
+  by rolling the run back, since no user record wrote it).
 - **Remove** (rollback of a creation, a user deleted at the source with
   ``--propagate-deletes``): only accounts chatledger created, and only while the account
   owns nothing chatledger did not write (judged from the marker rows); otherwise, or
@@ -21,6 +30,7 @@ Which account a user key maps to is remembered in the ledger's lookups (namespac
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -28,18 +38,17 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ledger.canonical import canonical_text
-from ledger.errors import ConfigError
-from ledger.runs import utcnow
-from ledger.sink import Item, Outcome, PermanentError
-from ledger.sqlsink import MARKER_TABLE
+from ledger.kit import MARKER_TABLE, ConfigError, Item, Outcome, PermanentError, canonical_text
 
 NAMESPACE = "onyx-owner"
 ALREADY_EXISTS = "REGISTER_USER_ALREADY_EXISTS"
+NO_CHATS = "owns no conversation or file to migrate: no account made"
+NO_EMAIL = "no email: Onyx accounts are matched and registered by email"
 
 
 class Owners:
-    """user key → ``{"user_id", "email"}`` or ``{"skipped": True, "email"}``."""
+    """user key → ``{"user_id", "email", "created"}``, or ``{"skipped": True, "email"}``
+    (with ``"no_chats": True`` when the user owned nothing to migrate)."""
 
     def __init__(self, lookups: Any, target: str) -> None:
         if lookups is None:
@@ -96,7 +105,10 @@ class Credentials:
     def append(self, email: str, password: str, user_id: str) -> None:
         fd = self._open()
         try:
-            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": utcnow()})
+            created_at = dt.datetime.now(dt.UTC)
+            line = canonical_text(
+                {"email": email, "password": password, "user_id": user_id, "created_at": created_at}
+            )
             os.write(fd, line.encode() + b"\n")
             os.fsync(fd)
         finally:
@@ -123,23 +135,46 @@ class Accounts:
         row = cursor.fetchone()
         return row[0] if row else None
 
-    def ensure(self, cursor, item: Item) -> dict[str, Any]:
-        """The account of a live user record (matched, created or skipped): its target ref."""
+    def ensure(self, cursor, item: Item) -> tuple[dict[str, Any], str | None]:
+        """The account of a live user record (matched, created or skipped): the owner
+        entry, and why no account was made (None when there is one)."""
         email = item.data.get("email")
         if not isinstance(email, str) or "@" not in email:
-            raise PermanentError(f"{item.key}: the user has no email; Onyx accounts are matched by email")
+            self.sink.count("users_skipped_no_email")
+            return {"skipped": True, "email": None}, NO_EMAIL
         email = email.strip().lower()
         found = self.find(cursor, email)
         if found is None and email in self.skip:
             self.sink.count("users_skipped")
-            return {"skipped": True, "email": email}
+            return {"skipped": True, "email": email}, f"{email} is in skip_emails and has no account"
+        if found is None and not self._owns_content(item):
+            self.sink.count("users_skipped_no_chats")
+            return {"skipped": True, "no_chats": True, "email": email}, NO_CHATS
         if found is None:
             found = self._create(cursor, email)
         else:
             self.sink.count("users_matched")
         held = item.held_ref if isinstance(item.held_ref, dict) else {}
-        created = found in self.credentials.created() or (held.get("created") and held.get("user_id") == found)
-        return {"user_id": found, "email": email, "created": bool(created)}
+        created = found in self.credentials.created() or (
+            held.get("created") and held.get("user_id") == found
+        )
+        return {"user_id": found, "email": email, "created": bool(created)}, None
+
+    def _owns_content(self, item: Item) -> bool:
+        owners = self.sink.context.owners_with_content(item.stream)
+        return owners is None or item.key in owners
+
+    def ensure_late(self, cursor, stream: str, user_key: str) -> None:
+        """An account for a user skipped for owning nothing, now that something of theirs
+        is being written."""
+        owner = self.sink.owners.get(stream, user_key)
+        if not (owner and owner.get("no_chats")):
+            return
+        email = owner["email"]
+        found = self.find(cursor, email) or self._create(cursor, email)
+        self.sink.count("users_created_late")
+        entry = {"user_id": found, "email": email, "created": found in self.credentials.created()}
+        self.sink.owners.put(stream, user_key, entry)
 
     def _create(self, cursor, email: str) -> str:
         api = self.sink.api()
@@ -158,14 +193,16 @@ class Accounts:
             raise
         found = self.find(cursor, email)
         if found is None:
-            raise PermanentError(f"POST /auth/register answered 2xx for a new account, but no account {email} exists")
+            raise PermanentError(
+                f"POST /auth/register answered 2xx for a new account, but no account {email} exists"
+            )
         self.credentials.append(email, password, found)
         self.sink.count("users_created")
         return found
 
     def preview(self, cursor, items: list[Item]) -> dict[str, Any]:
         """Who a replay would create, match or skip (dry runs)."""
-        plan: dict[str, Any] = {"create": [], "match": 0, "skip": [], "no_email": []}
+        plan: dict[str, Any] = {"create": [], "match": 0, "skip": [], "no_chats": [], "no_email": []}
         for item in items:
             email = item.data.get("email")
             if not isinstance(email, str) or "@" not in email:
@@ -174,6 +211,8 @@ class Accounts:
                 plan["match"] += 1
             elif email.strip().lower() in self.skip:
                 plan["skip"].append(email.strip().lower())
+            elif not self._owns_content(item):
+                plan["no_chats"].append(email.strip().lower())
             else:
                 plan["create"].append(email.strip().lower())
         return plan
@@ -187,7 +226,7 @@ class Accounts:
             if ref.get("created") and ref.get("user_id"):
                 self._delete_account(cursor, ref["user_id"])
             if item.held_hash is not None:
-                outcomes.append(Outcome(item.stream, item.key, "delete", ref or None))
+                outcomes.append(Outcome.written(item, ref or None))
         return outcomes
 
     def _delete_account(self, cursor, user_id: str) -> None:
@@ -222,7 +261,8 @@ class Accounts:
         )
         ours = [row[0] for row in cursor.fetchall()]
         cursor.execute(
-            "SELECT count(*) FROM chat_session WHERE user_id = %s AND NOT (id::text = ANY(%s))", (user_id, ours)
+            "SELECT count(*) FROM chat_session WHERE user_id = %s AND NOT (id::text = ANY(%s))",
+            (user_id, ours),
         )
         foreign_sessions = cursor.fetchone()[0]
         cursor.execute(

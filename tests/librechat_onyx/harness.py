@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
+from ledger.ownership import content_owners
 from ledger.payloads import load_documents
 from ledger.schema import heads
 from ledger.sink import SinkContext
@@ -49,7 +51,10 @@ def sink(ledger: Ledger, db_url: str, api=None, target: str = "onyx", **options:
     defaults: dict[str, Any] = {"db_url": db_url}
     if api is not None:
         defaults.update(api_base=api.base, api_key=API_KEY)
-    return OnyxSink(OnyxOptions(**{**defaults, **options}), SinkContext(target, ledger.blobs, lookups=Lookups(ledger)))
+    context = SinkContext(
+        target, ledger.blobs, lookups=Lookups(ledger), content_owners=partial(content_owners, ledger)
+    )
+    return OnyxSink(OnyxOptions(**{**defaults, **options}), context)
 
 
 def query(db_url: str, sql: str, params: tuple = ()) -> list[tuple]:
