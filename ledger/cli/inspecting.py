@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from ledger import locks, queries, report, runs
 from ledger import config as configuration
-from ledger.cli.app import JsonFlag, print_json, state_of, app, command, config_app, out
+from ledger import locks, queries, report, runs
+from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
 from ledger.errors import UsageError
+
 
 @command(app, name="runs")
 def list_runs(
@@ -104,9 +105,15 @@ def audit(
 def unlock(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A lock name, e.g. stream:prod (see status).")],
+    force: Annotated[
+        bool, typer.Option(help="Break it even if the holder may still run (another machine, or alive here).")
+    ] = False,
 ) -> None:
-    """Break a lock whose holder is gone, such as a process that died on another machine."""
-    run_id = locks.break_lock(state_of(ctx).ledger(), name)
+    """Break a lock whose holder is gone. A holder alive on this host, or on another
+    machine, is refused unless --force."""
+    run_id, gone = locks.break_lock(state_of(ctx).ledger(), name, force=force)
+    if not gone:
+        err.print(f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing")
     out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
 
 
