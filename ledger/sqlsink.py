@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     delete,
+    event,
     select,
 )
 from sqlalchemy import exc as sa_exc
@@ -43,7 +44,8 @@ MARKER_TABLE = "chatledger_markers"
 
 def target_engine(url: str) -> Engine:
     """An engine for a target database (Postgres via psycopg 3, MySQL/MariaDB via
-    PyMySQL, SQLite)."""
+    PyMySQL, SQLite). One ``engine.begin()`` is one target transaction on every dialect
+    (on SQLite see :func:`_one_transaction_per_begin`)."""
     url = normalize_url(url)
     if url.startswith(("mysql://", "mariadb://")):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
@@ -54,7 +56,26 @@ def target_engine(url: str) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "mysql":
         options["connect_args"] = {"charset": "utf8mb4"}
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if parsed.get_backend_name() == "sqlite":
+        _one_transaction_per_begin(engine)
+    return engine
+
+
+def _one_transaction_per_begin(engine: Engine) -> None:
+    """pysqlite opens a transaction only before a DML statement, so a SAVEPOINT issued
+    first starts one of its own, and releasing it commits: rows written in a savepoint
+    (COPY of fresh rows, fresh markers) were committed before the batch's markers.
+    SQLAlchemy's documented remedy: let the driver issue nothing (``isolation_level =
+    None``) and emit BEGIN when SQLAlchemy begins, so savepoints nest inside it."""
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 def marker_table(metadata: MetaData, schema: str | None = None) -> Table:

@@ -1,4 +1,5 @@
-"""The ``sql`` sink: canonical tables in Postgres or SQLite, for analytics and compliance.
+"""The ``sql`` sink: canonical tables in Postgres, MySQL/MariaDB or SQLite, for analytics
+and compliance.
 
 Tables (names take the optional ``prefix``; Postgres tables live in ``schema``):
 
@@ -41,7 +42,7 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import IntegrityError
 
 from ledger.canonical import canonical_bytes, format_datetime, ledger_text, sha256_hex
@@ -51,14 +52,20 @@ from ledger.sink import Outcome, Sink, Unit
 from ledger.sql import Statistics, bulk_write, chunks
 from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
 
-Json = Text().with_variant(postgresql.JSON(), "postgresql")
-Moment = Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+# MySQL/MariaDB: TEXT holds 64 KB only (LONGTEXT: 4 GB), a TEXT primary key needs a length,
+# and the default collation compares case-insensitively (keys are case-sensitive).
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+Json = LongText.with_variant(postgresql.JSON(), "postgresql")
+Moment = LongText.with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+Key = Text().with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
+Stream = Text().with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql", "mariadb")
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
 # exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
 CANONICAL_MOMENT = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z"
 )
-_TYPES = {JSON: Json, TIME: Moment, TEXT: Text, BOOL: Boolean, INT: BigInteger}
+_TYPES = {JSON: Json, TIME: Moment, TEXT: LongText, BOOL: Boolean, INT: BigInteger}
+_KEY_TYPES = {"stream": Stream, "key": Key}
 
 #: kind → (table, content columns as (name, type)); other kinds go to "records".
 LAYOUT: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -144,7 +151,7 @@ class SqlSink(SqlTarget, Sink):
                 options.prefix + name,
                 self.metadata,
                 *[
-                    Column(column, _TYPES[kind], primary_key=column in ("stream", "key"))
+                    Column(column, _KEY_TYPES.get(column, _TYPES[kind]), primary_key=column in _KEY_TYPES)
                     for column, kind in all_columns
                 ],
             )
@@ -336,5 +343,4 @@ class SqlSink(SqlTarget, Sink):
         with self.engine.connect() as conn:
             for table, _ in self.layout.values():
                 rows = conn.execute(select(table.c.stream, table.c.key).where(table.c.stream.in_(streams)))
-                for stream, key in rows:
-                    yield stream, key
+                yield from (tuple(row) for row in rows)
