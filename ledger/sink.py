@@ -142,6 +142,9 @@ class SinkContext:
     #: stream → the source type that extracted it, so a sink may read ``raw`` only when
     #: the stream came from its own platform (DESIGN §7)
     source_types: dict[str, str] = field(default_factory=dict)
+    #: verify and dry runs: ``open`` must create nothing (no tables, folders, files) and
+    #: the sink writes nothing; what is absent reads as missing
+    read_only: bool = False
 
     def source_type(self, stream: str) -> str | None:
         return self.source_types.get(stream)
@@ -215,7 +218,8 @@ class Sink(abc.ABC):
     # -- lifecycle ---------------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect, check the target's schema, create the sink's own tables."""
+        """Connect, check the target's schema, create the sink's own tables; with
+        ``context.read_only``, connect and check only (nothing is created)."""
 
     def close(self) -> None:
         """Release connections."""

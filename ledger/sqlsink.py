@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import (
@@ -37,16 +38,22 @@ from ledger.errors import ChatledgerError, ConfigError
 from ledger.redact import redact
 from ledger.sink import Outcome, PermanentError, TransientError
 from ledger.sql import bulk_write, chunks
-from ledger.store import normalize_url
+from ledger.store import normalize_url, sqlite_path
 
 MARKER_TABLE = "chatledger_markers"
 
 
-def target_engine(url: str) -> Engine:
+def target_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for a target database (Postgres via psycopg 3, MySQL/MariaDB via
     PyMySQL, SQLite). One ``engine.begin()`` is one target transaction on every dialect
-    (on SQLite see :func:`_one_transaction_per_begin`)."""
+    (on SQLite see :func:`_one_transaction_per_begin`).
+
+    ``read_only`` (verify, dry runs): the server refuses writes (Postgres and MySQL
+    read-only sessions, SQLite ``mode=ro``); a SQLite file that does not exist is not
+    created, it reads as an empty database."""
     url = normalize_url(url)
+    if read_only and url.startswith("sqlite"):
+        url = _read_only_sqlite(url)
     if url.startswith(("mysql://", "mariadb://")):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
@@ -56,10 +63,26 @@ def target_engine(url: str) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "mysql":
         options["connect_args"] = {"charset": "utf8mb4"}
+    if read_only and parsed.get_backend_name() == "postgresql":
+        options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
     engine = create_engine(url, **options)
+    if read_only and parsed.get_backend_name() == "mysql":
+        event.listen(engine, "connect", _read_only_session)
     if parsed.get_backend_name() == "sqlite":
         _one_transaction_per_begin(engine)
     return engine
+
+
+def _read_only_sqlite(url: str) -> str:
+    path = sqlite_path(url)
+    if not path.is_file():
+        return "sqlite://"  # an empty in-memory database: every table reads as absent
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+
+
+def _read_only_session(dbapi_connection, _record) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
 
 
 def _one_transaction_per_begin(engine: Engine) -> None:

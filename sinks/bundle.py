@@ -203,6 +203,8 @@ class BundleSink(Sink):
         }.get(kind, [kind])
 
     def open(self) -> None:
+        if self.context.read_only:  # verify, dry runs: a missing folder reads as empty
+            return
         self.options.path.mkdir(parents=True, exist_ok=True)
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:

@@ -40,17 +40,30 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import IntegrityError
 
-from ledger.canonical import canonical_bytes, format_datetime, ledger_text, sha256_hex
-from ledger.options import option
-from ledger.redact import redact
-from ledger.sink import Outcome, Sink, Unit
-from ledger.sql import Statistics, bulk_write, chunks
-from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
+from ledger.kit import (
+    Markers,
+    Outcome,
+    Sink,
+    SqlTarget,
+    Statistics,
+    Unit,
+    bulk_write,
+    canonical_bytes,
+    chunks,
+    format_datetime,
+    ledger_text,
+    marker_table,
+    option,
+    redact,
+    sha256_hex,
+    target_engine,
+)
 
 # MySQL/MariaDB: TEXT holds 64 KB only (LONGTEXT: 4 GB), a TEXT primary key needs a length,
 # and the default collation compares case-insensitively (keys are case-sensitive).
@@ -142,6 +155,7 @@ class SqlSink(SqlTarget, Sink):
     def __init__(self, options: SqlOptions, context) -> None:
         super().__init__(options, context)
         self.engine = None
+        self.absent: set[str] = set()  # tables a read-only open did not find
         self.metadata = MetaData(schema=options.schema)
         # table name (unprefixed) → (Table, the type of each column in order)
         self.layout: dict[str, tuple[Table, list[str]]] = {}
@@ -171,13 +185,21 @@ class SqlSink(SqlTarget, Sink):
         return [self.options.prefix + _layout(kind)[0]]
 
     def open(self) -> None:
-        if self.engine is None:
-            self.engine = target_engine(self.options.url)
-            if self.options.schema and self.engine.dialect.name == "postgresql":
-                with self.engine.begin() as conn:
-                    quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
-                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-            self.metadata.create_all(self.engine, checkfirst=True)
+        if self.engine is not None:
+            return
+        self.engine = target_engine(self.options.url, read_only=self.context.read_only)
+        if self.context.read_only:  # verify, dry runs: create nothing; absent tables read empty
+            present = set(inspect(self.engine).get_table_names(schema=self.options.schema))
+            self.absent = {table.name for table, _ in self.layout.values()} - present
+        else:
+            self._create_tables()
+
+    def _create_tables(self) -> None:
+        if self.options.schema and self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        self.metadata.create_all(self.engine, checkfirst=True)
 
     # -- rows --------------------------------------------------------------------------
 
@@ -328,6 +350,8 @@ class SqlSink(SqlTarget, Sink):
         with self.engine.connect() as conn:
             for (stream, name), keys in wanted.items():
                 table, types = self.layout[name]
+                if table.name in self.absent:
+                    continue
                 for chunk in chunks(keys):
                     rows = conn.execute(
                         self._select(table, types).where(
@@ -342,5 +366,7 @@ class SqlSink(SqlTarget, Sink):
         streams = list(streams)
         with self.engine.connect() as conn:
             for table, _ in self.layout.values():
+                if table.name in self.absent:
+                    continue
                 rows = conn.execute(select(table.c.stream, table.c.key).where(table.c.stream.in_(streams)))
                 yield from (tuple(row) for row in rows)
