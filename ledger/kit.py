@@ -56,8 +56,10 @@ from ledger.sink import (
     Repair,
     Sink,
     SinkContext,
+    TargetFull,
     TransientError,
     Unit,
+    out_of_space,
 )
 from ledger.source import Scope, Source, SourceContext
 from ledger.sql import Statistics, bulk_write, chunks, upsert
@@ -99,6 +101,7 @@ __all__ = [
     "SourceContext",
     "SqlTarget",
     "Statistics",
+    "TargetFull",
     "TransientError",
     "Unit",
     "UsageError",
@@ -115,6 +118,7 @@ __all__ = [
     "marker_table",
     "message_text",
     "option",
+    "out_of_space",
     "owner_of",
     "parse_time",
     "parts_of",

@@ -17,6 +17,7 @@ transaction. A sink never reads a source's native format: it reads canonical ``d
 from __future__ import annotations
 
 import abc
+import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -41,6 +42,25 @@ class PermanentError(ChatledgerError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class TargetFull(ChatledgerError):
+    """The target (or the disk under it) is out of space: the run stops, nothing of the
+    batch is rejected, and running the command again once space is freed resumes it."""
+
+
+#: OSError numbers that mean "no space": the disk is full, or the user's quota is used up
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def out_of_space(error: BaseException, where: str) -> TargetFull | None:
+    """A TargetFull naming ``where`` if ``error`` is an out-of-space OSError, else None."""
+    if isinstance(error, OSError) and error.errno in OUT_OF_SPACE:
+        return TargetFull(
+            f"{where} is out of space ({error.strerror}): free space there and run the "
+            "command again; it continues where it stopped"
+        )
+    return None
 
 
 @dataclass

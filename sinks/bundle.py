@@ -32,10 +32,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.canonical import canonical_bytes, loads, sha256_hex
-from ledger.errors import ChatledgerError
-from ledger.options import option
-from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
+from ledger.kit import (
+    ChatledgerError,
+    Item,
+    Outcome,
+    PermanentError,
+    Sink,
+    TransientError,
+    Unit,
+    canonical_bytes,
+    loads,
+    option,
+    out_of_space,
+    sha256_hex,
+)
 
 CONVERSATIONS, MANIFEST, SUMMARY = "conversations.jsonl", "files_manifest.jsonl", "summary.json"
 UNOWNED = "_unowned"
@@ -222,6 +232,16 @@ class BundleSink(Sink):
     # -- writing -----------------------------------------------------------------------
 
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        try:
+            return self._apply(units, truncate)
+        except OSError as error:
+            # a full disk is the run's failure, not a reject of every unit that follows
+            full = out_of_space(error, f"the bundle folder {self.options.path}")
+            if full is None:
+                raise
+            raise full from error
+
+    def _apply(self, units: list[Unit], truncate: bool) -> list[Outcome]:
         if truncate:
             for child in self.options.path.iterdir():
                 if child.is_dir():
