@@ -134,8 +134,10 @@ class _Owner:
         self.folder = folder
         self.lines = {line["key"]: line for line in self._read_jsonl(CONVERSATIONS)}
         self.files = {entry["key"]: entry for entry in self._read_jsonl(MANIFEST)}
-        summary = self._read_json(SUMMARY)
-        self.user = summary.get("user") if summary else None
+        summary = self._read_json(SUMMARY) or {}
+        self.user = summary.get("user")
+        if owner is None:  # a folder read to find what it holds: its summary names the owner
+            self.owner = summary.get("owner")
 
     def _read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.folder / name
@@ -171,7 +173,17 @@ class _Owner:
             ),
         }
 
+    def empty(self) -> bool:
+        return not self.user and not self.lines and not self.files
+
     def write(self) -> None:
+        """Write the folder back; an owner left with nothing loses its folder, and
+        attachment copies no manifest entry lists any more are removed (a rollback of
+        the run that made an owner leaves no trace of it)."""
+        if self.empty():
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         for line in self.lines.values():
             known = {key for key, entry in self.files.items() if entry["status"] != "missing"}
@@ -181,6 +193,18 @@ class _Owner:
         manifest = [self.files[key] for key in sorted(self.files)]
         _atomic_write(self.folder / MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest))
         _atomic_write(self.folder / SUMMARY, canonical_bytes(self.summary()) + b"\n")
+        self._drop_unlisted_copies()
+
+    def _drop_unlisted_copies(self) -> None:
+        copies = self.folder / "files"
+        if not copies.is_dir():
+            return
+        listed = {entry["sha256"] for entry in self.files.values() if entry["status"] == "copied"}
+        for path in copies.iterdir():
+            if path.name not in listed:
+                path.unlink()
+        if not any(copies.iterdir()):
+            copies.rmdir()
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -250,6 +274,8 @@ class BundleSink(Sink):
         outcomes: list[Outcome] = []
         for unit in units:
             owner_key = _owner_of(unit)
+            if owner_key is None and unit.removed:
+                owner_key = self._holder_of(unit.key)
             owner = self._owner(owners, owner_key)
             reference = {"owner": owner_key, "folder": owner.folder.name}
             if unit.kind == "user":
@@ -266,6 +292,17 @@ class BundleSink(Sink):
         for owner in owners.values():
             owner.write()
         return outcomes
+
+    def _holder_of(self, key: str) -> str | None:
+        """The owner whose folder holds ``key``, for a removal whose owner the ledger does
+        not know (a forced rollback): a scan of the folders, rare enough to afford."""
+        root = self.options.path
+        folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+        for folder in folders:
+            found = _Owner(folder, None)
+            if key in found.lines or key in found.files:
+                return found.owner
+        return None
 
     def _apply_user(self, owner: _Owner, item: Item) -> None:
         owner.user = None if item.removed else {"key": item.key, **item.data}
