@@ -34,6 +34,7 @@ from typing import Any
 
 from ledger.kit import (
     ChatledgerError,
+    ConfigError,
     Item,
     Outcome,
     PermanentError,
@@ -237,9 +238,12 @@ class BundleSink(Sink):
         }.get(kind, [kind])
 
     def open(self) -> None:
+        path = self.options.path
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"bundle path {path} is a file, not a folder: name a folder")
         if self.context.read_only:  # verify, dry runs: a missing folder reads as empty
             return
-        self.options.path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         if isinstance(error, (BlockingIOError, InterruptedError, TimeoutError)):
