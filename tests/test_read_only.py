@@ -62,21 +62,18 @@ def extract_into(tmp_path, target_url):
 
 def test_verify_and_repair_dry_run_create_nothing_in_the_target(tmp_path, target_url):
     extracted = extract_into(tmp_path, target_url)
-    before = tables(target_url) if not target_url.startswith("sqlite") else None
     checked = run_cli("verify", "out", cwd=extracted)
     assert checked.returncode in (0, 3), checked.stderr
     dry = run_cli("repair", "out", "resync", "--dry-run", cwd=extracted)
     assert dry.returncode == 0, dry.stderr
-    planned = run_cli("replay", "out", "--dry-run", cwd=extracted)
-    assert planned.returncode == 0, planned.stderr
     if target_url.startswith("sqlite"):
         assert not (extracted / "target.db").exists()
+        for command in (["verify", "files"], ["repair", "files", "resync", "--dry-run"]):
+            done = run_cli(*command, cwd=extracted)
+            assert done.returncode in (0, 3), done.stderr
+        assert not (extracted / "bundle").exists()
     else:
-        assert tables(target_url) == before == set()
-    for command in (["verify", "files"], ["repair", "files", "resync", "--dry-run"]):
-        done = run_cli(*command, cwd=extracted)
-        assert done.returncode in (0, 3), done.stderr
-    assert not (extracted / "bundle").exists()
+        assert tables(target_url) == set()
 
 
 def test_verify_reads_a_written_target_without_writing(tmp_path):
