@@ -165,9 +165,7 @@ class Markers:
         """Markers written by these runs (those whose ledger records may be missing)."""
         table = self.table
         for chunk in chunks(sorted(set(run_ids))):
-            rows = conn.execute(
-                select(table).where(table.c.target == self.target, table.c.run_id.in_(chunk))
-            )
+            rows = conn.execute(select(table).where(table.c.target == self.target, table.c.run_id.in_(chunk)))
             for row in rows:
                 yield {
                     "stream": row.stream,

@@ -101,8 +101,7 @@ def conversation_line(unit: Unit) -> dict[str, Any]:
         **{name: data.get(name) for name in CONVERSATION_FIELDS},
         "conversation_record": head is not None and not head.removed,
         "messages": [
-            {"key": item.key, **{name: item.data.get(name) for name in MESSAGE_FIELDS}}
-            for item in ordered
+            {"key": item.key, **{name: item.data.get(name) for name in MESSAGE_FIELDS}} for item in ordered
         ],
         "active_branch": list(reversed(branch)),
         "branch_points": sorted(key for key, count in children.items() if count > 1),
@@ -190,7 +189,9 @@ class _Owner:
             known = {key for key, entry in self.files.items() if entry["status"] != "missing"}
             line["files"]["missing"] = [key for key in line["files"]["referenced"] if key not in known]
         ordered = sorted(self.lines.values(), key=lambda line: (line.get("created_at") or "", line["key"]))
-        _atomic_write(self.folder / CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered))
+        _atomic_write(
+            self.folder / CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered)
+        )
         manifest = [self.files[key] for key in sorted(self.files)]
         _atomic_write(self.folder / MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest))
         _atomic_write(self.folder / SUMMARY, canonical_bytes(self.summary()) + b"\n")
@@ -400,4 +401,3 @@ class BundleSink(Sink):
             for entry in owner.files.values():
                 if entry["stream"] in wanted:
                     yield entry["stream"], entry["key"]
-

@@ -74,9 +74,7 @@ Key = Text().with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", 
 Stream = Text().with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql", "mariadb")
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
 # exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
-CANONICAL_MOMENT = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z"
-)
+CANONICAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z")
 _TYPES = {JSON: Json, TIME: Moment, TEXT: LongText, BOOL: Boolean, INT: BigInteger}
 _KEY_TYPES = {"stream": Stream, "key": Key}
 
