@@ -149,3 +149,30 @@ def test_report_of_a_repair_whose_fixes_name_no_unit(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "repair latest-child: 1 fix(es)" in shown.stdout
     assert "latest_child: row 41  session 0b8c  to 42" in shown.stdout
+
+
+def test_onyx_latest_child_repair_and_its_report_in_text(postgres_database, tmp_path):
+    """Onyx's repair fixed the pointers, then exited 1 with KeyError: 'unit' (the text
+    report), and ``report`` of that run crashed too. Onyx's API is simulated
+    (tests/librechat_onyx/onyx.py); Postgres holds Onyx's real DDL."""
+    from tests.librechat_onyx.fixtures import EDITS
+    from tests.librechat_onyx.harness import execute
+    from tests.librechat_onyx.onyx import API_KEY, OnyxApi, load_onyx, plain_url
+    from tests.test_onyx_migrate_cli import write_config
+
+    load_onyx(postgres_database)
+    env = {"ONYX_DB_URL": plain_url(postgres_database), "ONYX_API_KEY": API_KEY}
+    with OnyxApi(postgres_database) as api:
+        write_config(tmp_path, api)
+        assert run_cli("migrate", "lc", "onyx", "--no-progress", cwd=tmp_path, env=env).returncode == 0
+        execute(
+            postgres_database,
+            "UPDATE chat_message SET latest_child_message_id = NULL WHERE chat_session_id = %s::uuid",
+            (EDITS,),
+        )
+        fixed = run_cli("repair", "onyx", "latest-child", cwd=tmp_path, env=env)  # piped, with progress
+        assert fixed.returncode == 0, fixed.stderr
+        assert "repair latest-child: 5 fix(es)" in fixed.stdout and "latest_child: row" in fixed.stdout
+        repair_run = runs.list_runs(Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"), command="repair")[0]
+        shown = run_cli("report", str(repair_run.id), cwd=tmp_path, env=env)
+        assert shown.returncode == 0 and "repair latest-child: 5 fix(es)" in shown.stdout
