@@ -8,9 +8,24 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from ledger import runs
 from ledger.schema import locks as lock_table
+from ledger.store import Ledger
 from tests.conftest import run_cli
+
+
+@pytest.fixture
+def ledger_url(tmp_path):  # the lock rules are the ledger's, not the backend's: SQLite only
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def ledger(ledger_url):
+    opened = Ledger.open(ledger_url)
+    yield opened
+    opened.close()
 
 
 def hold(ledger, pid: int, host: str = runs.HOST) -> int:
