@@ -25,12 +25,15 @@ from ledger.replay.repair import repair
 from ledger.replay.verify import VerifyResult, verify
 from ledger.sink import Sink, SinkContext
 from ledger.source import Source, SourceContext
-from ledger.store import Ledger
+from ledger.store import CREATE, Ledger
 
 
-def open_ledger(config: configuration.Config, flag: str | None = None, blobs: str | None = None) -> Ledger:
+def open_ledger(
+    config: configuration.Config, flag: str | None = None, blobs: str | None = None, *, mode: str = CREATE
+) -> Ledger:
+    """The configured ledger; ``mode`` as in :meth:`Ledger.open` (read commands: existing)."""
     url = configuration.ledger_url(config, flag)
-    return Ledger.open(url.value, blob_dir=configuration.blob_dir(config, blobs))
+    return Ledger.open(url.value, blob_dir=configuration.blob_dir(config, blobs), mode=mode)
 
 
 def _resolve(find, load, config, name, flag_args, ad_hoc_name, values, where):
@@ -124,8 +127,14 @@ def resolve_target(
 
 
 def build_sink(
-    ledger: Ledger, plugin: configuration.Plugin, sink_class: type, streams: list[str] | None = None
+    ledger: Ledger,
+    plugin: configuration.Plugin,
+    sink_class: type,
+    streams: list[str] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Sink:
+    """``read_only``: for verify and dry runs; the sink's ``open`` then writes nothing."""
     options = build_options(sink_class.Options, plugin.values, where=plugin.origin)
     context = SinkContext(
         plugin.name,
@@ -133,6 +142,7 @@ def build_sink(
         lookups=Lookups(ledger),
         source_types=queries.source_types(ledger, streams or []),
         content_owners=partial(content_owners, ledger),
+        read_only=read_only,
     )
     return sink_class(options, context)
 
@@ -160,12 +170,14 @@ def _target(
     flag_args: list[str] | None,
     target_name: str | None,
     streams: list[str] | None,
+    *,
+    read_only: bool = False,
     **arguments: Any,
 ) -> tuple[Sink, list[str], dict[str, Any]]:
     """The sink, the streams it gets, and the (masked) arguments its run records."""
     plugin, sink_class = resolve_target(config, name, flag_args, target_name=target_name)
     chosen = target_streams(ledger, plugin, streams or [])
-    sink = build_sink(ledger, plugin, sink_class, chosen)
+    sink = build_sink(ledger, plugin, sink_class, chosen, read_only=read_only)
     args = {
         "target": {"type": plugin.type, "options": masked(sink_class.Options, plugin.values)},
         "streams": chosen,
@@ -195,6 +207,7 @@ def replay_target(
         flag_args,
         target_name,
         streams,
+        read_only=settings.dry_run,
         policy=settings.policy,
         propagate_deletes=settings.propagate_deletes,
         truncate=settings.truncate,
@@ -206,7 +219,11 @@ def replay_target(
 
 
 def _sink_of_run(
-    ledger: Ledger, config: configuration.Config, run_id: int, flag_args: list[str] | None
+    ledger: Ledger,
+    config: configuration.Config,
+    run_id: int,
+    flag_args: list[str] | None,
+    read_only: bool = False,
 ) -> Sink:
     """Rebuild the sink a run wrote to: its configured target, or the flags again."""
     undone = rollback_module.runs_to_undo(ledger, run_id)
@@ -218,7 +235,7 @@ def _sink_of_run(
         if not sink_type:
             raise UsageError(f"run {run_id} does not say which sink it used")
         plugin, sink_class = resolve_target(config, sink_type, flag_args, target_name=run.target)
-    return build_sink(ledger, plugin, sink_class)
+    return build_sink(ledger, plugin, sink_class, [stream for stream in run.args.get("streams", [])], read_only=read_only)
 
 
 def rollback_run(
@@ -232,7 +249,7 @@ def rollback_run(
     progress: Progress | None = None,
 ) -> ReplayResult:
     """``chatledger rollback RUN``."""
-    sink = _sink_of_run(ledger, config, run_id, flag_args)
+    sink = _sink_of_run(ledger, config, run_id, flag_args, read_only=bool(settings and settings.dry_run))
     args = {"rolls_back": run_id, "force": force, "target": {"type": sink.type_name}}
     return rollback_module.rollback(
         ledger, sink, run_id, force=force, settings=settings, progress=progress, args=args
@@ -251,7 +268,7 @@ def verify_target(
     parent_run_id: int | None = None,
 ) -> VerifyResult:
     """``chatledger verify TARGET``."""
-    sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams)
+    sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams, read_only=True)
     return verify(ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id)
 
 
@@ -268,7 +285,10 @@ def repair_target(
     progress: Progress | None = None,
 ) -> ReplayResult:
     """``chatledger repair TARGET RULE``."""
-    sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams, rule=rule)
+    dry_run = bool(settings and settings.dry_run)
+    sink, chosen, args = _target(
+        ledger, config, name, flag_args, target_name, streams, read_only=dry_run, rule=rule
+    )
     return repair(ledger, sink, rule, chosen, settings=settings, progress=progress, args=args)
 
 

@@ -68,6 +68,8 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"config file {path} does not exist")
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (not UTF-8 at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(document) - set(SECTIONS))
@@ -75,6 +77,9 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(
             f"{path}: unknown section {', '.join(unknown)} (sections: {', '.join(SECTIONS)})"
         )
+    for section in SECTIONS:
+        if not isinstance(document.get(section, {}), dict):
+            raise ConfigError(f"{path}: {section}: expected a [{section}] table, got {document[section]!r}")
     config = Config(path=path, ledger=document.get("ledger", {}))
     for section in ("sources", "targets"):
         entries = document.get(section, {})
@@ -93,7 +98,15 @@ def ledger_url(config: Config, flag: str | None) -> Setting:
         return Setting(flag, "--ledger")
     if "url" in config.ledger:
         origin = f"{config.path} [ledger] url"
-        url = resolve_env(config.ledger["url"], origin)
+        written = config.ledger["url"]
+        if not isinstance(written, str):
+            raise ConfigError(f"{config.path}: [ledger] url: expected a string, got {written!r}")
+        if not written.startswith(ENV_PREFIX) and redact(written) != written:
+            raise ConfigError(
+                f"{config.path}: [ledger] url: holds a literal password; write it as "
+                '"env:VARIABLE" and export the variable'
+            )
+        url = resolve_env(written, origin)
         register_secret(url)
         if env and env != url:
             log.warning(f"{LEDGER_ENV} is set but {origin} takes precedence")

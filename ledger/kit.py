@@ -98,8 +98,10 @@ from ledger.sink import (
     Repair,
     Sink,
     SinkContext,
+    TargetFull,
     TransientError,
     Unit,
+    out_of_space,
 )
 from ledger.source import Scope, Source, SourceContext
 from ledger.sql import Statistics, bulk_write, chunks, upsert
@@ -151,6 +153,7 @@ __all__ = [
     "SourceContext",
     "SqlTarget",
     "Statistics",
+    "TargetFull",
     "TransientError",
     "Unit",
     "UsageError",
@@ -183,6 +186,7 @@ __all__ = [
     "moment",
     "name_problem",
     "option",
+    "out_of_space",
     "owner_of",
     "parse_headers",
     "parse_time",

@@ -22,9 +22,17 @@ from ledger.redact import MASK, redact, register_secret
 ENV_PREFIX = "env:"
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str, secret: bool = False) -> Any:
-    """A plug-in option. Lists default to empty; ``secret`` values are always masked."""
-    metadata = {"help": help, "secret": secret}
+#: Integers past 64 bits fit no database column and no canonical JSON (run arguments).
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def option(
+    default: Any = dataclasses.MISSING, *, help: str, secret: bool = False, minimum: int | None = 0
+) -> Any:
+    """A plug-in option. Lists default to empty; ``secret`` values are always masked.
+    Numbers (int, float) must be at least ``minimum`` (0: counts, sizes, seeds and ids
+    are never negative); ``minimum=None`` allows any."""
+    metadata = {"help": help, "secret": secret, "minimum": minimum}
     if isinstance(default, list):
         items = list(default)
         return dataclasses.field(default_factory=lambda: list(items), metadata=metadata)
@@ -41,6 +49,7 @@ class OptionSpec:
     default: Any
     help: str
     secret: bool
+    minimum: int | None = 0
 
     @property
     def flag(self) -> str:
@@ -90,6 +99,7 @@ def option_specs(options_class: type) -> list[OptionSpec]:
                 default=default,
                 help=field.metadata.get("help", ""),
                 secret=field.metadata.get("secret", False),
+                minimum=field.metadata.get("minimum", 0),
             )
         )
     return specs
@@ -106,6 +116,17 @@ def resolve_env(value: Any, where: str) -> Any:
 
 
 def _coerce(spec: OptionSpec, value: Any, where: str) -> Any:
+    coerced = _coerce_type(spec, value, where)
+    if spec.type in (int, float):
+        low, high = INT64
+        if spec.type is int and not low <= coerced <= high:
+            raise ConfigError(f"{where}: {spec.name} is too large for a 64-bit integer, got {coerced}")
+        if spec.minimum is not None and coerced < spec.minimum:
+            raise ConfigError(f"{where}: {spec.name} must be at least {spec.minimum}, got {coerced}")
+    return coerced
+
+
+def _coerce_type(spec: OptionSpec, value: Any, where: str) -> Any:
     kind = spec.type
     try:
         if kind is bool:
@@ -129,9 +150,12 @@ def _coerce(spec: OptionSpec, value: Any, where: str) -> Any:
             return Path(os.path.expanduser(str(value)))
         if not isinstance(value, str):
             raise ValueError(value)
+        if spec.name.endswith(("url", "uri")) and "://" not in value:
+            shown = "" if spec.secret else f", got {value!r}"
+            raise ConfigError(f"{where}: {spec.name} must be a URL (scheme://…){shown}")
         return value
     except (TypeError, ValueError):
-        shown = MASK if spec.secret else repr(value)
+        shown = f"a {type(value).__name__} value" if spec.secret else repr(value)  # never a secret
         raise ConfigError(f"{where}: {spec.name} must be {kind.__name__}, got {shown}") from None
 
 
@@ -200,6 +224,8 @@ def literal_secrets(options_class: type, values: dict[str, Any]) -> list[str]:
                 continue
             if "://" in text and redact(text) == text:
                 continue  # a URL without a password (trust or socket auth) holds no secret
+            if "://" not in text and spec.name.endswith(("url", "uri")):
+                continue  # not a URL at all: _coerce says so when the options are built
             found.append(spec.name)
     return found
 

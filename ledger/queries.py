@@ -87,7 +87,8 @@ def run_rejects(ledger: Ledger, run_id: int, limit: int = 100) -> list[dict[str,
 
 
 def status(ledger: Ledger) -> dict[str, Any]:
-    runs.reap_interrupted(ledger)
+    if not ledger.read_only:  # a read-only ledger shows dead runs as they were left
+        runs.reap_interrupted(ledger)
     out: dict[str, Any] = {
         "ledger": ledger.display_url,
         "schema_revision": ledger.revisions[1],

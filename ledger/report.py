@@ -132,8 +132,16 @@ def replay_report(stats: dict[str, Any]) -> Group:
         lines.append(f"{name:<32} {value:,}")
     if "rule" in stats:
         lines.append(f"repair {stats['rule']}: {stats.get('fixes', 0):,} fix(es)")
-        lines += [f"  {fix['unit']}: {fix['fix']}" for fix in stats.get("sample", [])[:20]]
+        lines += [f"  {fix_line(fix)}" for fix in stats.get("sample", [])[:20]]
     return Group(table, *[Text(line) for line in lines])
+
+
+def fix_line(fix: dict[str, Any]) -> str:
+    """One fix of a repair's sample. Rules describe their fixes differently (``resync``:
+    unit and fix; Onyx's: session, row, fix, new value), so show whatever fields it has."""
+    fields = dict(fix)
+    what = fields.pop("fix", "fix")
+    return f"{what}: " + "  ".join(f"{name} {value}" for name, value in fields.items())
 
 
 def plan_report(plan: dict[str, dict[str, int]]) -> Table:

@@ -17,6 +17,7 @@ transaction. A sink never reads a source's native format: it reads canonical ``d
 from __future__ import annotations
 
 import abc
+import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -41,6 +42,25 @@ class PermanentError(ChatledgerError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class TargetFull(ChatledgerError):
+    """The target (or the disk under it) is out of space: the run stops, nothing of the
+    batch is rejected, and running the command again once space is freed resumes it."""
+
+
+#: OSError numbers that mean "no space": the disk is full, or the user's quota is used up
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def out_of_space(error: BaseException, where: str) -> TargetFull | None:
+    """A TargetFull naming ``where`` if ``error`` is an out-of-space OSError, else None."""
+    if isinstance(error, OSError) and error.errno in OUT_OF_SPACE:
+        return TargetFull(
+            f"{where} is out of space ({error.strerror}): free space there and run the "
+            "command again; it continues where it stopped"
+        )
+    return None
 
 
 @dataclass
@@ -146,6 +166,9 @@ class SinkContext:
     #: (:func:`ledger.ownership.content_owners`); None where no ledger can say
     content_owners: Callable[[str], frozenset[str]] | None = None
     _owners: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    #: verify and dry runs: ``open`` must create nothing (no tables, folders, files) and
+    #: the sink writes nothing; what is absent reads as missing
+    read_only: bool = False
 
     def source_type(self, stream: str) -> str | None:
         return self.source_types.get(stream)
@@ -228,7 +251,8 @@ class Sink(abc.ABC):
     # -- lifecycle ---------------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect, check the target's schema, create the sink's own tables."""
+        """Connect, check the target's schema, create the sink's own tables; with
+        ``context.read_only``, connect and check only (nothing is created)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     delete,
+    event,
     func,
     inspect,
     select,
@@ -38,15 +40,22 @@ from ledger.errors import ChatledgerError, ConfigError
 from ledger.redact import redact
 from ledger.sink import Outcome, PermanentError, TransientError
 from ledger.sql import bulk_write, chunks
-from ledger.store import normalize_url
+from ledger.store import normalize_url, sqlite_path
 
 MARKER_TABLE = "chatledger_markers"
 
 
-def target_engine(url: str) -> Engine:
+def target_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for a target database (Postgres via psycopg 3, MySQL/MariaDB via
-    PyMySQL, SQLite)."""
+    PyMySQL, SQLite). One ``engine.begin()`` is one target transaction on every dialect
+    (on SQLite see :func:`_one_transaction_per_begin`).
+
+    ``read_only`` (verify, dry runs): the server refuses writes (Postgres and MySQL
+    read-only sessions, SQLite ``mode=ro``); a SQLite file that does not exist is not
+    created, it reads as an empty database."""
     url = normalize_url(url)
+    if read_only and url.startswith("sqlite"):
+        url = _read_only_sqlite(url)
     if url.startswith(("mysql://", "mariadb://")):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
@@ -56,7 +65,42 @@ def target_engine(url: str) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "mysql":
         options["connect_args"] = {"charset": "utf8mb4"}
-    return create_engine(url, **options)
+    if read_only and parsed.get_backend_name() == "postgresql":
+        options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    engine = create_engine(url, **options)
+    if read_only and parsed.get_backend_name() == "mysql":
+        event.listen(engine, "connect", _read_only_session)
+    if parsed.get_backend_name() == "sqlite":
+        _one_transaction_per_begin(engine)
+    return engine
+
+
+def _read_only_sqlite(url: str) -> str:
+    path = sqlite_path(url)
+    if not path.is_file():
+        return "sqlite://"  # an empty in-memory database: every table reads as absent
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+
+
+def _read_only_session(dbapi_connection, _record) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
+
+
+def _one_transaction_per_begin(engine: Engine) -> None:
+    """pysqlite opens a transaction only before a DML statement, so a SAVEPOINT issued
+    first starts one of its own, and releasing it commits: rows written in a savepoint
+    (COPY of fresh rows, fresh markers) were committed before the batch's markers.
+    SQLAlchemy's documented remedy: let the driver issue nothing (``isolation_level =
+    None``) and emit BEGIN when SQLAlchemy begins, so savepoints nest inside it."""
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 def marker_table(metadata: MetaData, schema: str | None = None) -> Table:
@@ -123,9 +167,7 @@ class Markers:
         """Markers written by these runs (those whose ledger records may be missing)."""
         table = self.table
         for chunk in chunks(sorted(set(run_ids))):
-            rows = conn.execute(
-                select(table).where(table.c.target == self.target, table.c.run_id.in_(chunk))
-            )
+            rows = conn.execute(select(table).where(table.c.target == self.target, table.c.run_id.in_(chunk)))
             for row in rows:
                 yield {
                     "stream": row.stream,

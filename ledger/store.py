@@ -3,24 +3,39 @@
 SQLite (the default) runs in WAL mode; write transactions start with ``BEGIN IMMEDIATE``
 so two processes never dead-lock upgrading a read lock. Postgres is reached through
 psycopg 3 (``postgresql://`` URLs are mapped to the ``postgresql+psycopg`` dialect).
+
+Modes of :meth:`Ledger.open`:
+
+- ``create`` (writing commands): create the ledger if it is missing, upgrade it.
+- ``existing`` (read commands, verify, unlock): refuse a ledger that does not exist (a
+  mistyped path must not leave an empty ledger behind). A SQLite ledger whose file or
+  folder this process cannot write (a read-only filesystem, a copy on a DVD) opens
+  read-only: ``read_only`` is then set and nothing may write.
+- ``dry`` (dry runs): an existing ledger as ``existing``; a missing one is an empty
+  ledger in a temporary folder, removed on close, so a dry run creates nothing.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
 from ledger import migrations
 from ledger.blobs import BlobStore
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, LedgerVersionError, UsageError
 from ledger.redact import redact
 
 DEFAULT_URL = "sqlite:///chatledger.db"
+CREATE, EXISTING, DRY = "create", "existing", "dry"
+MODES = (CREATE, EXISTING, DRY)
 
 
 def normalize_url(url: str) -> str:
@@ -41,17 +56,27 @@ SQLITE_PRAGMAS = (
 )
 
 
-def _sqlite_engine(url: str) -> Engine:
+#: A read-only connection changes nothing: no journal mode, and writes refused.
+SQLITE_READ_PRAGMAS = ("busy_timeout=60000", "cache_size=-65536", "query_only=1")
+
+
+def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
+    if read_only:
+        url = _read_only_url(url)
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        # Takes effect only when the file is created: payload rows are ~1 KB, and 16 KB
-        # pages pack them better and keep index B-trees shallower than the default 4 KB.
-        cursor.execute("PRAGMA page_size=16384")
-        for pragma in SQLITE_PRAGMAS:
+        if read_only:
+            pragmas = SQLITE_READ_PRAGMAS
+        else:
+            # Takes effect only when the file is created: payload rows are ~1 KB, and 16 KB
+            # pages pack them better and keep index B-trees shallower than the default 4 KB.
+            cursor.execute("PRAGMA page_size=16384")
+            pragmas = SQLITE_PRAGMAS
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -63,7 +88,26 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def _read_only_url(url: str) -> str:
+    """An SQLite URI opening the file read-only. In a folder nobody can write (a read-only
+    filesystem) the WAL's shared-memory file cannot be made, so the file is opened as
+    immutable: no other process can be changing it there."""
+    path = sqlite_path(url)
+    flags = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
+    return f"sqlite:///file:{quote(str(path))}?{flags}&uri=true"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///`` URL, ``~`` expanded (the same path is opened)."""
+    return Path(make_url(normalize_url(url)).database or "").expanduser()
+
+
+def _expand_home(url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(database=str(Path(parsed.database).expanduser())).render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -73,15 +117,18 @@ def make_engine(url: str) -> Engine:
         database = parsed.database or ""
         if not database or database == ":memory:":
             raise ConfigError("the ledger needs a file: use sqlite:///path/to/chatledger.db")
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return _sqlite_engine(url)
+        url = _expand_home(url)
+        if not read_only:
+            sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite_engine(url, read_only)
     if parsed.get_backend_name() == "postgresql":
         # No server-side prepared statements: psycopg prepares after 5 executions and
         # Postgres may then keep a generic plan made while a table was still empty.
-        return create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
-    raise ConfigError(
-        f"unsupported ledger database {parsed.get_backend_name()!r}: use SQLite or Postgres"
-    )
+        connect_args: dict = {"prepare_threshold": None}
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    raise ConfigError(f"unsupported ledger database {parsed.get_backend_name()!r}: use SQLite or Postgres")
 
 
 def default_blob_dir(url: str) -> Path:
@@ -102,21 +149,51 @@ class Ledger:
         blobs: BlobStore,
         display_url: str,
         revisions: tuple[str | None, str] = (None, ""),
+        *,
+        read_only: bool = False,
+        scratch: Path | None = None,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.display_url = display_url
         self.revisions = revisions  # (schema revision found, revision now)
+        self.read_only = read_only  # nothing may write (a read-only file or filesystem)
+        self.scratch = scratch  # the temporary folder of a dry run's empty ledger
 
     @classmethod
-    def open(cls, url: str | None = None, *, blob_dir: str | os.PathLike | None = None) -> Ledger:
-        """Open (creating or upgrading) the ledger at ``url``; refuse a newer schema."""
+    def open(
+        cls, url: str | None = None, *, blob_dir: str | os.PathLike | None = None, mode: str = CREATE
+    ) -> Ledger:
+        """Open the ledger at ``url`` in one of the MODES (module doc); refuse a newer schema."""
+        if mode not in MODES:
+            raise ValueError(f"unknown ledger mode {mode!r}")
         url = url or DEFAULT_URL
         display = redact(url)
+        if mode != CREATE and not _exists(url):
+            if mode == DRY:
+                return cls._scratch(display)
+            raise UsageError(
+                f"there is no ledger at {display}: check --ledger, the ledger url in "
+                "chatledger.toml or $CHATLEDGER_LEDGER (a writing command or `chatledger init` "
+                "creates one)"
+            )
+        read_only = mode != CREATE and _sqlite_unwritable(url)
+        engine = make_engine(url, read_only=read_only)
+        if read_only:
+            revisions = _check_current(engine, display)
+        else:
+            revisions = migrations.ensure_current(engine, display_url=display)
+        blobs = BlobStore(Path(blob_dir) if blob_dir else default_blob_dir(url))
+        return cls(engine, blobs, display, revisions, read_only=read_only)
+
+    @classmethod
+    def _scratch(cls, display: str) -> Ledger:
+        """An empty ledger in a temporary folder, for a dry run of a ledger not made yet."""
+        folder = Path(tempfile.mkdtemp(prefix="chatledger-dry-"))
+        url = f"sqlite:///{folder / 'ledger.db'}"
         engine = make_engine(url)
         revisions = migrations.ensure_current(engine, display_url=display)
-        blobs = BlobStore(Path(blob_dir) if blob_dir else default_blob_dir(url))
-        return cls(engine, blobs, display, revisions)
+        return cls(engine, BlobStore(folder / "blobs"), display, revisions, scratch=folder)
 
     @property
     def dialect(self) -> str:
@@ -129,15 +206,45 @@ class Ledger:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction."""
-        with self.connect_writer() as conn:
-            with conn.begin():
-                yield conn
+        with self.connect_writer() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _exists(url: str) -> bool:
+    """A ledger is there: its SQLite file, or a schema in the (Postgres) database."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return sqlite_path(url).is_file()
+    engine = make_engine(url, read_only=True)
+    try:
+        return migrations.current_revision(engine) is not None
+    finally:
+        engine.dispose()
+
+
+def _sqlite_unwritable(url: str) -> bool:
+    if make_url(normalize_url(url)).get_backend_name() != "sqlite":
+        return False
+    path = sqlite_path(url)
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _check_current(engine: Engine, display: str) -> tuple[str | None, str]:
+    """A ledger opened read-only cannot be upgraded: it must be at this version's schema."""
+    found, head = migrations.current_revision(engine), migrations.head_revision()
+    if found != head:
+        raise LedgerVersionError(
+            f"the ledger at {display} is read-only and at schema revision {found!r}, not "
+            f"{head!r}: open a writable copy with this chatledger, or use the chatledger that wrote it"
+        )
+    return found, head

@@ -32,10 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.canonical import canonical_bytes, loads, sha256_hex
-from ledger.errors import ChatledgerError
-from ledger.options import option
-from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
+from ledger.kit import (
+    ChatledgerError,
+    ConfigError,
+    Item,
+    Outcome,
+    PermanentError,
+    Sink,
+    TransientError,
+    Unit,
+    canonical_bytes,
+    loads,
+    option,
+    out_of_space,
+    sha256_hex,
+)
 
 CONVERSATIONS, MANIFEST, SUMMARY = "conversations.jsonl", "files_manifest.jsonl", "summary.json"
 UNOWNED = "_unowned"
@@ -90,8 +101,7 @@ def conversation_line(unit: Unit) -> dict[str, Any]:
         **{name: data.get(name) for name in CONVERSATION_FIELDS},
         "conversation_record": head is not None and not head.removed,
         "messages": [
-            {"key": item.key, **{name: item.data.get(name) for name in MESSAGE_FIELDS}}
-            for item in ordered
+            {"key": item.key, **{name: item.data.get(name) for name in MESSAGE_FIELDS}} for item in ordered
         ],
         "active_branch": list(reversed(branch)),
         "branch_points": sorted(key for key, count in children.items() if count > 1),
@@ -124,8 +134,10 @@ class _Owner:
         self.folder = folder
         self.lines = {line["key"]: line for line in self._read_jsonl(CONVERSATIONS)}
         self.files = {entry["key"]: entry for entry in self._read_jsonl(MANIFEST)}
-        summary = self._read_json(SUMMARY)
-        self.user = summary.get("user") if summary else None
+        summary = self._read_json(SUMMARY) or {}
+        self.user = summary.get("user")
+        if owner is None:  # a folder read to find what it holds: its summary names the owner
+            self.owner = summary.get("owner")
 
     def _read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.folder / name
@@ -161,16 +173,40 @@ class _Owner:
             ),
         }
 
+    def empty(self) -> bool:
+        return not self.user and not self.lines and not self.files
+
     def write(self) -> None:
+        """Write the folder back; an owner left with nothing loses its folder, and
+        attachment copies no manifest entry lists any more are removed (a rollback of
+        the run that made an owner leaves no trace of it)."""
+        if self.empty():
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         for line in self.lines.values():
             known = {key for key, entry in self.files.items() if entry["status"] != "missing"}
             line["files"]["missing"] = [key for key in line["files"]["referenced"] if key not in known]
         ordered = sorted(self.lines.values(), key=lambda line: (line.get("created_at") or "", line["key"]))
-        _atomic_write(self.folder / CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered))
+        _atomic_write(
+            self.folder / CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered)
+        )
         manifest = [self.files[key] for key in sorted(self.files)]
         _atomic_write(self.folder / MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest))
         _atomic_write(self.folder / SUMMARY, canonical_bytes(self.summary()) + b"\n")
+        self._drop_unlisted_copies()
+
+    def _drop_unlisted_copies(self) -> None:
+        copies = self.folder / "files"
+        if not copies.is_dir():
+            return
+        listed = {entry["sha256"] for entry in self.files.values() if entry["status"] == "copied"}
+        for path in copies.iterdir():
+            if path.name not in listed:
+                path.unlink()
+        if not any(copies.iterdir()):
+            copies.rmdir()
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -204,7 +240,12 @@ class BundleSink(Sink):
         }.get(kind, [kind])
 
     def open(self) -> None:
-        self.options.path.mkdir(parents=True, exist_ok=True)
+        path = self.options.path
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"bundle path {path} is a file, not a folder: name a folder")
+        if self.context.read_only:  # verify, dry runs: a missing folder reads as empty
+            return
+        path.mkdir(parents=True, exist_ok=True)
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         if isinstance(error, (BlockingIOError, InterruptedError, TimeoutError)):
@@ -221,6 +262,16 @@ class BundleSink(Sink):
     # -- writing -----------------------------------------------------------------------
 
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
+        try:
+            return self._apply(units, truncate)
+        except OSError as error:
+            # a full disk is the run's failure, not a reject of every unit that follows
+            full = out_of_space(error, f"the bundle folder {self.options.path}")
+            if full is None:
+                raise
+            raise full from error
+
+    def _apply(self, units: list[Unit], truncate: bool) -> list[Outcome]:
         if truncate:
             for child in self.options.path.iterdir():
                 if child.is_dir():
@@ -229,6 +280,8 @@ class BundleSink(Sink):
         outcomes: list[Outcome] = []
         for unit in units:
             owner_key = _owner_of(unit)
+            if owner_key is None and unit.removed:
+                owner_key = self._holder_of(unit.key)
             owner = self._owner(owners, owner_key)
             reference = {"owner": owner_key, "folder": owner.folder.name}
             if unit.kind == "user":
@@ -245,6 +298,17 @@ class BundleSink(Sink):
         for owner in owners.values():
             owner.write()
         return outcomes
+
+    def _holder_of(self, key: str) -> str | None:
+        """The owner whose folder holds ``key``, for a removal whose owner the ledger does
+        not know (a forced rollback): a scan of the folders, rare enough to afford."""
+        root = self.options.path
+        folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+        for folder in folders:
+            found = _Owner(folder, None)
+            if key in found.lines or key in found.files:
+                return found.owner
+        return None
 
     def _apply_user(self, owner: _Owner, item: Item) -> None:
         owner.user = None if item.removed else {"key": item.key, **item.data}
@@ -338,4 +402,3 @@ class BundleSink(Sink):
             for entry in owner.files.values():
                 if entry["stream"] in wanted:
                     yield entry["stream"], entry["key"]
-

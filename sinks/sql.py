@@ -1,4 +1,5 @@
-"""The ``sql`` sink: canonical tables in Postgres or SQLite, for analytics and compliance.
+"""The ``sql`` sink: canonical tables in Postgres, MySQL/MariaDB or SQLite, for analytics
+and compliance.
 
 Tables (names take the optional ``prefix``; Postgres tables live in ``schema``):
 
@@ -39,26 +40,43 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    inspect,
     select,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import IntegrityError
 
-from ledger.canonical import canonical_bytes, format_datetime, ledger_text, sha256_hex
-from ledger.options import option
-from ledger.redact import redact
-from ledger.sink import Outcome, Sink, Unit
-from ledger.sql import Statistics, bulk_write, chunks
-from ledger.sqlsink import Markers, SqlTarget, marker_table, target_engine
+from ledger.kit import (
+    Markers,
+    Outcome,
+    Sink,
+    SqlTarget,
+    Statistics,
+    Unit,
+    bulk_write,
+    canonical_bytes,
+    chunks,
+    format_datetime,
+    ledger_text,
+    marker_table,
+    option,
+    redact,
+    sha256_hex,
+    target_engine,
+)
 
-Json = Text().with_variant(postgresql.JSON(), "postgresql")
-Moment = Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+# MySQL/MariaDB: TEXT holds 64 KB only (LONGTEXT: 4 GB), a TEXT primary key needs a length,
+# and the default collation compares case-insensitively (keys are case-sensitive).
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+Json = LongText.with_variant(postgresql.JSON(), "postgresql")
+Moment = LongText.with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+Key = Text().with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
+Stream = Text().with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql", "mariadb")
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
 # exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
-CANONICAL_MOMENT = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z"
-)
-_TYPES = {JSON: Json, TIME: Moment, TEXT: Text, BOOL: Boolean, INT: BigInteger}
+CANONICAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z")
+_TYPES = {JSON: Json, TIME: Moment, TEXT: LongText, BOOL: Boolean, INT: BigInteger}
+_KEY_TYPES = {"stream": Stream, "key": Key}
 
 #: kind → (table, content columns as (name, type)); other kinds go to "records".
 LAYOUT: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -135,6 +153,7 @@ class SqlSink(SqlTarget, Sink):
     def __init__(self, options: SqlOptions, context) -> None:
         super().__init__(options, context)
         self.engine = None
+        self.absent: set[str] = set()  # tables a read-only open did not find
         self.metadata = MetaData(schema=options.schema)
         # table name (unprefixed) → (Table, the type of each column in order)
         self.layout: dict[str, tuple[Table, list[str]]] = {}
@@ -144,7 +163,7 @@ class SqlSink(SqlTarget, Sink):
                 options.prefix + name,
                 self.metadata,
                 *[
-                    Column(column, _TYPES[kind], primary_key=column in ("stream", "key"))
+                    Column(column, _KEY_TYPES.get(column, _TYPES[kind]), primary_key=column in _KEY_TYPES)
                     for column, kind in all_columns
                 ],
             )
@@ -164,13 +183,21 @@ class SqlSink(SqlTarget, Sink):
         return [self.options.prefix + _layout(kind)[0]]
 
     def open(self) -> None:
-        if self.engine is None:
-            self.engine = target_engine(self.options.url)
-            if self.options.schema and self.engine.dialect.name == "postgresql":
-                with self.engine.begin() as conn:
-                    quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
-                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-            self.metadata.create_all(self.engine, checkfirst=True)
+        if self.engine is not None:
+            return
+        self.engine = target_engine(self.options.url, read_only=self.context.read_only)
+        if self.context.read_only:  # verify, dry runs: create nothing; absent tables read empty
+            present = set(inspect(self.engine).get_table_names(schema=self.options.schema))
+            self.absent = {table.name for table, _ in self.layout.values()} - present
+        else:
+            self._create_tables()
+
+    def _create_tables(self) -> None:
+        if self.options.schema and self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                quoted = self.engine.dialect.identifier_preparer.quote(self.options.schema)
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        self.metadata.create_all(self.engine, checkfirst=True)
 
     # -- rows --------------------------------------------------------------------------
 
@@ -321,6 +348,8 @@ class SqlSink(SqlTarget, Sink):
         with self.engine.connect() as conn:
             for (stream, name), keys in wanted.items():
                 table, types = self.layout[name]
+                if table.name in self.absent:
+                    continue
                 for chunk in chunks(keys):
                     rows = conn.execute(
                         self._select(table, types).where(
@@ -335,6 +364,7 @@ class SqlSink(SqlTarget, Sink):
         streams = list(streams)
         with self.engine.connect() as conn:
             for table, _ in self.layout.values():
+                if table.name in self.absent:
+                    continue
                 rows = conn.execute(select(table.c.stream, table.c.key).where(table.c.stream.in_(streams)))
-                for stream, key in rows:
-                    yield stream, key
+                yield from (tuple(row) for row in rows)

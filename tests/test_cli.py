@@ -64,7 +64,9 @@ def test_dry_run_writes_nothing(tmp_path):
     preview = cli_json(*SYN, "--users", "3", "--dry-run", cwd=tmp_path)
     assert preview["run_id"] is None and preview["stats"]["events"] > 0
     assert not (tmp_path / "chatledger.blobs").exists()
-    assert cli_json("runs", cwd=tmp_path) == []
+    assert not (tmp_path / "chatledger.db").exists()  # a dry run creates no ledger
+    listed = run_cli("runs", cwd=tmp_path)
+    assert listed.returncode == 2 and "there is no ledger at" in listed.stderr
 
 
 def test_configured_streams_and_flags_override(tmp_path):
@@ -92,6 +94,7 @@ def test_configured_streams_and_flags_override(tmp_path):
     ],
 )
 def test_errors_have_messages_and_exit_codes(tmp_path, args, code, message):
+    assert run_cli("init", cwd=tmp_path).returncode == 0  # read commands need a ledger
     done = run_cli(*args, cwd=tmp_path)
     assert done.returncode == code, (done.stdout, done.stderr)
     assert message in done.stderr

@@ -86,11 +86,11 @@ def test_bad_flags_are_usage_errors(args, message):
 
 def test_bad_values_name_the_option_and_mask_secrets():
     with pytest.raises(ConfigError, match="limit must be int, got 'many'"):
-        build_options(VaultOptions, {"db_url": "x", "limit": "many"}, where="t")
+        build_options(VaultOptions, {"db_url": "sqlite:///x.db", "limit": "many"}, where="t")
     with pytest.raises(ConfigError, match="option db_url is required"):
         build_options(VaultOptions, {}, where="t")
     with pytest.raises(ConfigError, match="unknown option colour"):
-        build_options(VaultOptions, {"db_url": "x", "colour": "red"}, where="t")
+        build_options(VaultOptions, {"db_url": "sqlite:///x.db", "colour": "red"}, where="t")
 
 
 def test_env_references_resolve_only_when_built(monkeypatch):

@@ -145,8 +145,9 @@ def test_describe_is_the_runbooks_artifact_validation(ledger, tmp_path):
     shown = run_cli("extract", "khala", "--validate-only", "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert orjson.loads(shown.stdout)["sha256"] == facts["sha256"]
+    assert not (tmp_path / "cli.db").exists()  # nothing extracted: not even a ledger made
     runs = run_cli("runs", "--json", cwd=tmp_path)
-    assert orjson.loads(runs.stdout) == []  # nothing extracted
+    assert runs.returncode == 2 and "there is no ledger at" in runs.stderr
 
 
 def test_component_tables_are_keyed_by_their_full_path(ledger, tmp_path):

@@ -87,7 +87,9 @@ def test_a_live_foreign_lock_refuses_until_unlocked(ledger, tmp_path, ledger_url
         raise AssertionError("acquired a lock held by a live holder")
     except LockHeld as exc:
         assert "pid 1 on another-machine" in str(exc)
-    unlocked = run_cli("--ledger", ledger_url, "unlock", "stream:syn", cwd=tmp_path)
+    refused = run_cli("--ledger", ledger_url, "unlock", "stream:syn", cwd=tmp_path)
+    assert refused.returncode == 1 and "runs on another machine" in refused.stderr
+    unlocked = run_cli("--ledger", ledger_url, "unlock", "stream:syn", "--force", cwd=tmp_path)
     assert unlocked.returncode == 0 and "held by run 1" in unlocked.stdout
     assert runs.get_run(ledger, run_id).status == "interrupted"
     locks.acquire(ledger, "stream:syn", other)
@@ -98,7 +100,7 @@ def test_a_broken_lock_stops_its_old_holder(ledger):
 
     run_id = runs.start_run(ledger, "extract", stream="syn")
     locks.acquire(ledger, "stream:syn", run_id)
-    locks.break_lock(ledger, "stream:syn")
+    locks.break_lock(ledger, "stream:syn", force=True)
     with ledger.write() as conn:
         try:
             locks.heartbeat(conn, "stream:syn", run_id)

@@ -18,7 +18,7 @@ from ledger import config as configuration
 from ledger.errors import ChatledgerError
 from ledger.lifecycle import Terminated, terminate_on_sigterm
 from ledger.redact import redact
-from ledger.store import Ledger
+from ledger.store import CREATE, Ledger
 
 app = typer.Typer(
     name="chatledger",
@@ -51,9 +51,11 @@ class State:
             self._config = configuration.load_config(self.config_path)
         return self._config
 
-    def ledger(self) -> Ledger:
+    def ledger(self, mode: str = CREATE) -> Ledger:
+        """The ledger, opened once per command; ``mode`` as in :meth:`Ledger.open`: read
+        commands pass EXISTING, dry runs DRY, so neither creates a ledger."""
         if not self._ledgers:
-            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag))
+            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag, mode=mode))
         return self._ledgers[0]
 
 

@@ -12,6 +12,8 @@ from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, s
 from ledger.extract import ExtractSettings
 from ledger.options import option_specs
 from ledger.progress import for_terminal
+from ledger.store import CREATE, DRY
+
 
 @command(app)
 def version() -> None:
@@ -120,7 +122,7 @@ def extract(
     state = state_of(ctx)
     if validate_only:
         found = api.validate_stream(
-            state.ledger(), state.config(), name, list(ctx.args), stream_name=stream_name
+            state.ledger(DRY), state.config(), name, list(ctx.args), stream_name=stream_name
         )
         if as_json:
             print_json(found)
@@ -131,7 +133,7 @@ def extract(
     settings = ExtractSettings(
         batch_size=batch_size, full=full, dry_run=dry_run, parallel=parallel
     )
-    opened = state.ledger()
+    opened = state.ledger(DRY if dry_run else CREATE)
     result = api.extract_stream(
         opened,
         state.config(),

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
-from ledger import locks, queries, report, runs
 from ledger import config as configuration
-from ledger.cli.app import JsonFlag, print_json, state_of, app, command, config_app, out
+from ledger import locks, queries, report, runs
+from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
 from ledger.errors import UsageError
+from ledger.store import EXISTING
+
 
 @command(app, name="runs")
 def list_runs(
@@ -20,8 +22,9 @@ def list_runs(
     as_json: JsonFlag = False,
 ) -> None:
     """List recent runs, newest first."""
-    opened = state_of(ctx).ledger()
-    runs.reap_interrupted(opened)
+    opened = state_of(ctx).ledger(EXISTING)
+    if not opened.read_only:
+        runs.reap_interrupted(opened)
     found = runs.list_runs(opened, stream=stream, target=target, limit=limit)
     if as_json:
         print_json([run.as_json() for run in found])
@@ -36,7 +39,7 @@ def show_report(
     as_json: JsonFlag = False,
 ) -> None:
     """Show one run: what it read, wrote, skipped and rejected."""
-    opened = state_of(ctx).ledger()
+    opened = state_of(ctx).ledger(EXISTING)
     run = runs.get_run(opened, run_id)
     if run is None:
         raise UsageError(f"there is no run {run_id}")
@@ -50,7 +53,7 @@ def show_report(
 @command(app)
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Streams, targets, locks and unfinished runs in the ledger."""
-    found = queries.status(state_of(ctx).ledger())
+    found = queries.status(state_of(ctx).ledger(EXISTING))
     if as_json:
         print_json(found)
     else:
@@ -66,7 +69,7 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """Every version of one record."""
-    rows = queries.history(state_of(ctx).ledger(), key, stream=stream, with_data=data)
+    rows = queries.history(state_of(ctx).ledger(EXISTING), key, stream=stream, with_data=data)
     if not rows:
         raise UsageError(f"no record {key!r} in the ledger")
     if as_json:
@@ -87,7 +90,7 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """What was read for one record, when it changed, and every write of it to a target."""
-    found = queries.audit(state_of(ctx).ledger(), key, stream=stream)
+    found = queries.audit(state_of(ctx).ledger(EXISTING), key, stream=stream)
     if not found["versions"]:
         raise UsageError(f"no record {key!r} in the ledger")
     if as_json:
@@ -104,9 +107,15 @@ def audit(
 def unlock(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A lock name, e.g. stream:prod (see status).")],
+    force: Annotated[
+        bool, typer.Option(help="Break it even if the holder may still run (another machine, or alive here).")
+    ] = False,
 ) -> None:
-    """Break a lock whose holder is gone, such as a process that died on another machine."""
-    run_id = locks.break_lock(state_of(ctx).ledger(), name)
+    """Break a lock whose holder is gone. A holder alive on this host, or on another
+    machine, is refused unless --force."""
+    run_id, gone = locks.break_lock(state_of(ctx).ledger(EXISTING), name, force=force)
+    if not gone:
+        err.print(f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing")
     out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
 
 

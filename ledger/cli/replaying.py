@@ -11,7 +11,7 @@ from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, s
 from ledger.extract import ExtractSettings
 from ledger.progress import for_terminal
 from ledger.replay import ReplaySettings
-from ledger.store import Ledger
+from ledger.store import CREATE, DRY, EXISTING, Ledger
 
 TargetName = Annotated[
     str | None,
@@ -85,7 +85,7 @@ def replay(
     """Replay streams from the ledger into a target. Sink options follow as flags
     (`chatledger sinks` lists them)."""
     state = state_of(ctx)
-    opened = state.ledger()
+    opened = state.ledger(DRY if dry_run else CREATE)
     settings = _replay_settings(
         policy=policy,
         propagate_deletes=propagate_deletes,
@@ -134,7 +134,7 @@ def migrate(
 ) -> None:
     """Extract a stream, replay it into a target and verify the target, as one run."""
     state = state_of(ctx)
-    opened = state.ledger()
+    opened = state.ledger(DRY if dry_run else CREATE)
     done = api.migrate(
         opened,
         state.config(),
@@ -182,7 +182,7 @@ def rollback(
     """Undo what one run wrote to its target, in reverse (itself a run that can be rolled
     back). Sink options of an ad-hoc target follow as flags."""
     state = state_of(ctx)
-    opened = state.ledger()
+    opened = state.ledger(DRY if dry_run else EXISTING)
     result = api.rollback_run(
         opened,
         state.config(),
@@ -208,7 +208,7 @@ def verify(
     Never writes to the target."""
     state = state_of(ctx)
     result = api.verify_target(
-        state.ledger(),
+        state.ledger(EXISTING),
         state.config(),
         target,
         list(ctx.args),
@@ -236,7 +236,7 @@ def repair(
 ) -> None:
     """Run a named, deterministic fix-up; a second run writes nothing."""
     state = state_of(ctx)
-    opened = state.ledger()
+    opened = state.ledger(DRY if dry_run else EXISTING)
     result = api.repair_target(
         opened,
         state.config(),

@@ -88,7 +88,11 @@ def repair(
 
     def body(run: _Run) -> None:
         applier = run.applier(settings.retry)
-        fixes = each_batch(applier.apply)
+        run.progress.start(f"repair {sink.target} {rule}", None)
+        try:
+            fixes = each_batch(applier.apply)
+        finally:
+            run.progress.finish()
         run.extra.update(rule=rule, fixes=len(fixes), sample=fixes[:SAMPLE])
 
     return _Run(ledger, sink, "repair", args=args, parent_run_id=None, progress=progress).execute(body)

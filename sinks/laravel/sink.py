@@ -108,10 +108,11 @@ class LaravelSink(SqlTarget, Sink):
     def open(self) -> None:
         if self.engine is not None:
             return
-        self.engine = target_engine(self.options.url)
+        read_only = self.context.read_only  # verify, dry runs: create nothing
+        self.engine = target_engine(self.options.url, read_only=read_only)
         if self.engine.dialect.name == "mysql":
             event.listen(self.engine, "connect", utc_session)
-        if self.options.create_tables:
+        if self.options.create_tables and not read_only:
             self.metadata.create_all(self.engine, checkfirst=True)
         missing = sorted(set(tables.ALL_TABLES) - set(inspect(self.engine).get_table_names()))
         if missing:
@@ -119,7 +120,7 @@ class LaravelSink(SqlTarget, Sink):
                 f"{self.describe()}: the app's tables {', '.join(missing)} are missing; run the app's "
                 "migrations first (create_tables = true creates them, for tests and demos only)"
             )
-        if self.markers is not None:
+        if self.markers is not None and not read_only:
             self.markers.table.create(self.engine, checkfirst=True)
         self.columns = Columns.reflect(self.engine, self.metadata)
         self.users = Users(self.metadata.tables["users"], self.columns)

@@ -95,7 +95,7 @@ class OnyxSink(SqlTarget, Sink):
         """Connect and detect the schema; writes nothing (dry runs and verify open too)."""
         if self.engine is not None:
             return
-        self.engine = target_engine(self.options.db_url)
+        self.engine = target_engine(self.options.db_url, read_only=self.context.read_only)
         if self.engine.dialect.name != "postgresql":
             raise ConfigError(f"onyx: db_url must be a PostgreSQL database, not {self.engine.dialect.name}")
         with self.engine.connect() as conn:

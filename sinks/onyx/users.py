@@ -82,10 +82,23 @@ class Credentials:
         if self._created is None:
             self._created = set()
             if self.path.is_file():
-                for line in self.path.read_text(encoding="utf-8").splitlines():
+                lines = self.path.read_text(encoding="utf-8").splitlines()
+                for number, line in enumerate(lines, 1):
                     if line.strip():
-                        self._created.add(json.loads(line).get("user_id"))
+                        self._created.add(self._user_id(line, number))
+                self._created.discard(None)
         return self._created
+
+    def _user_id(self, line: str, number: int) -> str | None:
+        """A line's account id. A line cut short (the process died writing it, so the
+        account was never recorded as made) is kept for a human and skipped here; any
+        other line that is not a JSON object is an error."""
+        try:
+            return json.loads(line).get("user_id")
+        except (json.JSONDecodeError, AttributeError):
+            if not line.rstrip().endswith("}"):
+                return None
+            raise PermanentError(f"{self.path} line {number}: not a JSON object; fix or remove the line") from None
 
     def _open(self) -> int:
         """The file, created 0600 if new; refused when others may read it."""
@@ -102,13 +115,17 @@ class Credentials:
         """Called before an account is created, so no password is ever lost."""
         os.close(self._open())
 
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+
     def append(self, email: str, password: str, user_id: str) -> None:
         fd = self._open()
         try:
-            created_at = dt.datetime.now(dt.UTC)
-            line = canonical_text(
-                {"email": email, "password": password, "user_id": user_id, "created_at": created_at}
-            )
+            if os.fstat(fd).st_size and not self._ends_with_newline():
+                os.write(fd, b"\n")  # after a line cut short: start a fresh one
+            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": utcnow()})
             os.write(fd, line.encode() + b"\n")
             os.fsync(fd)
         finally:
