@@ -120,7 +120,9 @@ class Index:
 
     def topic_ids(self) -> Iterator[tuple[int, str | None, bool]]:
         """(position, id, whether its messages are an array) of every topic row."""
-        for position, ident, listed in self.db.execute("SELECT position, id, listed FROM topics ORDER BY position"):
+        for position, ident, listed in self.db.execute(
+            "SELECT position, id, listed FROM topics ORDER BY position"
+        ):
             yield position, ident, bool(listed)
 
     def topic(self, position: int) -> Any:
@@ -207,7 +209,9 @@ def _fill(index: Index, path: Path) -> None:
             )
         files = path / "Data" / "Files"
         if files.is_dir():
-            index.attachments = Attachments(folder=files, names={p.name for p in files.iterdir() if p.is_file()})
+            index.attachments = Attachments(
+                folder=files, names={p.name for p in files.iterdir() if p.is_file()}
+            )
         return
     if zipfile.is_zipfile(path):
         _read_zip(index, path)
@@ -222,7 +226,11 @@ def _read_zip(index: Index, path: Path) -> None:
     names = set(archive.namelist())
     index.attachments = Attachments(
         zip=archive,
-        names={n.removeprefix("Data/Files/") for n in names if n.startswith("Data/Files/") and not n.endswith("/")},
+        names={
+            n.removeprefix("Data/Files/")
+            for n in names
+            if n.startswith("Data/Files/") and not n.endswith("/")
+        },
     )
     if "data.json" in names:
         index.format = "backup-zip"

@@ -37,7 +37,11 @@ def legacy_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
 
     metrics = message.get("metrics") if isinstance(message.get("metrics"), dict) else {}
     if message.get("reasoning_content"):
-        add("thinking", content=message["reasoning_content"], thinking_millsec=metrics.get("time_thinking_millsec"))
+        add(
+            "thinking",
+            content=message["reasoning_content"],
+            thinking_millsec=metrics.get("time_thinking_millsec"),
+        )
     if message.get("content"):
         add("main_text", content=message["content"])
     for tool in meta.get("mcpTools") or []:

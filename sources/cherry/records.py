@@ -161,14 +161,18 @@ def message_record(
         "missing_blocks": 0 if legacy else len(wanted_blocks) - len(blocks),
         "legacy": legacy or None,
         "duplicate_id": duplicate or None,
-        "topic_id_mismatch": message.get("topicId") if message.get("topicId") not in (None, topic_id) else None,
+        "topic_id_mismatch": message.get("topicId")
+        if message.get("topicId") not in (None, topic_id)
+        else None,
     }
     if message.get("createdAt") not in (None, "") and created is None:
         metadata["native_created_at"] = message.get("createdAt")
     data = {
         "conversation": conversation_key(topic_id),
         "parent": parent,
-        "role": message.get("role") if message.get("role") in ("user", "assistant", "system") else "assistant",
+        "role": message.get("role")
+        if message.get("role") in ("user", "assistant", "system")
+        else "assistant",
         "author": None,
         "model": model_id(message.get("model"), message.get("modelId")),
         "created_at": created,
@@ -197,7 +201,9 @@ def _usage(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def file_record(make: Make, row: dict[str, Any], sha256: str | None, size: int | None, missing: str | None) -> Record:
+def file_record(
+    make: Make, row: dict[str, Any], sha256: str | None, size: int | None, missing: str | None
+) -> Record:
     name = row.get("origin_name") or row.get("name") or row["id"]
     data = {
         "owner": None,

@@ -225,7 +225,14 @@ class CherrySource(Source):
                 items.append(Reject(f"topic {ident} messages[{number}]", "a message without an id", message))
         keys = self._keys(ident, position, valid)
         nodes = [
-            Node(key, m["id"], m.get("role") or "", m.get("askId"), bool(m.get("foldSelected")), bool(m.get("useful")))
+            Node(
+                key,
+                m["id"],
+                m.get("role") or "",
+                m.get("askId"),
+                bool(m.get("foldSelected")),
+                bool(m.get("useful")),
+            )
             for (key, _), m in zip(keys, valid)
         ]
         tree = build_tree(nodes)
@@ -238,9 +245,18 @@ class CherrySource(Source):
             found = legacy_blocks(message) if legacy else [blocks[b] for b in wanted if b in blocks]
             items.append(
                 message_record(
-                    self.record, put, ident, key, message, found, wanted,
-                    parent=tree.parents[key], group=tree.groups[key], legacy=legacy, duplicate=duplicate,
-                )  # fmt: skip
+                    self.record,
+                    put,
+                    ident,
+                    key,
+                    message,
+                    found,
+                    wanted,
+                    parent=tree.parents[key],
+                    group=tree.groups[key],
+                    legacy=legacy,
+                    duplicate=duplicate,
+                )
             )
             if len(items) >= CHUNK:
                 yield items, None
@@ -250,7 +266,9 @@ class CherrySource(Source):
         )
         yield [*items, conversation], None
 
-    def _keys(self, ident: str, position: int | None, messages: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    def _keys(
+        self, ident: str, position: int | None, messages: list[dict[str, Any]]
+    ) -> list[tuple[str, bool]]:
         """Each message's key, and whether its id was used before (here or in an earlier topic)."""
         first_topic = self.index.first_topic_of(m["id"] for m in messages) if position is not None else {}
         seen: dict[str, int] = {}

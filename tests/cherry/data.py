@@ -45,7 +45,13 @@ class Topic:
             ids.append(block_id)
             if not block.pop("missing", False):
                 self.blocks.append(
-                    {"id": block_id, "messageId": ident, "createdAt": iso(self.minute), "status": "success", **block}
+                    {
+                        "id": block_id,
+                        "messageId": ident,
+                        "createdAt": iso(self.minute),
+                        "status": "success",
+                        **block,
+                    }
                 )
         message = {
             "id": ident,
@@ -93,10 +99,21 @@ def rich() -> dict[str, Any]:
     t2.text("r2", "assistant", "second answer to it", askId="gone", model=CLAUDE)
     t2.text("v1", "user", "first question")
     t2.text("v2", "assistant", "reply", askId="v1", model=GPT)
-    t2.message("v3", "user", {"type": "main_text", "content": "lost", "missing": True}, {"type": "main_text", "missing": True})
+    t2.message(
+        "v3",
+        "user",
+        {"type": "main_text", "content": "lost", "missing": True},
+        {"type": "main_text", "missing": True},
+    )
     t2.text("v4", "assistant", "reply to the lost one", askId="v3", model=GPT)
     t2.text("v5", "user", "after the hole")
-    t2.message("v6", "assistant", {"type": "main_text", "content": "partly here"}, {"type": "thinking", "missing": True}, askId="v5")
+    t2.message(
+        "v6",
+        "assistant",
+        {"type": "main_text", "content": "partly here"},
+        {"type": "thinking", "missing": True},
+        askId="v5",
+    )
 
     t3 = Topic("t3", blocks)  # every block type, odd timestamps and statuses
     t3.text("w1", "user", "show me everything", mentions=[GPT, CLAUDE], createdAt=1709287200000)
@@ -104,11 +121,18 @@ def rich() -> dict[str, Any]:
         "w2",
         "assistant",
         {"type": "thinking", "content": "let me think", "thinking_millsec": 1234},
-        {"type": "main_text", "content": "Here is all of it [1]", "citationReferences": [{"citationBlockId": "w2-cite"}]},
+        {
+            "type": "main_text",
+            "content": "Here is all of it [1]",
+            "citationReferences": [{"citationBlockId": "w2-cite"}],
+        },
         {
             "id": "w2-cite",
             "type": "citation",
-            "response": {"source": "tavily", "results": [{"title": "Doc", "url": "https://example.com/doc", "content": "c"}]},
+            "response": {
+                "source": "tavily",
+                "results": [{"title": "Doc", "url": "https://example.com/doc", "content": "c"}],
+            },
             "knowledge": [{"id": 1, "content": "kb text", "sourceUrl": "file:///kb.md", "type": "file"}],
             "memories": [{"id": "m1", "memory": "likes tea", "score": 0.9}],
         },
@@ -118,7 +142,19 @@ def rich() -> dict[str, Any]:
             "toolName": "search",
             "arguments": {"q": "x"},
             "content": {"content": [{"type": "text", "text": "found"}], "isError": False},
-            "metadata": {"rawMcpToolResponse": {"id": "call-ok", "tool": {"id": "s1", "name": "search", "serverId": "srv", "serverName": "web", "type": "mcp"}, "status": "done"}},
+            "metadata": {
+                "rawMcpToolResponse": {
+                    "id": "call-ok",
+                    "tool": {
+                        "id": "s1",
+                        "name": "search",
+                        "serverId": "srv",
+                        "serverName": "web",
+                        "type": "mcp",
+                    },
+                    "status": "done",
+                }
+            },
         },
         {
             "type": "tool",
@@ -126,12 +162,54 @@ def rich() -> dict[str, Any]:
             "toolName": "fetch",
             "arguments": {"url": "y"},
             "content": {"content": [{"type": "text", "text": "MCP error -32000: boom"}], "isError": True},
-            "metadata": {"rawMcpToolResponse": {"id": "call-bad", "tool": {"id": "s2", "name": "fetch", "serverId": "srv", "serverName": "web", "type": "mcp"}, "status": "error"}},
+            "metadata": {
+                "rawMcpToolResponse": {
+                    "id": "call-bad",
+                    "tool": {
+                        "id": "s2",
+                        "name": "fetch",
+                        "serverId": "srv",
+                        "serverName": "web",
+                        "type": "mcp",
+                    },
+                    "status": "error",
+                }
+            },
         },
         {"type": "image", "url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
-        {"type": "image", "file": {"id": "f2", "name": "f2.png", "origin_name": "chart.png", "ext": ".png", "type": "image", "size": len(PNG)}},
-        {"type": "file", "file": {"id": "f1", "name": "f1.pdf", "origin_name": "paper.pdf", "ext": ".pdf", "type": "document", "size": 13}},
-        {"type": "file", "file": {"id": "f3", "name": "f3.txt", "origin_name": "gone.txt", "ext": ".txt", "type": "text", "size": 4}},
+        {
+            "type": "image",
+            "file": {
+                "id": "f2",
+                "name": "f2.png",
+                "origin_name": "chart.png",
+                "ext": ".png",
+                "type": "image",
+                "size": len(PNG),
+            },
+        },
+        {
+            "type": "file",
+            "file": {
+                "id": "f1",
+                "name": "f1.pdf",
+                "origin_name": "paper.pdf",
+                "ext": ".pdf",
+                "type": "document",
+                "size": 13,
+            },
+        },
+        {
+            "type": "file",
+            "file": {
+                "id": "f3",
+                "name": "f3.txt",
+                "origin_name": "gone.txt",
+                "ext": ".txt",
+                "type": "text",
+                "size": 4,
+            },
+        },
         {"type": "code", "content": "print(1)", "language": "python"},
         {"type": "translation", "content": "Bonjour", "targetLanguage": "fr", "sourceLanguage": "en"},
         {"type": "video", "url": "https://example.com/v.mp4"},
@@ -141,13 +219,20 @@ def rich() -> dict[str, Any]:
         askId="w1",
         model=GPT,
         usage={"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30, "cost": 0.01},
-        metrics={"completion_tokens": 20, "time_completion_millsec": 900, "time_first_token_millsec": 100, "time_thinking_millsec": 1234},
+        metrics={
+            "completion_tokens": 20,
+            "time_completion_millsec": 900,
+            "time_first_token_millsec": 100,
+            "time_thinking_millsec": 1234,
+        },
         createdAt="not a date",
         status="processing",
     )
     t3.text("w3", "system", "", type="clear")
     t3.text("w4", "user", "wrong topic id", topicId="elsewhere")
-    t3.message("w4", "user", {"id": "w4-again", "type": "main_text", "content": "the same id again"})  # a repeat
+    t3.message(
+        "w4", "user", {"id": "w4-again", "type": "main_text", "content": "the same id again"}
+    )  # a repeat
     t3.message("w5", "assistant", {"type": "unknown"}, status="paused", askId="w4")  # only unknown blocks
 
     t4 = Topic("t4", blocks)  # no Redux metadata, a missing assistant, an id used in t1
@@ -164,8 +249,28 @@ def rich() -> dict[str, Any]:
         {"id": "t1", "messages": []},  # a repeat of t1
     ]
     files = [
-        {"id": "f1", "name": "f1.pdf", "origin_name": "paper.pdf", "path": "/Data/Files/f1.pdf", "size": 13, "ext": ".pdf", "type": "document", "created_at": iso(0), "count": 1},
-        {"id": "f2", "name": "f2.png", "origin_name": "chart.png", "path": "/Data/Files/f2.png", "size": len(PNG), "ext": ".png", "type": "image", "created_at": iso(0), "count": 1},
+        {
+            "id": "f1",
+            "name": "f1.pdf",
+            "origin_name": "paper.pdf",
+            "path": "/Data/Files/f1.pdf",
+            "size": 13,
+            "ext": ".pdf",
+            "type": "document",
+            "created_at": iso(0),
+            "count": 1,
+        },
+        {
+            "id": "f2",
+            "name": "f2.png",
+            "origin_name": "chart.png",
+            "path": "/Data/Files/f2.png",
+            "size": len(PNG),
+            "ext": ".png",
+            "type": "image",
+            "created_at": iso(0),
+            "count": 1,
+        },
     ]
     assistants = {
         "assistants": [
@@ -177,27 +282,84 @@ def rich() -> dict[str, Any]:
                 "type": "assistant",
                 "model": GPT,
                 "topics": [
-                    {"id": "t1", "assistantId": "a1", "name": "Groups", "createdAt": iso(0), "updatedAt": iso(40), "pinned": True, "messages": []},
-                    {"id": "t2", "assistantId": "a1", "name": "Resends", "createdAt": iso(0), "updatedAt": iso(30), "messages": []},
-                    {"id": "t-empty-intent", "assistantId": "a1", "name": "Poems", "prompt": "You are a poet", "createdAt": iso(0), "updatedAt": iso(1), "messages": []},
-                    {"id": "t-empty", "assistantId": "a1", "name": "Nothing", "createdAt": iso(0), "updatedAt": iso(2), "messages": []},
-                    {"id": "t-redux-only", "assistantId": "a1", "name": "Pinned idea", "pinned": True, "createdAt": iso(0), "updatedAt": iso(3), "messages": []},
+                    {
+                        "id": "t1",
+                        "assistantId": "a1",
+                        "name": "Groups",
+                        "createdAt": iso(0),
+                        "updatedAt": iso(40),
+                        "pinned": True,
+                        "messages": [],
+                    },
+                    {
+                        "id": "t2",
+                        "assistantId": "a1",
+                        "name": "Resends",
+                        "createdAt": iso(0),
+                        "updatedAt": iso(30),
+                        "messages": [],
+                    },
+                    {
+                        "id": "t-empty-intent",
+                        "assistantId": "a1",
+                        "name": "Poems",
+                        "prompt": "You are a poet",
+                        "createdAt": iso(0),
+                        "updatedAt": iso(1),
+                        "messages": [],
+                    },
+                    {
+                        "id": "t-empty",
+                        "assistantId": "a1",
+                        "name": "Nothing",
+                        "createdAt": iso(0),
+                        "updatedAt": iso(2),
+                        "messages": [],
+                    },
+                    {
+                        "id": "t-redux-only",
+                        "assistantId": "a1",
+                        "name": "Pinned idea",
+                        "pinned": True,
+                        "createdAt": iso(0),
+                        "updatedAt": iso(3),
+                        "messages": [],
+                    },
                 ],
             },
-            {"id": "a2", "name": "Other", "prompt": "", "type": "assistant", "topics": [
-                {"id": "t1", "assistantId": "a2", "name": "Not this name", "messages": []},
-            ]},
+            {
+                "id": "a2",
+                "name": "Other",
+                "prompt": "",
+                "type": "assistant",
+                "topics": [
+                    {"id": "t1", "assistantId": "a2", "name": "Not this name", "messages": []},
+                ],
+            },
         ],
         "defaultAssistant": {
             "id": "default",
             "name": "Default Assistant",
             "prompt": "",
             "type": "assistant",
-            "topics": [{"id": "t3", "assistantId": "default", "name": "", "createdAt": 1709287200000, "updatedAt": "garbage", "messages": []}],
+            "topics": [
+                {
+                    "id": "t3",
+                    "assistantId": "default",
+                    "name": "",
+                    "createdAt": 1709287200000,
+                    "updatedAt": "garbage",
+                    "messages": [],
+                }
+            ],
         },
         "presets": [{"id": "p1", "name": "Translator", "prompt": "translate", "type": "agent", "topics": []}],
     }
-    persist = {"assistants": orjson.dumps(assistants).decode(), "settings": "{}", "_persist": '{"version":207,"rehydrated":true}'}
+    persist = {
+        "assistants": orjson.dumps(assistants).decode(),
+        "settings": "{}",
+        "_persist": '{"version":207,"rehydrated":true}',
+    }
     return {
         "time": 1709290000000,
         "version": 5,
@@ -291,8 +453,21 @@ def big(topics: int, messages_per_topic: int) -> dict[str, Any]:
             fields = {"askId": f"topic-{number:06d}-m{turn - 1}", "model": GPT} if role == "assistant" else {}
             topic.text(f"topic-{number:06d}-m{turn}", role, f"message {turn} of topic {number}", **fields)
         rows.append(topic.row())
-        metas.append({"id": topic.id, "assistantId": "a1", "name": f"Topic {number}", "createdAt": iso(0), "updatedAt": iso(number % 60), "messages": []})
-    assistants = {"assistants": [{"id": "a1", "name": "Helper", "prompt": "", "type": "assistant", "model": GPT, "topics": metas}]}
+        metas.append(
+            {
+                "id": topic.id,
+                "assistantId": "a1",
+                "name": f"Topic {number}",
+                "createdAt": iso(0),
+                "updatedAt": iso(number % 60),
+                "messages": [],
+            }
+        )
+    assistants = {
+        "assistants": [
+            {"id": "a1", "name": "Helper", "prompt": "", "type": "assistant", "model": GPT, "topics": metas}
+        ]
+    }
     persist = {"assistants": orjson.dumps(assistants).decode()}
     return {
         "time": 1709290000000,
