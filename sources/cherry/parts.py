@@ -119,6 +119,7 @@ def _image(block, file_key, put) -> list[dict[str, Any]]:
     if file and file.get("id"):
         part["file"] = file_key(str(file["id"]))
         part["filename"] = file.get("origin_name") or file.get("name")
+        part["path"] = file.get("path")
         part.setdefault("mime", mime_of(file.get("ext"), "image/png"))
     metadata = block.get("metadata") or {}
     if metadata.get("prompt"):
@@ -148,6 +149,7 @@ def _file(block, file_key, put) -> list[dict[str, Any]]:
             "file": file_key(str(file["id"])),
             "filename": file.get("origin_name") or file.get("name"),
             "mime": mime_of(file.get("ext")),
+            "path": file.get("path"),
         }
     ]
 

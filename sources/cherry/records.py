@@ -17,7 +17,7 @@ unparsable.
 Message data: ``role``, ``model`` (``provider::id``), ``created_at``, ``updated_at``,
 ``status`` (``complete`` / ``aborted`` / ``error``), ``parts`` (see ``parts.py``),
 ``files``, ``parent``, ``sibling_group``, ``usage`` (usage + metrics), and ``metadata``:
-``native_id``, ``native_status``, ``model_snapshot``, ``ask_id``, ``useful``,
+``native_id``, ``position`` (in the topic's array), ``native_status``, ``model_snapshot``, ``ask_id``, ``useful``,
 ``fold_selected``, ``mentions``, ``type`` (``clear``: a context-clear marker),
 ``multi_model_style``, ``trace_id``, ``agent_session_id``, ``blocks`` (ids asked for),
 ``missing_blocks`` (how many were not found), ``legacy`` (a pre-block message),
@@ -139,6 +139,7 @@ def message_record(
     group: int,
     legacy: bool,
     duplicate: bool,
+    position: int,
 ) -> Record:
     parts: list[dict[str, Any]] = []
     for block in blocks:
@@ -147,6 +148,7 @@ def message_record(
     created = timestamp(message.get("createdAt"))
     metadata: dict[str, Any] = {
         "native_id": message.get("id"),
+        "position": position,
         "native_status": message.get("status"),
         "model_snapshot": model_snapshot(message.get("model")),
         "ask_id": message.get("askId"),

@@ -239,7 +239,7 @@ class CherrySource(Source):
         block_ids = [b for m in valid if not is_pre_block(m) for b in m["blocks"]]
         blocks = self.index.rows("message_blocks", block_ids)
         put = self.context.blobs.put_bytes
-        for (key, duplicate), message in zip(keys, valid):
+        for number, ((key, duplicate), message) in enumerate(zip(keys, valid)):
             legacy = is_pre_block(message)
             wanted = [] if legacy else list(message["blocks"])
             found = legacy_blocks(message) if legacy else [blocks[b] for b in wanted if b in blocks]
@@ -256,6 +256,7 @@ class CherrySource(Source):
                     group=tree.groups[key],
                     legacy=legacy,
                     duplicate=duplicate,
+                    position=number,
                 )
             )
             if len(items) >= CHUNK:

@@ -181,6 +181,7 @@ def rich() -> dict[str, Any]:
             "type": "image",
             "file": {
                 "id": "f2",
+                "path": "/home/u/.config/CherryStudio/Data/Files/f2.png",
                 "name": "f2.png",
                 "origin_name": "chart.png",
                 "ext": ".png",
@@ -192,6 +193,7 @@ def rich() -> dict[str, Any]:
             "type": "file",
             "file": {
                 "id": "f1",
+                "path": "/home/u/.config/CherryStudio/Data/Files/f1.pdf",
                 "name": "f1.pdf",
                 "origin_name": "paper.pdf",
                 "ext": ".pdf",
