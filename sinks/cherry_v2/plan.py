@@ -19,7 +19,10 @@ losses fixed and counted:
   (``messages_skipped_no_blocks``) unless it is a ``clear`` marker; some blocks missing →
   ``messages_with_missing_blocks``. A skipped message's children are re-linked to its
   nearest kept ancestor (``messages_relinked``); messages without a parent hang under the
-  topic's virtual root (``role='root'``, ``data={"parts": []}``).
+  topic's virtual root (``role='root'``, ``data={"parts": []}``). A skipped record is not
+  in later units (the target holds nothing for it), so the parent and active node found
+  through it are kept in the target refs (``parent``, ``active``) and reused when the
+  chain leaves the unit.
 - **Ids**: the v1 id, unless the source marked it a duplicate or the database holds it
   for another topic: then ``uuid5(stream + key)`` (``duplicate_message_ids``); parents,
   ``active_node_id`` and ``file_ref`` rows follow the remap. ``topicId`` naming another
@@ -167,11 +170,13 @@ class Planner:
             or meta.get("name_manually_edited")
             or (data.get("system_prompt") or "").strip()
         )
-        if not messages and not intent:
+        # skipped messages are not in later units: the conversation's own count says it had some
+        had_messages = bool(messages) or bool(meta.get("messages"))
+        if not had_messages and not intent:
             plan.skip = "a topic without messages or user intent (upstream drops it)"
             self.count("topics_skipped_empty")
             return plan
-        if not messages:
+        if not had_messages:
             self.count("topics_kept_empty")
         if meta.get("redux_meta") is False:
             self.count("missing_redux_metadata")
@@ -198,18 +203,23 @@ class Planner:
             ids[item.key] = row["id"]
             kept[item.key] = row
             plan.messages.append((item, row))
+        kept_ids = set(ids.values())
         for item, row in plan.messages:
-            parent, relinked = parents.get(item.key), False
+            parent, relinked, left = parents.get(item.key), False, False
             seen = {item.key}
             while parent is not None and parent not in kept:
                 relinked = relinked or parent in parents
                 if parent in seen or parent not in parents:
+                    left = parent not in seen
                     parent = None
                     break
                 seen.add(parent)
                 parent = parents.get(parent)
             self.count("messages_relinked", int(relinked))
             row["parent_id"] = ids[parent] if parent is not None else root_id
+            held = (item.held_ref or {}).get("parent") if isinstance(item.held_ref, dict) else None
+            if left and held in kept_ids:  # the chain leaves the unit through a skipped message
+                row["parent_id"] = held
         self._renumber_groups(plan)
         return kept
 
@@ -306,7 +316,7 @@ class Planner:
         plan.topic = {
             "id": plan.topic_id,
             "name": name or "Unnamed Topic",
-            "is_name_manually_edited": bool(meta.get("name_manually_edited")),
+            "is_name_manually_edited": int(bool(meta.get("name_manually_edited"))),
             "assistant_id": assistant,
             "active_node_id": self._active(plan, head, kept),
             "group_id": None,
@@ -369,7 +379,13 @@ class Planner:
         while wanted is not None and wanted not in kept and wanted not in seen:
             seen.add(wanted)
             wanted = parents.get(wanted)
-        current = kept[wanted]["id"] if wanted in kept else plan.messages[-1][1]["id"]
+        held = (head.held_ref or {}).get("active") if isinstance(head.held_ref, dict) else None
+        if wanted in kept:
+            current = kept[wanted]["id"]
+        elif head.data.get("active_leaf") not in parents and held in by_id:
+            current = held  # a skipped active message is not in the unit: where it led last time
+        else:
+            current = plan.messages[-1][1]["id"]
         start = current
         while children.get(current):
             current = children[current][-1]

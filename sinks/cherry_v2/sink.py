@@ -279,6 +279,7 @@ class CherryV2Sink(SqlTarget, Sink):
     def _outcomes(self, unit: Unit, plan: TopicPlan) -> list[Outcome]:
         outcomes = []
         ids = {item.key: row["id"] for item, row in plan.messages}
+        parents = {item.key: row["parent_id"] for item, row in plan.messages}
         skipped = {item.key: reason for item, reason in plan.skipped}
         for item in unit.items:
             if not item.changed:
@@ -294,10 +295,12 @@ class CherryV2Sink(SqlTarget, Sink):
                     "root": plan.root["id"],
                     "pin": plan.pin["id"] if plan.pin else None,
                     "file_refs": [r["id"] for r in plan.file_refs],
+                    "active": plan.topic["active_node_id"],
                 }
                 outcomes.append(Outcome.written(item, ref))
             elif item.key in ids:
-                outcomes.append(Outcome.written(item, {"id": ids[item.key], "topic": plan.topic_id}))
+                ref = {"id": ids[item.key], "topic": plan.topic_id, "parent": parents[item.key]}
+                outcomes.append(Outcome.written(item, ref))
         return outcomes
 
     # -- dry run: upstream's prepare -------------------------------------------------------------
@@ -309,8 +312,10 @@ class CherryV2Sink(SqlTarget, Sink):
             if amount:
                 counts[name] = counts.get(name, 0) + amount
 
-        with self.engine.connect() as conn:
-            lookups, present = self._lookups(conn, units)
+        lookups, present = Lookups(), set()
+        if self.path.exists():  # a new database: connecting would create the file
+            with self.engine.connect() as conn:
+                lookups, present = self._lookups(conn, units)
         topics = messages = 0
         for unit in units:
             if unit.kind != "conversation":
@@ -318,8 +323,9 @@ class CherryV2Sink(SqlTarget, Sink):
                 continue
             plan = self._plan(unit, lookups, present, count)
             topics += plan.topic is not None
-            messages += len(plan.messages)
-        return {"topics": topics, "messages": messages, "rules": counts}
+            if plan.topic is not None:  # a dry run's units hold the conversations, not their messages
+                messages += (unit.head.data.get("metadata") or {}).get("messages") or 0
+        return {"topics": topics, "messages_estimate": messages, "rules": counts}
 
     # -- verifying: upstream's validate plus fingerprints ----------------------------------------
 
