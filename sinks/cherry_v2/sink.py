@@ -119,6 +119,15 @@ class CherryV2Sink(SqlTarget, Sink):
             self.markers.table.create(self.engine, checkfirst=True)
         self._ready = True
 
+    def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Markers of these runs; none before the first write made the markers table."""
+        if self.markers is None or not self.path.exists():
+            return iter(())
+        with self.engine.connect() as conn:
+            if not conn.dialect.has_table(conn, self.markers.table.name):
+                return iter(())
+        return super().reconcile(run_ids)
+
     # -- lookups ---------------------------------------------------------------------------------
 
     def _lookups(self, conn, units: list[Unit]) -> tuple[Lookups, set[str]]:
@@ -183,8 +192,8 @@ class CherryV2Sink(SqlTarget, Sink):
                     outcomes += self._assistant(conn, unit.items[0], lookups, now, count)
                 else:
                     outcomes += self._topic(conn, unit, lookups, present_topics, count)
-            if self.markers is not None:
-                self.markers.write(conn, outcomes, versions, run_id)
+            if self.markers is not None:  # a skip wrote nothing: no marker says the target holds it
+                self.markers.write(conn, [o for o in outcomes if o.action != "skip"], versions, run_id)
         for name, amount in counts.items():  # only once the batch committed
             self.count(name, amount)
         return outcomes

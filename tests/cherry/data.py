@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import io
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -479,8 +478,15 @@ def big(topics: int, messages_per_topic: int) -> dict[str, Any]:
     }
 
 
-def zip_bytes(data: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("data.json", orjson.dumps(data))
-    return buffer.getvalue()
+def mixed(topics: int) -> dict[str, Any]:
+    """``rich()`` plus plain topics up to ``topics`` in all, under the same assistant."""
+    out = rich()
+    extra = big(topics - len(out["indexedDB"]["topics"]), 4)
+    out["indexedDB"]["topics"] += extra["indexedDB"]["topics"]
+    out["indexedDB"]["message_blocks"] += extra["indexedDB"]["message_blocks"]
+    assistants = assistants_of(out)
+    assistants["assistants"][0]["topics"] += assistants_of(extra)["assistants"][0]["topics"]
+    persist = orjson.loads(out["localStorage"]["persist:cherry-studio"])
+    persist["assistants"] = orjson.dumps(assistants).decode()
+    out["localStorage"]["persist:cherry-studio"] = orjson.dumps(persist).decode()
+    return out
