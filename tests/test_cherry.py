@@ -4,6 +4,8 @@ sink writing a database made from the app's real schema, read back row by row.""
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
 import orjson
 import pytest
@@ -357,3 +359,25 @@ def test_a_topic_the_app_already_wrote_is_left_alone(tmp_path, ledger):
     assert rows(db, "SELECT id FROM message WHERE topic_id = 't2'") == [("app-root",)]
     constraints_hold(db)
     assert verify(ledger, sink(ledger, db), [STREAM]).matches
+
+
+def test_a_v6_direct_backup_made_by_chromium(tmp_path, ledger):
+    """tests/data/cherry/v6 was written by headless Chromium (make_v6_fixture.py) from
+    rich(): its IndexedDB and localStorage LevelDB folders read as the same chats."""
+    pytest.importorskip("dfindexeddb")
+    fixture = Path(__file__).parent / "data" / "cherry" / "v6"
+    zipped = tmp_path / "cherry-studio.202403011000.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for file in sorted(p for p in fixture.rglob("*") if p.is_file()):
+            archive.write(file, file.relative_to(fixture).as_posix())
+    expected = records_of(ledger, data.write_zip(tmp_path / "legacy.zip", data.rich()))
+    for form in (fixture, zipped):
+        found = records_of(ledger, form)
+        assert {k: v for k, v in found.items() if not k.startswith("reject:")} == {
+            k: v for k, v in expected.items() if not k.startswith("reject:")
+        }
+    extract_input(ledger, zipped)
+    db = app_database(tmp_path / "cherrystudio.sqlite")
+    assert replay_into(ledger, db).stats["sink"]["topics_written"] == 6
+    constraints_hold(db)
+    assert rows(db, "SELECT parent_id FROM message WHERE id = 'u7'") == [("c1",)]
