@@ -2,6 +2,7 @@
 
 | kind | key | from |
 | --- | --- | --- |
+| user | ``user:<email>`` | the ``owner_email`` option (v1 is single-user and stores no account) |
 | assistant | ``assistant:<id>`` (``default`` kept as is) | Redux ``assistants.assistants[]``, ``defaultAssistant``, ``presets[]`` |
 | conversation | ``conversation:<topicId>`` | a Dexie ``topics`` row merged with its Redux topic metadata |
 | message | ``message:<topicId>/<messageId>`` (a repeat inside the topic: ``…#<n>``) | ``topics[].messages[]`` + its ``message_blocks`` |
@@ -60,6 +61,23 @@ def assistant_key(assistant_id: str) -> str:
     return f"assistant:{assistant_id}"
 
 
+def user_record(make: Make, email: str) -> Record:
+    """The one user of a Cherry Studio install, when the run names them (``owner_email``)."""
+    data = {
+        "email": email,
+        "name": None,
+        "username": None,
+        "avatar_url": None,
+        "created_at": None,
+        "external_ids": {},
+    }
+    return make("user", user_key(email), data, {"owner_email": email})
+
+
+def user_key(email: str) -> str:
+    return f"user:{email}"
+
+
 def assistant_record(make: Make, assistant: dict[str, Any], role: str) -> Record:
     native = {k: v for k, v in assistant.items() if k != "topics"}
     native["topic_ids"] = [t.get("id") for t in assistant.get("topics") or [] if isinstance(t, dict)]
@@ -84,6 +102,7 @@ def assistant_record(make: Make, assistant: dict[str, Any], role: str) -> Record
 
 def conversation_record(
     make: Make,
+    owner: str | None,
     topic: dict[str, Any],
     meta: dict[str, Any] | None,
     assistant_id: str | None,
@@ -110,6 +129,7 @@ def conversation_record(
         if value not in (None, "") and timestamp(value) is None:
             metadata[name] = value
     data = {
+        "owner": owner,
         "title": meta.get("name") or topic.get("name") or "",
         "created_at": timestamp(created_native),
         "updated_at": timestamp(updated_native),
@@ -123,7 +143,7 @@ def conversation_record(
         "metadata": metadata,
     }
     raw = {"dexie": {k: v for k, v in topic.items() if k != "messages"}, "redux": meta or None}
-    return make("conversation", conversation_key(topic_id), data, raw, [data["assistant"]])
+    return make("conversation", conversation_key(topic_id), data, raw, [owner, data["assistant"]])
 
 
 def message_record(
@@ -204,11 +224,16 @@ def _usage(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def file_record(
-    make: Make, row: dict[str, Any], sha256: str | None, size: int | None, missing: str | None
+    make: Make,
+    owner: str | None,
+    row: dict[str, Any],
+    sha256: str | None,
+    size: int | None,
+    missing: str | None,
 ) -> Record:
     name = row.get("origin_name") or row.get("name") or row["id"]
     data = {
-        "owner": None,
+        "owner": owner,
         "filename": name,
         "mime": mime_of(row.get("ext") or name),
         "size": size if size is not None else row.get("size"),
@@ -227,4 +252,4 @@ def file_record(
         },
     }
     raw = {k: v for k, v in row.items() if k != "_from_block"}
-    return make("file", file_key(row["id"]), data, raw)
+    return make("file", file_key(row["id"]), data, raw, [owner])

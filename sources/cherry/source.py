@@ -4,8 +4,8 @@ Reads a v1 backup ZIP / folder / ``data.json`` (versions 1–5), the v2 migratio
 exporters' JSON, or a v6 direct backup (see :mod:`sources.cherry.inputs`), indexes it on
 disk once, and reads one scope per topic:
 
-- ``library``: assistants (Redux ``assistants[]``, ``defaultAssistant``, ``presets[]``)
-  and files (``files`` rows, with ``Data/Files/<id><ext>`` bytes in the blob store);
+- ``library``: the user (with ``owner_email``), assistants (Redux ``assistants[]``,
+  ``defaultAssistant``, ``presets[]``) and files (``files`` rows, with ``Data/Files/<id><ext>`` bytes in the blob store);
 - ``topic:<id>``: the conversation and its messages, for every Dexie topic, and for every
   Redux topic with no Dexie row (a topic with no stored messages);
 - ``invalid``: rejects for topic rows without an id or a messages array, and repeats of a
@@ -38,6 +38,8 @@ from sources.cherry.records import (
     file_record,
     message_key,
     message_record,
+    user_key,
+    user_record,
 )
 from sources.cherry.tree import Node, build_tree
 
@@ -52,6 +54,11 @@ class CherryOptions:
         help="A Cherry Studio v1 backup (ZIP, folder or data.json), a v6 direct backup, "
         "or a folder of the v2 migration exporters' JSON (topics.json, message_blocks.json, assistants.json)."
     )
+    owner_email: str = option(
+        "",
+        help="The email of the install's user: emits one user record owning every conversation and file "
+        "(for sinks that need an owner; Cherry Studio itself has no accounts).",
+    )
 
 
 class CherrySource(Source):
@@ -64,6 +71,11 @@ class CherrySource(Source):
         self._index: Index | None = None
         self._meta: dict[str, tuple[dict[str, Any], str]] | None = None
         self._facts: dict[str, Any] | None = None
+
+    @property
+    def owner(self) -> str | None:
+        email = (self.options.owner_email or "").strip().lower()
+        return user_key(email) if email else None
 
     @property
     def index(self) -> Index:
@@ -171,7 +183,7 @@ class CherrySource(Source):
 
     def _read_library(self) -> Iterator[tuple[list, Any]]:
         seen: set[str] = set()
-        items: list = []
+        items: list = [user_record(self.record, self.owner.removeprefix("user:"))] if self.owner else []
         for assistant, role in self._assistants():
             if assistant["id"] in seen:
                 continue
@@ -191,9 +203,9 @@ class CherrySource(Source):
         with self.index.attachments.open(name) as handle:
             if handle is None:
                 missing = f"Data/Files/{name} is not in the backup"
-                return file_record(self.record, row, None, None, missing)
+                return file_record(self.record, self.owner, row, None, None, missing)
             digest, size = self.context.blobs.put_stream(handle)
-        return file_record(self.record, row, digest, size, None)
+        return file_record(self.record, self.owner, row, digest, size, None)
 
     # -- topics ----------------------------------------------------------------------------------
 
@@ -263,7 +275,13 @@ class CherrySource(Source):
                 yield items, None
                 items = []
         conversation = conversation_record(
-            self.record, topic, meta, assistant_id or topic.get("assistantId"), tree.active, len(valid)
+            self.record,
+            self.owner,
+            topic,
+            meta,
+            assistant_id or topic.get("assistantId"),
+            tree.active,
+            len(valid),
         )
         yield [*items, conversation], None
 
