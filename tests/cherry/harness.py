@@ -16,7 +16,6 @@ from sinks.cherry_v2 import CherryV2Options, CherryV2Sink
 from sources.cherry import CherryOptions, CherrySource
 
 STREAM, TARGET = "cherry", "v2"
-SCHEMA = Path("/work/shared/fixtures/cherry/schema_v2.sql")
 PACKAGED_SCHEMA = Path(__file__).parents[2] / "sinks" / "cherry_v2" / "schema_v2.sql"
 
 
