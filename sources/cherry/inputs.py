@@ -6,8 +6,9 @@ Inputs (``path``):
   and ``Data/Files/<id><ext>`` attachments;
 - a bare ``data.json``;
 - a folder of the v2 migration exporters' files: ``topics.json``, ``message_blocks.json``
-  (``files.json``) and the Redux ``assistants`` slice as ``assistants.json`` (or a
-  ``redux.json`` holding ``{"assistants": …}``);
+  (``files.json``), one JSON array per Dexie table as ``DexieExporter`` writes them, and
+  the Redux ``assistants`` slice as ``ReduxExporter`` writes it (``assistants.json``, in
+  the same folder or a ``redux/`` folder inside it or beside it);
 - a v6 direct backup (``metadata.json`` + ``IndexedDB/`` + ``Local Storage/``): see
   :mod:`sources.cherry.v6`.
 
@@ -256,15 +257,19 @@ def _read_exporter_folder(index: Index, path: Path) -> None:
                     index.add(table, row)
             except ijson.JSONError as exc:
                 raise InputError(f"{file}: not a JSON array of rows: {exc}") from None
-    for name in ("assistants.json", "redux.json"):
-        file = path / name
+    # the Redux exporter writes each slice as <its export folder>/<slice>.json, a folder
+    # of its own beside the Dexie one (…/redux/assistants.json) or the same one
+    for file in (
+        path / "assistants.json",
+        path / "redux" / "assistants.json",
+        path.parent / "redux" / "assistants.json",
+    ):
         if file.is_file():
             try:
-                value = orjson.loads(file.read_bytes())
+                index.assistants = orjson.loads(file.read_bytes())
             except orjson.JSONDecodeError as exc:
                 raise InputError(f"{file}: not JSON: {exc}") from None
-            index.assistants = value.get("assistants") if name == "redux.json" else value
-            break
+            return
 
 
 def read_data_json(index: Index, handle: IO[bytes], where: str) -> None:

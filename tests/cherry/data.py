@@ -398,12 +398,15 @@ def write_folder(path: Path, data: dict[str, Any], attachments: dict[str, bytes]
 
 
 def write_exporter(path: Path, data: dict[str, Any]) -> Path:
-    """The v2 migration exporters' files: one JSON array per Dexie table + the slice."""
-    path.mkdir(parents=True)
+    """The v2 migration exporters' files: one JSON array per Dexie table in ``dexie/``, the
+    Redux slice beside it in ``redux/assistants.json``; returns the Dexie folder."""
+    dexie, redux = path / "dexie", path / "redux"
+    dexie.mkdir(parents=True)
+    redux.mkdir()
     for table in ("topics", "message_blocks", "files"):
-        (path / f"{table}.json").write_bytes(orjson.dumps(data["indexedDB"][table]))
-    (path / "assistants.json").write_bytes(orjson.dumps(assistants_of(data)))
-    return path
+        (dexie / f"{table}.json").write_bytes(orjson.dumps(data["indexedDB"][table]))
+    (redux / "assistants.json").write_bytes(orjson.dumps(assistants_of(data)))
+    return dexie
 
 
 def version1(data: dict[str, Any]) -> dict[str, Any]:
