@@ -381,3 +381,46 @@ def test_a_v6_direct_backup_made_by_chromium(tmp_path, ledger):
     assert replay_into(ledger, db).stats["sink"]["topics_written"] == 6
     constraints_hold(db)
     assert rows(db, "SELECT parent_id FROM message WHERE id = 'u7'") == [("c1",)]
+
+
+def test_a_batch_is_one_transaction_even_after_a_released_savepoint(tmp_path, ledger, monkeypatch):
+    """The markers' COPY runs in a savepoint; a failure after it undoes the whole batch."""
+    from ledger.kit import Markers, PermanentError
+
+    extract_input(ledger, data.write_zip(tmp_path / "b.zip", data.rich()))
+    db = app_database(tmp_path / "cherrystudio.sqlite")
+    before = dump(db)
+    written = Markers.write
+
+    def write_then_fail(self, conn, outcomes, versions, run_id):
+        written(self, conn, outcomes, versions, run_id)
+        raise PermanentError("the disk is full (injected after the markers)")
+
+    monkeypatch.setattr(Markers, "write", write_then_fail)
+    result = replay_into(ledger, db, ReplaySettings(batch_records=10_000))
+    assert result.stats["written"] == 0 and result.stats["rejected_units"] > 0
+    assert dump(db) == before and rows(db, "SELECT count(*) FROM chatledger_markers") == [(0,)]
+
+
+@pytest.mark.parametrize("engine_of", ["sink", "plain"])
+def test_a_savepoint_first_in_a_transaction_is_not_committed_on_release(tmp_path, engine_of):
+    """pysqlite opens its implicit transaction only before DML, so a SAVEPOINT that comes
+    first starts the transaction itself and its RELEASE commits it. The sink's engine
+    sends BEGIN itself; the plain engine shows the failure it prevents."""
+    from sqlalchemy import text
+
+    from ledger.kit import target_engine
+    from sinks.cherry_v2.database import engine_for
+
+    path = tmp_path / "t.sqlite"
+    engine = engine_for(path) if engine_of == "sink" else target_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        with conn.begin_nested():
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        raise RuntimeError("after the savepoint was released")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM t")).scalar()
+    engine.dispose()
+    assert kept == (0 if engine_of == "sink" else 1)
