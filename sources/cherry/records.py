@@ -2,7 +2,7 @@
 
 | kind | key | from |
 | --- | --- | --- |
-| user | ``user:<email>`` | the ``owner_email`` option (v1 is single-user and stores no account) |
+| user | ``user:<owner>`` | the ``owner`` option (v1 is single-user and stores no account) |
 | assistant | ``assistant:<id>`` (``default`` kept as is) | Redux ``assistants.assistants[]``, ``defaultAssistant``, ``presets[]`` |
 | conversation | ``conversation:<topicId>`` | a Dexie ``topics`` row merged with its Redux topic metadata |
 | message | ``message:<topicId>/<messageId>`` (a repeat inside the topic: ``…#<n>``) | ``topics[].messages[]`` + its ``message_blocks`` |
@@ -61,21 +61,23 @@ def assistant_key(assistant_id: str) -> str:
     return f"assistant:{assistant_id}"
 
 
-def user_record(make: Make, email: str) -> Record:
-    """The one user of a Cherry Studio install, when the run names them (``owner_email``)."""
+def user_record(make: Make, owner: str) -> Record:
+    """The one user of a Cherry Studio install, when the run names them (``owner``: an
+    email when it looks like one, else a username)."""
+    is_email = "@" in owner
     data = {
-        "email": email,
+        "email": owner if is_email else None,
         "name": None,
-        "username": None,
+        "username": None if is_email else owner,
         "avatar_url": None,
         "created_at": None,
         "external_ids": {},
     }
-    return make("user", user_key(email), data, {"owner_email": email})
+    return make("user", user_key(owner), data, {"owner": owner})
 
 
-def user_key(email: str) -> str:
-    return f"user:{email}"
+def user_key(owner: str) -> str:
+    return f"user:{owner}"
 
 
 def assistant_record(make: Make, assistant: dict[str, Any], role: str) -> Record:

@@ -4,7 +4,7 @@ Reads a v1 backup ZIP / folder / ``data.json`` (versions 1–5), the v2 migratio
 exporters' JSON, or a v6 direct backup (see :mod:`sources.cherry.inputs`), indexes it on
 disk once, and reads one scope per topic:
 
-- ``library``: the user (with ``owner_email``), assistants (Redux ``assistants[]``,
+- ``library``: the user (with ``owner``), assistants (Redux ``assistants[]``,
   ``defaultAssistant``, ``presets[]``) and files (``files`` rows, with ``Data/Files/<id><ext>`` bytes in the blob store);
 - ``topic:<id>``: the conversation and its messages, for every Dexie topic, and for every
   Redux topic with no Dexie row (a topic with no stored messages);
@@ -50,15 +50,15 @@ CHUNK = 200  # records per chunk of a big topic
 
 @dataclass
 class CherryOptions:
-    path: Path = option(
+    path: Path = option(  # noqa: RUF009 (option() builds the field)
         help="A Cherry Studio v1 backup (ZIP, folder or data.json), a v6 direct backup, "
         "or a folder of the v2 migration exporters' JSON (topics.json, message_blocks.json, files.json; "
         "assistants.json there or in redux/)."
     )
-    owner_email: str = option(
+    owner: str = option(
         "",
-        help="The email of the install's user: emits one user record owning every conversation and file "
-        "(for sinks that need an owner; Cherry Studio itself has no accounts).",
+        help="The install's user (an email or a name): one user record owning every conversation and file, "
+        "for sinks that need an owner (Cherry Studio itself has no accounts).",
     )
 
 
@@ -75,8 +75,8 @@ class CherrySource(Source):
 
     @property
     def owner(self) -> str | None:
-        email = (self.options.owner_email or "").strip().lower()
-        return user_key(email) if email else None
+        owner = (self.options.owner or "").strip()
+        return user_key(owner.lower() if "@" in owner else owner) if owner else None
 
     @property
     def index(self) -> Index:
