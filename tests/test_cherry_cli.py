@@ -60,7 +60,7 @@ def test_migrate_twice_then_rollback(tmp_path):
     constraints_hold(db)
     filled = dump(db)
 
-    second = chatledger(tmp_path, "migrate", "cherry-v1", "desktop", code=4)  # rejects again
+    second = chatledger(tmp_path, "migrate", "cherry-v1", "desktop")  # an unchanged backup is not read again
     assert re.search(r"records written: 0\b", second) and dump(db) == filled
 
     run_id = re.search(r"^run (\d+)\s+migrate", first, re.M).group(1)
