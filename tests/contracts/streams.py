@@ -18,6 +18,7 @@ from ledger.kit import SourceContext
 from ledger.lookups import Lookups
 from sources.chatbotui import ChatbotUIOptions, ChatbotUISource
 from sources.chatgpt import ChatGPTOptions, ChatGPTSource
+from sources.cherry import CherryOptions, CherrySource
 from sources.claude import ClaudeOptions, ClaudeSource
 from sources.convex import ConvexOptions, ConvexSource
 from sources.librechat import LibreChatSource
@@ -26,6 +27,7 @@ from sources.localstorage import LocalStorageOptions, LocalStorageSource
 from sources.openwebui import OpenWebUIOptions, OpenWebUISource
 from sources.synthetic import SyntheticOptions, SyntheticSource
 from tests import localstorage_mongo as localstorage_data
+from tests.cherry import data as cherry_data
 from tests.convex_laravel import data as convex_data
 from tests.convex_laravel.exports import write_export
 from tests.exports import samples
@@ -105,6 +107,13 @@ def jsonl_example(ledger, folder: Path, stream: str, settings=None, **options) -
     return _run(ledger, JsonlSource(JsonlOptions(folder=folder, **options), SourceContext(stream, ledger.blobs)), settings)
 
 
+def cherry(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
+    folder.mkdir(parents=True, exist_ok=True)
+    backup = cherry_data.write_zip(folder / "cherry-studio.zip", cherry_data.mixed(20))
+    values = {"path": backup, "owner": "owner@example.org", **options}  # sinks such as Onyx need an owner
+    return _run(ledger, CherrySource(CherryOptions(**values), SourceContext(stream, ledger.blobs)), settings)
+
+
 CASES: dict[str, StreamCase] = {
     case.name: case
     for case in [
@@ -119,6 +128,7 @@ CASES: dict[str, StreamCase] = {
         StreamCase("chatbotui", _exported(ChatbotUISource, ChatbotUIOptions, lambda f: samples.chatbotui_files(f)[0])),
         StreamCase("localstorage", localstorage),
         StreamCase("jsonl-example", jsonl_example),
+        StreamCase("cherry", cherry),
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_STREAMS=synthetic
