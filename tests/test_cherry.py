@@ -406,14 +406,14 @@ def test_a_batch_is_one_transaction_even_after_a_released_savepoint(tmp_path, le
 def test_a_savepoint_first_in_a_transaction_is_not_committed_on_release(tmp_path, engine_of):
     """pysqlite opens its implicit transaction only before DML, so a SAVEPOINT that comes
     first starts the transaction itself and its RELEASE commits it. The sink's engine
-    sends BEGIN itself; the plain engine shows the failure it prevents."""
-    from sqlalchemy import text
+    sends BEGIN itself (through the kit's target_engine); a plain SQLAlchemy engine shows
+    the failure it prevents."""
+    from sqlalchemy import create_engine, text
 
-    from ledger.kit import target_engine
     from sinks.cherry_v2.database import engine_for
 
     path = tmp_path / "t.sqlite"
-    engine = engine_for(path) if engine_of == "sink" else target_engine(f"sqlite:///{path}")
+    engine = engine_for(path) if engine_of == "sink" else create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
     with pytest.raises(RuntimeError), engine.begin() as conn:

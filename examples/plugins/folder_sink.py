@@ -38,6 +38,8 @@ class FolderSink(Sink):
             path = self.file(item)
             if item.removed:
                 path.unlink(missing_ok=True)
+                if not any(path.parent.iterdir()):
+                    path.parent.rmdir()  # rollback leaves the folder as it found it
             elif item.kind == "message" and not message_text(item.data):
                 outcomes.append(Outcome.skip(item, "a message without text has no file here"))
                 continue

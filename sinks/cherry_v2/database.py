@@ -1,11 +1,9 @@
 """The ``cherrystudio.sqlite`` file: opening it, creating it from the app's schema, the
 tables this sink touches, and upstream's ``validate`` checks.
 
-Transactions: Python's sqlite3 module opens transactions implicitly before DML only, so
-SQLAlchemy's ``begin()`` is no real ``BEGIN`` and a released savepoint can commit on its
-own. Here the driver's implicit handling is off (``isolation_level = None``) and every
-``begin()`` emits ``BEGIN``: one batch is exactly one transaction and savepoints nest
-inside it. Foreign keys are on for every
+Transactions: the kit's ``target_engine`` turns the driver's implicit transactions off
+on SQLite and emits ``BEGIN`` for every ``begin()``, so one batch is exactly one
+transaction and savepoints nest inside it. Foreign keys are on for every
 connection (the app's own FK-off bulk insert is not copied: constraints hold per batch).
 """
 
@@ -62,14 +60,9 @@ def engine_for(path: Path) -> Engine:
     engine = target_engine(f"sqlite:///{path}")
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
+    def _connect(dbapi_connection, _record) -> None:  # target_engine already emits BEGIN itself
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.execute("PRAGMA busy_timeout = 10000")
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -125,7 +125,7 @@ class Credentials:
         try:
             if os.fstat(fd).st_size and not self._ends_with_newline():
                 os.write(fd, b"\n")  # after a line cut short: start a fresh one
-            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": utcnow()})
+            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": dt.datetime.now(dt.UTC)})
             os.write(fd, line.encode() + b"\n")
             os.fsync(fd)
         finally:

@@ -93,7 +93,7 @@ class TestSinkContract:
         assert target.dump() != before
         undone = rollback(ledger, target.sink(ledger), first.run_id)
         assert undone.status == "succeeded", undone.stats
-        assert_without_markers(target.dump()) == assert_without_markers(before)
+        assert without_markers(target.dump()) == without_markers(before)
 
     def test_verify_sees_an_edit_and_resync_mends_it(self, ledger, tmp_path, target):
         stream = extracted(ledger, tmp_path)
@@ -105,7 +105,7 @@ class TestSinkContract:
         mended = repair(ledger, target.sink(ledger), "resync", [stream])
         assert mended.stats["fixes"] >= 1
         assert verify(ledger, target.sink(ledger), [stream]).matches
-        assert without_run_ids(target.dump()) == without_run_ids(clean)
+        assert without_markers(target.dump()) == without_markers(clean)
         again = repair(ledger, target.sink(ledger), "resync", [stream])
         assert again.stats["fixes"] == 0 and again.stats["written"] == 0
 
@@ -165,7 +165,7 @@ class TestSinkContract:
         after = target.dump()
         foreign = {name: rows for name, rows in after.items() if name not in clean}
         assert foreign and all(foreign.values()), "replace --truncate removed what is not the sink's"
-        assert without_run_ids({n: r for n, r in after.items() if n in clean}) == without_run_ids(clean)
+        assert without_markers({n: r for n, r in after.items() if n in clean}) == without_markers(clean)
 
     def test_deletes_propagate_only_when_asked(self, ledger, tmp_path, target):
         stream = extracted(ledger, tmp_path)
@@ -199,10 +199,7 @@ def test_every_source_lands_with_no_rejects_and_no_silent_skips(ledger, tmp_path
     assert checked.matches, checked.as_json()
 
 
-def without_run_ids(dump):
-    """A dump with the columns that name the run removed (a resync is a new run)."""
+def without_markers(dump):
+    """A dump without the sink's marker table (its rows name the run that wrote them;
+    a resync or a rollback is a new run, and rollback leaves the table itself)."""
     return {name: rows for name, rows in dump.items() if name != "chatledger_markers"}
-
-
-def assert_without_markers(dump):
-    return without_run_ids(dump)
