@@ -5,9 +5,9 @@ connection; the ``sqlalchemy.url`` fallback serves the plain ``alembic`` command
 (``alembic -c alembic/alembic.ini -x url=sqlite:///chatledger.db upgrade head``).
 """
 
-from alembic import context
 from sqlalchemy import create_engine
 
+from alembic import context
 from ledger.schema import metadata
 
 config = context.config
@@ -27,8 +27,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run_migrations(connection)
 else:
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url"
-    )
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     with create_engine(url).connect() as fresh:
         run_migrations(fresh)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.cli.reference import render  # noqa: E402
+from ledger.cli.reference import render
 
 TARGET = Path(__file__).with_name("cli.md")
 

@@ -95,9 +95,7 @@ def extract_stream(
     parent_run_id: int | None = None,
 ) -> ExtractResult:
     """``chatledger extract NAME [--option value …]``."""
-    plugin, source_class = resolve_stream(
-        config, name, flag_args, stream_name=stream_name, values=values
-    )
+    plugin, source_class = resolve_stream(config, name, flag_args, stream_name=stream_name, values=values)
     source = build_source(ledger, plugin, source_class)
     settings = settings or ExtractSettings()
     args = {
@@ -235,7 +233,9 @@ def _sink_of_run(
         if not sink_type:
             raise UsageError(f"run {run_id} does not say which sink it used")
         plugin, sink_class = resolve_target(config, sink_type, flag_args, target_name=run.target)
-    return build_sink(ledger, plugin, sink_class, [stream for stream in run.args.get("streams", [])], read_only=read_only)
+    return build_sink(
+        ledger, plugin, sink_class, [stream for stream in run.args.get("streams", [])], read_only=read_only
+    )
 
 
 def rollback_run(
@@ -347,7 +347,12 @@ def migrate(
         return out
 
     with lifecycle.run(
-        ledger, "migrate", stats=stats, stream=stream, target=target, args={"stream": stream, "target": target}
+        ledger,
+        "migrate",
+        stats=stats,
+        stream=stream,
+        target=target,
+        args={"stream": stream, "target": target},
     ) as active:
         results["extract"] = extract_stream(
             ledger, config, stream, settings=extract_settings, progress=progress, parent_run_id=active.id

@@ -74,7 +74,9 @@ def _series(ledger_url: str, users: int, workdir: Path, echo: Callable[[str], An
     out["noop_speedup"] = round(first["seconds"] / max(out["noop"]["seconds"], 1e-3), 1)
     out["noop_full_speedup"] = round(first["seconds"] / max(out["noop_full"]["seconds"], 1e-3), 2)
     out["peak_rss_mb"] = max(
-        value for run in (out["first"], out["noop"], out["noop_full"]) for value in run["peak_rss_mb"].values()
+        value
+        for run in (out["first"], out["noop"], out["noop_full"])
+        for value in run["peak_rss_mb"].values()
     )
     return out
 
@@ -237,7 +239,9 @@ def _copy_baseline(target_url: str) -> dict[str, Any]:
     return {"rows": rows, "seconds": round(seconds, 2)}
 
 
-def replay_benchmark(messages: int, *, postgres_url: str, echo: Callable[[str], Any] = print) -> dict[str, Any]:
+def replay_benchmark(
+    messages: int, *, postgres_url: str, echo: Callable[[str], Any] = print
+) -> dict[str, Any]:
     """Replay synthetic messages into the Postgres ``sql`` sink; compare with plain COPY."""
     users = max(1, messages // MESSAGES_PER_USER)
     database = f"chatledger_bench_target_{os.getpid()}"

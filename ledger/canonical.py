@@ -38,8 +38,8 @@ def format_datetime(value: dt.datetime | dt.date) -> str:
     if not isinstance(value, dt.datetime):
         return value.isoformat()
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    value = value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     micro = value.microsecond
     if micro == 0:

@@ -74,9 +74,7 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(document) - set(SECTIONS))
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown section {', '.join(unknown)} (sections: {', '.join(SECTIONS)})"
-        )
+        raise ConfigError(f"{path}: unknown section {', '.join(unknown)} (sections: {', '.join(SECTIONS)})")
     for section in SECTIONS:
         if not isinstance(document.get(section, {}), dict):
             raise ConfigError(f"{path}: {section}: expected a [{section}] table, got {document[section]!r}")
@@ -86,7 +84,7 @@ def load_config(path: Path | None = None) -> Config:
         for name, entry in entries.items():
             where = f"{path} [{section}.{name}]"
             if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-                raise ConfigError(f"{where}: needs type = \"<{section[:-1]} type>\"")
+                raise ConfigError(f'{where}: needs type = "<{section[:-1]} type>"')
         setattr(config, section, entries)
     return config
 
@@ -211,7 +209,7 @@ def show(config: Config, ledger_flag: str | None) -> dict[str, Any]:
                 shown = masked(options_class, values)
             except UsageError as exc:
                 shown = {"error": str(exc)}
-            for key, value in shown.items():
+            for key in shown:
                 raw = values.get(key)
                 if isinstance(raw, str) and raw.startswith(ENV_PREFIX):
                     state = "set" if raw[len(ENV_PREFIX) :] in os.environ else "NOT SET"

@@ -52,9 +52,7 @@ class Api:
             try:
                 response = self.client.request(method, path, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                error: Exception = TransientError(
-                    redact(f"{method} {path}: {type(exc).__name__}: {exc}")
-                )
+                error: Exception = TransientError(redact(f"{method} {path}: {type(exc).__name__}: {exc}"))
             else:
                 if response.is_success:
                     return response

@@ -79,8 +79,7 @@ def option_specs(options_class: type) -> list[OptionSpec]:
     for field in dataclasses.fields(options_class):
         item_type, multiple, optional = _unwrap(hints[field.name])
         has_default = (
-            field.default is not dataclasses.MISSING
-            or field.default_factory is not dataclasses.MISSING
+            field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
         )
         default = (
             field.default
@@ -168,9 +167,7 @@ def build_options(options_class: type, values: dict[str, Any], *, where: str) ->
     specs = {spec.name: spec for spec in option_specs(options_class)}
     unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown option {', '.join(unknown)} (known: {', '.join(sorted(specs))})"
-        )
+        raise ConfigError(f"{where}: unknown option {', '.join(unknown)} (known: {', '.join(sorted(specs))})")
     kwargs = {}
     for name, spec in specs.items():
         if name not in values or values[name] is None:

@@ -7,10 +7,10 @@ works. ``size`` always holds the length of the canonical JSON.
 
 from __future__ import annotations
 
-import lz4.block
 from collections.abc import Iterable
 from typing import Any
 
+import lz4.block
 from sqlalchemy import Connection, select
 
 from ledger.canonical import loads

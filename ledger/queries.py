@@ -37,9 +37,7 @@ def history(
     with ledger.read() as conn:
         for name in wanted:
             rows = conn.execute(
-                select(events)
-                .where(events.c.stream == name, events.c.key == key)
-                .order_by(events.c.version)
+                select(events).where(events.c.stream == name, events.c.key == key).order_by(events.c.version)
             ).all()
             out += [dict(row._mapping) for row in rows]
         if with_data:
@@ -106,8 +104,9 @@ def status(ledger: Ledger) -> dict[str, Any]:
             kinds = entry["kinds"].setdefault(kind, {"live": 0, "deleted": 0})
             kinds["deleted" if deleted else "live"] += count
         scope_rows = conn.execute(
-            select(checkpoints.c.stream, checkpoints.c.complete, func.count())
-            .group_by(checkpoints.c.stream, checkpoints.c.complete)
+            select(checkpoints.c.stream, checkpoints.c.complete, func.count()).group_by(
+                checkpoints.c.stream, checkpoints.c.complete
+            )
         ).all()
         for stream, complete, count in scope_rows:
             entry = out["streams"].setdefault(stream, {"kinds": {}})
@@ -116,8 +115,9 @@ def status(ledger: Ledger) -> dict[str, Any]:
         for row in conn.execute(select(targets).order_by(targets.c.name)):
             out["targets"][row.name] = {"sink": row.sink, "description": row.description}
         state_counts = conn.execute(
-            select(target_state.c.target, target_state.c.kind, func.count())
-            .group_by(target_state.c.target, target_state.c.kind)
+            select(target_state.c.target, target_state.c.kind, func.count()).group_by(
+                target_state.c.target, target_state.c.kind
+            )
         ).all()
         for target, kind, count in state_counts:
             entry = out["targets"].setdefault(target, {})
@@ -143,7 +143,13 @@ def status(ledger: Ledger) -> dict[str, Any]:
     ]
     unfinished = [run for run in runs.list_runs(ledger, limit=20) if run.status in ("running", "interrupted")]
     out["unfinished_runs"] = [
-        {"id": run.id, "command": run.command, "stream": run.stream, "target": run.target, "status": run.status}
+        {
+            "id": run.id,
+            "command": run.command,
+            "stream": run.stream,
+            "target": run.target,
+            "status": run.status,
+        }
         for run in unfinished
     ]
     return out

@@ -42,10 +42,7 @@ def _kind_table(kinds: dict[str, dict[str, int]], columns: tuple[str, ...]) -> T
     if len(kinds) > 1:
         table.add_row(
             Text("total", style="bold"),
-            *[
-                Text(human_bytes(v) if c == "bytes" else f"{v:,}", style="bold")
-                for c, v in totals.items()
-            ],
+            *[Text(human_bytes(v) if c == "bytes" else f"{v:,}", style="bold") for c, v in totals.items()],
         )
     return table
 
@@ -255,7 +252,12 @@ def status_report(status: dict[str, Any]) -> Group:
         stale = "  STALE (its process is gone)" if lock["stale"] else ""
         parts.append(Text(f"lock {lock['name']}: run {lock['run_id']}, {lock['holder']}{stale}"))
     for run in status["unfinished_runs"]:
-        parts.append(Text(f"run {run['id']} {run['command']} {run['stream'] or run['target']}: {run['status']}", style="yellow"))
+        parts.append(
+            Text(
+                f"run {run['id']} {run['command']} {run['stream'] or run['target']}: {run['status']}",
+                style="yellow",
+            )
+        )
     return Group(*parts)
 
 

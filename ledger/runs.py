@@ -33,16 +33,26 @@ DRIFTED = "drifted"  # verify found the target different from the ledger (exit c
 #: statuses that end a run; ``running`` is the only other one
 FINISHED = (SUCCEEDED, WITH_REJECTS, FAILED, INTERRUPTED, REFUSED, DRIFTED)
 #: the CLI's exit code for a run's status (DESIGN §8); 143 for SIGTERM comes from the CLI
-EXIT_CODES = {SUCCEEDED: 0, "dry-run": 0, WITH_REJECTS: 4, DRIFTED: 3, FAILED: 1, REFUSED: 1, INTERRUPTED: 130}
+EXIT_CODES = {
+    SUCCEEDED: 0,
+    "dry-run": 0,
+    WITH_REJECTS: 4,
+    DRIFTED: 3,
+    FAILED: 1,
+    REFUSED: 1,
+    INTERRUPTED: 130,
+}
 
 
 def exit_code(status: str) -> int:
     return EXIT_CODES.get(status, 1)
+
+
 HOST = socket.gethostname()
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def process_alive(pid: int) -> bool:
@@ -79,7 +89,7 @@ class Run:
         values["stats"] = loads(values["stats"])
         for name in ("started_at", "finished_at"):
             if values[name] is not None and values[name].tzinfo is None:
-                values[name] = values[name].replace(tzinfo=dt.timezone.utc)
+                values[name] = values[name].replace(tzinfo=dt.UTC)
         return cls(**values)
 
     def as_json(self) -> dict[str, Any]:
@@ -178,9 +188,7 @@ def reap_interrupted(ledger: Ledger) -> list[int]:
         candidates = conn.execute(
             select(runs.c.id, runs.c.pid).where(runs.c.status == RUNNING, runs.c.host == HOST)
         ).all()
-    dead = [
-        row.id for row in candidates if row.pid != os.getpid() and not process_alive(row.pid)
-    ]
+    dead = [row.id for row in candidates if row.pid != os.getpid() and not process_alive(row.pid)]
     if dead:
         with ledger.write() as conn:
             conn.execute(

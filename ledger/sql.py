@@ -99,8 +99,7 @@ def _copy_write(conn: Connection, table: Table, names: str, rows: Sequence[tuple
     if suffix:
         destination = f"chatledger_stage_{table.name}"
         cursor.execute(
-            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{destination}" (LIKE {qualified}) '
-            "ON COMMIT DELETE ROWS"
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{destination}" (LIKE {qualified}) ON COMMIT DELETE ROWS'
         )
         cursor.execute(f'TRUNCATE "{destination}"')
         destination = f'"{destination}"'

@@ -24,9 +24,7 @@ from ledger.schema import heads
 from ledger.store import Ledger, normalize_url
 
 REQUIRE_SERVICES = os.environ.get("CHATLEDGER_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get(
-    "CHATLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = os.environ.get("CHATLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 MARIADB_URL = os.environ.get("CHATLEDGER_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 # one per test session: concurrent sessions on one server must not drop each other's
 TEMPLATE = f"chatledger_test_template_{uuid.uuid4().hex[:8]}"
@@ -148,4 +146,6 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         text=True,
         timeout=timeout,
     )
-from tests.mongo_server import mongo_database, mongo_server  # noqa: E402, F401  (SecantusDB fixtures)
+
+
+from tests.mongo_server import mongo_database, mongo_server  # noqa: E402  (SecantusDB fixtures)

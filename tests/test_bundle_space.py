@@ -23,7 +23,9 @@ def bundle(ledger, root):
 
 
 def check_full_then_resumed(ledger, root, free_space) -> None:
-    with pytest.raises(ChatledgerError, match=r"is out of space .*free space there and run the command again"):
+    with pytest.raises(
+        ChatledgerError, match=r"is out of space .*free space there and run the command again"
+    ):
         replay(ledger, bundle(ledger, root), ["syn"])
     failed = runs.list_runs(ledger, target="export", limit=1)[0]
     assert failed.status == "failed" and "out of space" in failed.error

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ledger.canonical import SCHEMA_VERSION, CanonicalError, canonical_bytes, loads
 from ledger.records import Record, encode_record, record_hash
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 VECTORS = [
     ({"text": "café Straße 日本語 العربية"}, '{"text":"café Straße 日本語 العربية"}'),
@@ -36,8 +36,7 @@ VECTORS = [
             "frac": 0.1,
             "i64": 9223372036854775807,
         },
-        '{"big":1e+16,"float":1.0,"frac":0.1,"i64":9223372036854775807,"int":1,'
-        '"neg0":-0.0,"small":1e-7}',
+        '{"big":1e+16,"float":1.0,"frac":0.1,"i64":9223372036854775807,"int":1,"neg0":-0.0,"small":1e-7}',
     ),
     (
         {
@@ -78,11 +77,14 @@ def test_record_hash_is_pinned():
     )
     body, digest = encode_record(record)
     assert SCHEMA_VERSION == 1
-    assert body == (
-        '{"data":{"conversation":"conversation:c","n":1,"parts":[{"text":"héllo 🌍",'
-        '"type":"text"}],"x":1.5},"key":"message:c/m","kind":"message","raw":{"native":true},'
-        '"refs":["conversation:c"],"stream":"syn","v":1}'
-    ).encode("utf-8")
+    assert (
+        body
+        == (
+            '{"data":{"conversation":"conversation:c","n":1,"parts":[{"text":"héllo 🌍",'
+            '"type":"text"}],"x":1.5},"key":"message:c/m","kind":"message","raw":{"native":true},'
+            '"refs":["conversation:c"],"stream":"syn","v":1}'
+        ).encode()
+    )
     assert digest == hashlib.sha256(body).hexdigest()
     assert digest == "03f8e4a31d26a7a07e7ffd653e7666daaaf94c5654516122f3f3237e8ed73eb0"
 

@@ -71,8 +71,7 @@ def test_dry_run_writes_nothing(tmp_path):
 
 def test_configured_streams_and_flags_override(tmp_path):
     (tmp_path / "chatledger.toml").write_text(
-        '[ledger]\nurl = "sqlite:///configured.db"\n'
-        '[sources.demo]\ntype = "synthetic"\nusers = 2\nseed = 1\n'
+        '[ledger]\nurl = "sqlite:///configured.db"\n[sources.demo]\ntype = "synthetic"\nusers = 2\nseed = 1\n'
     )
     done = cli_json("extract", "demo", "--users", "3", cwd=tmp_path)
     assert done["stats"]["kinds"]["user"]["new"] == 3

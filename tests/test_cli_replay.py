@@ -81,7 +81,9 @@ def test_dry_runs_report_and_audit(tmp_path):
     with sqlite3.connect(tmp_path / "target.db") as conn:
         key = conn.execute("SELECT key FROM users LIMIT 1").fetchone()[0]
     audit = cli_json("audit", key, cwd=tmp_path)
-    assert [(w["target"], w["action"], w["run_id"]) for w in audit["writes"]] == [("out", "insert", done["run_id"])]
+    assert [(w["target"], w["action"], w["run_id"]) for w in audit["writes"]] == [
+        ("out", "insert", done["run_id"])
+    ]
     assert json.loads(audit["writes"][0]["target_ref"]) == {"key": key, "table": "users"}
 
 

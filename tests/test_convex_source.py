@@ -23,7 +23,7 @@ from sources.convex.encoding import ERA_NAMES
 from tests.conftest import head_rows, run_cli
 from tests.convex_laravel import data
 from tests.convex_laravel.exports import entries, write_export, write_folder, write_zip
-from tests.convex_laravel.harness import STREAM, extract_export, ledger, source  # noqa: F401 - fixture
+from tests.convex_laravel.harness import STREAM, extract_export, ledger, source
 
 
 def documents(ledger, stream: str = STREAM) -> dict[str, dict]:
@@ -233,7 +233,7 @@ def test_a_truncated_line_is_rejected_and_the_rest_lands(ledger, tmp_path):
 def test_a_corrupt_zip_gives_a_clear_error(ledger, tmp_path):
     broken = tmp_path / "broken.zip"
     broken.write_bytes(write_export(tmp_path / "ok.zip", data.original()).read_bytes()[:-200])
-    with pytest.raises(ChatledgerError, match="broken.zip: not a readable ZIP"):
+    with pytest.raises(ChatledgerError, match=r"broken.zip: not a readable ZIP"):
         extract_export(ledger, broken)
     shown = run_cli("--ledger", f"sqlite:///{tmp_path / 'cli.db'}", "extract", "convex", "--name", "k",
                     "--path", str(broken), cwd=tmp_path)  # fmt: skip

@@ -51,9 +51,7 @@ def test_append_rule(ledger, parallel):
     versions = {row[0]: row[2] for row in head_rows(ledger, "s")}
     assert versions == {"message:c1/1": 1, "message:c1/2": 2, "message:c2/1": 1}
     with ledger.read() as conn:
-        conversation = conn.scalar(
-            select(heads.c.conversation).where(heads.c.key == "message:c1/2")
-        )
+        conversation = conn.scalar(select(heads.c.conversation).where(heads.c.key == "message:c1/2"))
     assert conversation == "conversation:c1"
 
 

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_imports_only_the_kit(module):
     tree = ast.parse((ROOT / module).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     core = {name for name in imported if name == "ledger" or name.startswith("ledger.")}
     assert core == {"ledger.kit"}, core

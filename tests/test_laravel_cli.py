@@ -11,7 +11,7 @@ import orjson
 from tests.conftest import run_cli
 from tests.convex_laravel import data
 from tests.convex_laravel.exports import write_export
-from tests.convex_laravel.harness import (  # noqa: F401
+from tests.convex_laravel.harness import (
     counts,
     create_tables,
     database_url,

@@ -18,7 +18,7 @@ from ledger.replay.verify import verify
 from sinks.laravel.columns import millis
 from tests.convex_laravel import data
 from tests.convex_laravel.exports import write_export
-from tests.convex_laravel.harness import (  # noqa: F401 - fixtures
+from tests.convex_laravel.harness import (
     STREAM,
     counts,
     create_tables,

@@ -29,7 +29,17 @@ def wait_for_lock(ledger, name, timeout=30.0):
 
 def test_a_second_extract_of_the_same_stream_refuses(ledger, ledger_url, tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "--ledger", ledger_url, *SYNTHETIC, "--batch-size", "100", "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "ledger",
+            "--ledger",
+            ledger_url,
+            *SYNTHETIC,
+            "--batch-size",
+            "100",
+            "--no-progress",
+        ],
         cwd=tmp_path,
         env={**os.environ, "CHATLEDGER_FAILPOINTS": "extract.commit.after=1:sleep=6"},
         stdout=subprocess.PIPE,

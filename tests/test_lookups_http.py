@@ -64,7 +64,12 @@ def flaky_server():
 
 def test_api_retries_transient_and_masks_keys(flaky_server):
     base, hits = flaky_server
-    api = Api(base, headers={"Authorization": "Bearer on_secret_key_123"}, secrets=("on_secret_key_123",), retry=RetryPolicy(attempts=4, base_seconds=0.001))
+    api = Api(
+        base,
+        headers={"Authorization": "Bearer on_secret_key_123"},
+        secrets=("on_secret_key_123",),
+        retry=RetryPolicy(attempts=4, base_seconds=0.001),
+    )
     assert api.json("GET", "/flaky")["path"] == "/flaky" and hits["flaky"] == 3
     with pytest.raises(PermanentError) as caught:
         api.request("GET", "/missing")

@@ -75,9 +75,9 @@ def test_init_reports_what_it_did(tmp_path):
 
 
 def test_an_older_ledger_is_upgraded_with_its_data(empty_url, tmp_path):
-    from alembic import command
     from sqlalchemy import select
 
+    from alembic import command
     from ledger.schema import events
     from tests.helpers import ListScope, ListSource, msg, run
 
@@ -89,7 +89,9 @@ def test_an_older_ledger_is_upgraded_with_its_data(empty_url, tmp_path):
     assert "lookups" not in inspect(engine).get_table_names()
     with engine.begin() as conn:
         conn.execute(
-            events.insert().values(run_id=1, stream="s", kind="user", key="user:1", version=1, op="put", hash="h")
+            events.insert().values(
+                run_id=1, stream="s", kind="user", key="user:1", version=1, op="put", hash="h"
+            )
         )
     ledger = Ledger.open(empty_url, blob_dir=tmp_path / "blobs")
     assert ledger.revisions == ("0001_initial", migrations.head_revision())

@@ -40,7 +40,11 @@ def write_config(tmp_path, api) -> None:
     dump = fixtures.write_dump(tmp_path / "dump")
     assets = fixtures.write_assets(tmp_path / "librechat")
     config = CONFIG.format(
-        ledger=tmp_path / "ledger.db", dump=dump, assets=assets, api=api.base, credentials=tmp_path / "credentials.jsonl"
+        ledger=tmp_path / "ledger.db",
+        dump=dump,
+        assets=assets,
+        api=api.base,
+        credentials=tmp_path / "credentials.jsonl",
     )
     (tmp_path / "chatledger.toml").write_text(config)
 
@@ -77,10 +81,14 @@ def test_migrate_twice_rollback_and_repair_through_the_cli(postgres_database, tm
 
         code, _ = cli("replay", "onyx", "--no-progress")
         assert code == 0
-        execute(postgres_database, "UPDATE chat_message SET latest_child_message_id = NULL WHERE chat_session_id = %s::uuid", (EDITS,))
         execute(
             postgres_database,
-            "UPDATE chat_message SET citations = '{\"messageId\": \"x\", \"sender\": \"GPT-4\"}' "
+            "UPDATE chat_message SET latest_child_message_id = NULL WHERE chat_session_id = %s::uuid",
+            (EDITS,),
+        )
+        execute(
+            postgres_database,
+            'UPDATE chat_message SET citations = \'{"messageId": "x", "sender": "GPT-4"}\' '
             "WHERE chat_session_id = %s::uuid AND message_type = 'ASSISTANT'",
             (EDITS,),
         )
@@ -103,7 +111,9 @@ def test_a_replay_killed_after_onyx_committed_is_healed_not_duplicated(postgres_
     env = {"ONYX_DB_URL": plain_url(postgres_database), "ONYX_API_KEY": API_KEY}
     with OnyxApi(postgres_database) as api:
         write_config(tmp_path, api)
-        assert run_cli("extract", "lc", "--no-progress", cwd=tmp_path, env=env).returncode == 4  # finished; the stray message was rejected
+        assert (
+            run_cli("extract", "lc", "--no-progress", cwd=tmp_path, env=env).returncode == 4
+        )  # finished; the stray message was rejected
         killed = run_cli(
             "replay", "onyx", "--batch-size", "10", "--no-progress", cwd=tmp_path,
             env={**env, "CHATLEDGER_FAILPOINTS": "replay.record.before=3:kill"},
@@ -117,7 +127,11 @@ def test_a_replay_killed_after_onyx_committed_is_healed_not_duplicated(postgres_
         again = run_cli("replay", "onyx", "--no-progress", "--json", cwd=tmp_path, env=env)
         assert json.loads(again.stdout)["stats"]["written"] == 0
     assert query(postgres_database, "SELECT count(*) FROM chat_session") == [(4,)]
-    assert query(postgres_database, "SELECT count(*) FROM chat_message") == [(22,)]  # 17 messages, 4 roots, 1 bridge
+    assert query(postgres_database, "SELECT count(*) FROM chat_message") == [
+        (22,)
+    ]  # 17 messages, 4 roots, 1 bridge
     assert query(postgres_database, "SELECT count(*) FROM user_file") == [(3,)]
-    assert len(credentials(tmp_path / "credentials.jsonl")) == 2 and problems(postgres_database) == []  # not Carol
+    assert (
+        len(credentials(tmp_path / "credentials.jsonl")) == 2 and problems(postgres_database) == []
+    )  # not Carol
     assert run_cli("verify", "onyx", "--no-progress", cwd=tmp_path, env=env).returncode == 0

@@ -79,7 +79,11 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     with OnyxApi(url) as server:
         result = replay(local_ledger, onyx(local_ledger, url, server, tmp_path), [STREAM])
     assert result.status == "succeeded", result.stats
-    file_types = {"image", "document", "plain_text", "tabular"} if generation == "2.6+" else {"image", "document", "plain_text", "csv", "user_knowledge"}
+    file_types = (
+        {"image", "document", "plain_text", "tabular"}
+        if generation == "2.6+"
+        else {"image", "document", "plain_text", "csv", "user_knowledge"}
+    )
     assert problems(url, file_types) == []
     assert result.stats["sink"]["users_created"] == 2 and result.stats["sink"]["files_uploaded"] == 3
     # Carol owns no conversation and no file: no account (issue 10), a visible skip
@@ -88,11 +92,15 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
 
     edits_id, ada_id = session_of(url, "Edits and regenerations")
     assert edits_id == EDITS  # the LibreChat conversationId is the session id
-    assert query(url, "SELECT email FROM \"user\" WHERE id = %s::uuid", (ada_id,)) == [("ada@example.com",)]
-    assert query(url, "SELECT shared_status, deleted, persona_id, prompt_override FROM chat_session WHERE id = %s::uuid", (EDITS,)) == [
-        ("PUBLIC", False, 0, {"system_prompt": "Be brief."})
-    ]
-    assert query(url, "SELECT deleted, shared_status FROM chat_session WHERE id = %s::uuid", (FILES,)) == [(False, "PRIVATE")]  # archived stays visible
+    assert query(url, 'SELECT email FROM "user" WHERE id = %s::uuid', (ada_id,)) == [("ada@example.com",)]
+    assert query(
+        url,
+        "SELECT shared_status, deleted, persona_id, prompt_override FROM chat_session WHERE id = %s::uuid",
+        (EDITS,),
+    ) == [("PUBLIC", False, 0, {"system_prompt": "Be brief."})]
+    assert query(url, "SELECT deleted, shared_status FROM chat_session WHERE id = %s::uuid", (FILES,)) == [
+        (False, "PRIVATE")
+    ]  # archived stays visible
     assert chain(url, EDITS) == [
         ("SYSTEM", ""), ("USER", "Hello 👋"), ("ASSISTANT", "Hi again (regenerated)."),
         ("USER", "Tell me more, but shorter"), ("ASSISTANT", "Short answer."),
@@ -104,19 +112,28 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
         ("ASSISTANT", "Model two says B."), ("USER", "Thanks"), ("ASSISTANT", "You're welc"),
     ]  # fmt: skip
     bob_session, bob_id = session_of(url, "Bob's chat")
-    assert bob_session != FILES and bob_id != ada_id  # Bob's conversationId collides with Ada's: uuid5 instead
+    assert (
+        bob_session != FILES and bob_id != ada_id
+    )  # Bob's conversationId collides with Ada's: uuid5 instead
 
     error = query(url, "SELECT message, error FROM chat_message WHERE error IS NOT NULL")
     assert error == [("", "Upstream error: 529 overloaded")]
     if generation == "2.6+":
-        assert query(url, "SELECT reasoning_tokens FROM chat_message WHERE message = 'Short answer.'") == [("The user wants brevity.",)]
-    feedback = query(url, "SELECT f.is_positive, f.feedback_text, m.message FROM chat_feedback f JOIN chat_message m ON m.id = f.chat_message_id")
+        assert query(url, "SELECT reasoning_tokens FROM chat_message WHERE message = 'Short answer.'") == [
+            ("The user wants brevity.",)
+        ]
+    feedback = query(
+        url,
+        "SELECT f.is_positive, f.feedback_text, m.message FROM chat_feedback f JOIN chat_message m ON m.id = f.chat_message_id",
+    )
     assert feedback == [(True, "nice", "More details.")]
     times = query(url, "SELECT time_sent FROM chat_message WHERE message = 'Hello 👋'")
     assert times[0][0] == fixtures.at(1)
 
     descriptors = query(url, "SELECT files FROM chat_message WHERE message = 'Please read these'")[0][0]
-    assert [(d["name"], d["type"]) for d in descriptors] == [("report.pdf", "document")]  # the others have no bytes
+    assert [(d["name"], d["type"]) for d in descriptors] == [
+        ("report.pdf", "document")
+    ]  # the others have no bytes
     stored = query(
         url,
         "SELECT uf.user_id::text, lo_get(c.lobj_oid) FROM user_file uf JOIN file_content c ON c.file_id = uf.file_id "
@@ -133,7 +150,9 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     assert verify(local_ledger, onyx(local_ledger, url, None, tmp_path), [STREAM]).matches
 
 
-def test_merge_twice_writes_nothing_then_rollback_removes_exactly_what_it_wrote(ledger, onyx_url, api, tmp_path):
+def test_merge_twice_writes_nothing_then_rollback_removes_exactly_what_it_wrote(
+    ledger, onyx_url, api, tmp_path
+):
     before = snapshot(onyx_url)
     extract_fixture(ledger, tmp_path)
     first = replay(ledger, onyx(ledger, onyx_url, api, tmp_path), [STREAM])
@@ -152,12 +171,22 @@ def test_merge_twice_writes_nothing_then_rollback_removes_exactly_what_it_wrote(
     assert snapshot(onyx_url) == before
 
 
-def test_repairs_mend_a_hand_broken_session_and_a_second_run_writes_nothing(local_ledger, onyx_url, api, tmp_path):
+def test_repairs_mend_a_hand_broken_session_and_a_second_run_writes_nothing(
+    local_ledger, onyx_url, api, tmp_path
+):
     extract_fixture(local_ledger, tmp_path)
     replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM])
     clean = snapshot(onyx_url)
-    execute(onyx_url, "UPDATE chat_message SET latest_child_message_id = NULL WHERE chat_session_id = %s::uuid", (EDITS,))
-    execute(onyx_url, f"UPDATE chat_message SET citations = '{BLOB}' WHERE chat_session_id = %s::uuid AND message_type = 'ASSISTANT'", (EDITS,))
+    execute(
+        onyx_url,
+        "UPDATE chat_message SET latest_child_message_id = NULL WHERE chat_session_id = %s::uuid",
+        (EDITS,),
+    )
+    execute(
+        onyx_url,
+        f"UPDATE chat_message SET citations = '{BLOB}' WHERE chat_session_id = %s::uuid AND message_type = 'ASSISTANT'",
+        (EDITS,),
+    )
     execute(onyx_url, "UPDATE chat_message SET citations = '[1, 2]' WHERE message = 'Model one says A.'")
     broken = verify(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM])
     assert broken.counts["drifted"] == 2 and problems(onyx_url)
@@ -169,7 +198,10 @@ def test_repairs_mend_a_hand_broken_session_and_a_second_run_writes_nothing(loca
     assert snapshot(onyx_url) == clean and problems(onyx_url) == []
     assert verify(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM]).matches
     for rule in ("latest-child", "citations"):
-        assert repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), rule, [STREAM]).stats["fixes"] == 0
+        assert (
+            repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), rule, [STREAM]).stats["fixes"]
+            == 0
+        )
 
 
 def test_repairs_also_mend_sessions_other_tools_wrote(local_ledger, onyx_url, api, tmp_path):
@@ -192,20 +224,43 @@ def test_repairs_also_mend_sessions_other_tools_wrote(local_ledger, onyx_url, ap
         f"(9003, '11111111-2222-4333-8444-555555555555', 9002, 'old answer', 'ASSISTANT', 1, '2024-01-03', '{BLOB}'), "
         "(9004, '11111111-2222-4333-8444-555555555555', 9002, 'new answer', 'ASSISTANT', 1, '2024-01-04', '{\"1\": 7}')",
     )
-    execute(onyx_url, "INSERT INTO chat_message__search_doc (chat_message_id, search_doc_id) VALUES (9004, 7)")
-    assert repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), "latest-child", [STREAM]).stats["fixes"] == 2
-    assert repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), "citations", [STREAM]).stats["fixes"] == 1
-    assert chain(onyx_url, "11111111-2222-4333-8444-555555555555")[1:] == [("USER", "q"), ("ASSISTANT", "new answer")]
-    assert query(onyx_url, "SELECT id, citations FROM chat_message WHERE id IN (9003, 9004) ORDER BY id") == [(9003, None), (9004, {"1": 7})]
+    execute(
+        onyx_url, "INSERT INTO chat_message__search_doc (chat_message_id, search_doc_id) VALUES (9004, 7)"
+    )
+    assert (
+        repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), "latest-child", [STREAM]).stats[
+            "fixes"
+        ]
+        == 2
+    )
+    assert (
+        repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), "citations", [STREAM]).stats[
+            "fixes"
+        ]
+        == 1
+    )
+    assert chain(onyx_url, "11111111-2222-4333-8444-555555555555")[1:] == [
+        ("USER", "q"),
+        ("ASSISTANT", "new answer"),
+    ]
+    assert query(onyx_url, "SELECT id, citations FROM chat_message WHERE id IN (9003, 9004) ORDER BY id") == [
+        (9003, None),
+        (9004, {"1": 7}),
+    ]
     for rule in ("latest-child", "citations"):
-        assert repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), rule, [STREAM]).stats["fixes"] == 0
+        assert (
+            repair(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), rule, [STREAM]).stats["fixes"]
+            == 0
+        )
 
 
 def test_changes_update_rows_in_place_and_keep_chats_continued_in_onyx(local_ledger, onyx_url, api, tmp_path):
     data = fixtures.dataset()
     extract_fixture(local_ledger, tmp_path, data)
     replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM])
-    ids = dict(query(onyx_url, "SELECT message, id FROM chat_message WHERE chat_session_id = %s::uuid", (EDITS,)))
+    ids = dict(
+        query(onyx_url, "SELECT message, id FROM chat_message WHERE chat_session_id = %s::uuid", (EDITS,))
+    )
     # the user continued the chat in Onyx, under the displayed answer
     execute(
         onyx_url,
@@ -213,25 +268,42 @@ def test_changes_update_rows_in_place_and_keep_chats_continued_in_onyx(local_led
         "VALUES (9100, %s::uuid, %s, 'asked in Onyx', 'USER', 3)",
         (EDITS, ids["Short answer."]),
     )
-    execute(onyx_url, "UPDATE chat_message SET latest_child_message_id = 9100 WHERE id = %s", (ids["Short answer."],))
+    execute(
+        onyx_url,
+        "UPDATE chat_message SET latest_child_message_id = 9100 WHERE id = %s",
+        (ids["Short answer."],),
+    )
     edited = next(m for m in data["messages"] if m["messageId"] == uid("a1") and m["conversationId"] == EDITS)
     edited["text"] = "Hi! (edited in LibreChat)"
     data["messages"].append(fixtures.message(ADA, EDITS, "a1c", uid("u1"), 3.5, text="A third try."))
-    data["messages"] = [m for m in data["messages"] if not (m["messageId"] == uid("a2") and m["conversationId"] == EDITS)]
+    data["messages"] = [
+        m for m in data["messages"] if not (m["messageId"] == uid("a2") and m["conversationId"] == EDITS)
+    ]
     extract_fixture(local_ledger, tmp_path, data, name="dump2")
-    result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM], settings=ReplaySettings(propagate_deletes=True))
+    result = replay(
+        local_ledger,
+        onyx(local_ledger, onyx_url, api, tmp_path),
+        [STREAM],
+        settings=ReplaySettings(propagate_deletes=True),
+    )
     assert result.status == "succeeded", result.stats
-    after = dict(query(onyx_url, "SELECT message, id FROM chat_message WHERE chat_session_id = %s::uuid", (EDITS,)))
+    after = dict(
+        query(onyx_url, "SELECT message, id FROM chat_message WHERE chat_session_id = %s::uuid", (EDITS,))
+    )
     assert after["Hi! (edited in LibreChat)"] == ids["Hi!"]  # updated in place
     assert "More details." not in after and "A third try." in after
     assert after["asked in Onyx"] == 9100 and after["Short answer."] == ids["Short answer."]
-    assert query(onyx_url, "SELECT count(*) FROM chat_feedback") == [(0,)]  # the message with feedback is gone
+    assert query(onyx_url, "SELECT count(*) FROM chat_feedback") == [
+        (0,)
+    ]  # the message with feedback is gone
     # the newest answer to u1 is now "A third try.": the active branch moved there
     assert chain(onyx_url, EDITS)[:3] == [("SYSTEM", ""), ("USER", "Hello 👋"), ("ASSISTANT", "A third try.")]
     assert problems(onyx_url) == []
 
 
-def test_existing_accounts_are_matched_and_skip_emails_and_invite_only_are_honoured(local_ledger, onyx_url, tmp_path):
+def test_existing_accounts_are_matched_and_skip_emails_and_invite_only_are_honoured(
+    local_ledger, onyx_url, tmp_path
+):
     execute(
         onyx_url,
         'INSERT INTO "user" (id, email, hashed_password, is_active, is_superuser, is_verified, role, account_type) '
@@ -239,25 +311,39 @@ def test_existing_accounts_are_matched_and_skip_emails_and_invite_only_are_honou
     )
     extract_fixture(local_ledger, tmp_path)
     with OnyxApi(onyx_url, invite_only=True) as server:
-        refused = replay(local_ledger, onyx(local_ledger, onyx_url, server, tmp_path, skip_emails=["Carol@example.com"]), [STREAM])
+        refused = replay(
+            local_ledger,
+            onyx(local_ledger, onyx_url, server, tmp_path, skip_emails=["Carol@example.com"]),
+            [STREAM],
+        )
         assert refused.status == "with-rejects" and refused.stats["rejected_units"] > 0
         with local_ledger.read() as conn:
             reasons = [row.reason for row in conn.execute(select(rejects).where(rejects.c.target == "onyx"))]
         assert any("allowed user whitelist" in reason for reason in reasons)
         invited = replay(
             local_ledger,
-            onyx(local_ledger, onyx_url, server, tmp_path, skip_emails=["Carol@example.com"], invite_users=True),
+            onyx(
+                local_ledger, onyx_url, server, tmp_path, skip_emails=["Carol@example.com"], invite_users=True
+            ),
             [STREAM],
         )
         assert invited.status == "succeeded", invited.stats
         assert server.calls["PUT /api/manage/admin/users"] == 1  # only Bob needed an account
-    assert query(onyx_url, "SELECT user_id::text FROM chat_session WHERE id = %s::uuid", (EDITS,)) == [("aaaaaaaa-0000-4000-8000-000000000001",)]
+    assert query(onyx_url, "SELECT user_id::text FROM chat_session WHERE id = %s::uuid", (EDITS,)) == [
+        ("aaaaaaaa-0000-4000-8000-000000000001",)
+    ]
     assert query(onyx_url, "SELECT count(*) FROM \"user\" WHERE email = 'carol@example.com'") == [(0,)]
     assert [entry["email"] for entry in credentials(tmp_path / "credentials.jsonl")] == ["bob@example.com"]
-    assert verify(local_ledger, onyx(local_ledger, onyx_url, None, tmp_path, skip_emails=["carol@example.com"]), [STREAM]).matches
+    assert verify(
+        local_ledger,
+        onyx(local_ledger, onyx_url, None, tmp_path, skip_emails=["carol@example.com"]),
+        [STREAM],
+    ).matches
 
 
-def test_a_concurrent_registration_is_matched_and_transient_failures_are_retried(local_ledger, onyx_url, api, tmp_path):
+def test_a_concurrent_registration_is_matched_and_transient_failures_are_retried(
+    local_ledger, onyx_url, api, tmp_path
+):
     extract_fixture(local_ledger, tmp_path)
     api.fail["POST /api/user/projects/file/upload"] = [503, 503]
     target = onyx(local_ledger, onyx_url, api, tmp_path)
@@ -304,7 +390,9 @@ def test_the_credentials_file_must_be_private(local_ledger, onyx_url, api, tmp_p
     assert api.calls["POST /api/auth/register"] == 0  # refused before any account is created
 
 
-def test_a_dry_run_lists_the_accounts_it_would_create_and_writes_nothing(local_ledger, onyx_url, api, tmp_path):
+def test_a_dry_run_lists_the_accounts_it_would_create_and_writes_nothing(
+    local_ledger, onyx_url, api, tmp_path
+):
     execute(
         onyx_url,
         'INSERT INTO "user" (id, email, hashed_password, is_active, is_superuser, is_verified, role, account_type) '
@@ -323,7 +411,9 @@ def test_a_dry_run_lists_the_accounts_it_would_create_and_writes_nothing(local_l
     assert snapshot(onyx_url) == before and not api.calls and not (tmp_path / "credentials.jsonl").exists()
 
 
-def test_an_earlier_import_with_the_same_id_is_adopted_but_not_another_users_session(local_ledger, onyx_url, api, tmp_path):
+def test_an_earlier_import_with_the_same_id_is_adopted_but_not_another_users_session(
+    local_ledger, onyx_url, api, tmp_path
+):
     """lc-mig.py also used the conversationId as the session id: its session of Ada's chat
     is replaced; a session with that id owned by someone else is left alone."""
     ada, stranger = "aaaaaaaa-0000-4000-8000-000000000003", "aaaaaaaa-0000-4000-8000-000000000004"
@@ -351,12 +441,15 @@ def test_an_earlier_import_with_the_same_id_is_adopted_but_not_another_users_ses
     result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM])
     assert result.status == "succeeded" and result.stats["sink"]["sessions_adopted"] == 1
     assert query(onyx_url, "SELECT count(*) FROM chat_message WHERE id IN (9201, 9202)") == [(0,)]
-    assert query(onyx_url, "SELECT user_id::text, deleted, description FROM chat_session WHERE id = %s::uuid", (EDITS,)) == [
-        (ada, False, "Edits and regenerations")
-    ]
-    assert query(onyx_url, "SELECT user_id::text, description FROM chat_session WHERE id = %s::uuid", (FILES,)) == [
-        (stranger, "lc-mig import")
-    ]
-    ada_files = query(onyx_url, "SELECT id::text, user_id::text FROM chat_session WHERE description = 'Files, errors and orphans'")
+    assert query(
+        onyx_url, "SELECT user_id::text, deleted, description FROM chat_session WHERE id = %s::uuid", (EDITS,)
+    ) == [(ada, False, "Edits and regenerations")]
+    assert query(
+        onyx_url, "SELECT user_id::text, description FROM chat_session WHERE id = %s::uuid", (FILES,)
+    ) == [(stranger, "lc-mig import")]
+    ada_files = query(
+        onyx_url,
+        "SELECT id::text, user_id::text FROM chat_session WHERE description = 'Files, errors and orphans'",
+    )
     assert ada_files[0][1] == ada and ada_files[0][0] != FILES
     assert verify(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path), [STREAM]).matches

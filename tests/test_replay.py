@@ -49,7 +49,9 @@ def dump(url, tables=DATA_TABLES):
     present = set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         out = {
-            table: sorted(tuple(str(value) for value in row) for row in conn.execute(text(f"SELECT * FROM {table}")))
+            table: sorted(
+                tuple(str(value) for value in row) for row in conn.execute(text(f"SELECT * FROM {table}"))
+            )
             for table in tables
             if table in present
         }
@@ -80,7 +82,9 @@ def test_merge_twice_then_only_what_changed(ledger, target_url):
         name: sum(counts[name] for counts in kinds.values()) for name in ("new", "changed", "deleted")
     }
     assert expected["changed"] and expected["deleted"]
-    third = replay(ledger, sql_sink(ledger, target_url), ["syn"], settings=ReplaySettings(propagate_deletes=True))
+    third = replay(
+        ledger, sql_sink(ledger, target_url), ["syn"], settings=ReplaySettings(propagate_deletes=True)
+    )
     assert (totals(third, "inserted"), totals(third, "updated"), totals(third, "deleted")) == (
         expected["new"],
         expected["changed"],
@@ -119,12 +123,13 @@ def test_replace_of_one_scope_leaves_other_scopes_untouched(ledger, target_url):
     replay(ledger, sql_sink(ledger, target_url), ["syn"])
     with ledger.read() as conn:
         scope_keys = {
-            row.key
-            for row in conn.execute(text("SELECT key FROM heads WHERE scope = 'user:0000002'"))
+            row.key for row in conn.execute(text("SELECT key FROM heads WHERE scope = 'user:0000002'"))
         }
     engine = create_engine(normalize_url(target_url))
     with engine.begin() as conn:  # drift inside and outside the scope
-        conn.execute(text("UPDATE messages SET text = 'edited' WHERE key IN (SELECT key FROM messages ORDER BY key)"))
+        conn.execute(
+            text("UPDATE messages SET text = 'edited' WHERE key IN (SELECT key FROM messages ORDER BY key)")
+        )
     before = dump(target_url)
     result = replay(
         ledger,
@@ -179,7 +184,9 @@ def test_rollback_restores_the_target_exactly_and_can_itself_be_rolled_back(ledg
     undone = rollback(ledger, sql_sink(ledger, target_url), merged.run_id)
     assert undone.status == "succeeded"
     assert dump(target_url) == before
-    assert verify(ledger, sql_sink(ledger, target_url), ["syn"]).consistent  # the newer versions are pending again
+    assert verify(
+        ledger, sql_sink(ledger, target_url), ["syn"]
+    ).consistent  # the newer versions are pending again
 
     redone = rollback(ledger, sql_sink(ledger, target_url), undone.run_id)
     assert redone.status == "succeeded"
@@ -209,7 +216,9 @@ def test_verify_reports_drifted_missing_and_unexpected(ledger, target_url):
         keys = conn.execute(text("SELECT key FROM messages ORDER BY key LIMIT 2")).scalars().all()
         conn.execute(text("UPDATE messages SET role = 'system' WHERE key = :k"), {"k": keys[0]})
         conn.execute(text("DELETE FROM messages WHERE key = :k"), {"k": keys[1]})
-        conn.execute(text("INSERT INTO users (stream, key, version, hash) VALUES ('syn', 'user:stranger', 1, 'x')"))
+        conn.execute(
+            text("INSERT INTO users (stream, key, version, hash) VALUES ('syn', 'user:stranger', 1, 'x')")
+        )
     engine.dispose()
     result = verify(ledger, sql_sink(ledger, target_url), ["syn"])
     assert not result.matches
@@ -271,7 +280,11 @@ def test_bundle_export_is_idempotent_and_rolls_back(ledger, tmp_path):
         return BundleSink(BundleOptions(path=root, copy_files=True), SinkContext("export", ledger.blobs))
 
     def snapshot():
-        return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+        return {
+            str(path.relative_to(root)): path.read_bytes()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+        }
 
     first = replay(ledger, bundle(), ["syn"])
     assert first.status == "succeeded"
@@ -305,7 +318,9 @@ def test_sql_sink_in_a_postgres_schema_with_a_prefix(ledger, postgres_database):
     assert rows == messages > 0 and markers == first.stats["written"]
     again = sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_")
     assert replay(ledger, again, ["syn"]).stats["written"] == 0
-    assert verify(ledger, sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_"), ["syn"]).matches
+    assert verify(
+        ledger, sql_sink(ledger, postgres_database, schema="analytics", prefix="cl_"), ["syn"]
+    ).matches
 
 
 def test_a_target_holding_rows_the_ledger_does_not_know_is_overwritten(ledger, target_url, tmp_path):

@@ -43,9 +43,9 @@ def markers(url, target):
 def held(ledger, target):
     with ledger.read() as conn:
         rows = conn.execute(
-            select(target_state.c.stream, target_state.c.key, target_state.c.version, target_state.c.hash).where(
-                target_state.c.target == target
-            )
+            select(
+                target_state.c.stream, target_state.c.key, target_state.c.version, target_state.c.hash
+            ).where(target_state.c.target == target)
         )
         return {tuple(row) for row in rows}
 

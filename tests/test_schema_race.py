@@ -38,7 +38,7 @@ def test_racing_first_opens_all_succeed(new_ledger_url, tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env=dict(os.environ),
-        )  # fmt: skip
+        )
         for _ in range(RACERS)
     ]
     time.sleep(1.5)  # every racer imported and waiting

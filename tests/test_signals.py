@@ -40,7 +40,9 @@ def wait_until_running(ledger_url, command, blob_dir):
         try:
             with ledger.read() as conn:
                 row = conn.execute(
-                    select(runs_table.c.id).where(runs_table.c.command == command, runs_table.c.status == "running")
+                    select(runs_table.c.id).where(
+                        runs_table.c.command == command, runs_table.c.status == "running"
+                    )
                 ).first()
         finally:
             ledger.close()
@@ -56,18 +58,31 @@ def wait_until_running(ledger_url, command, blob_dir):
 @pytest.mark.parametrize(
     ("command", "failpoint"),
     [
-        (["extract", "synthetic", "--name", "syn", "--users", "40", "--batch-size", "50"], "extract.commit.after=2:sleep=60"),
-        (["replay", "sql", "--name", "out", "--url", "{target}", "--batch-size", "20"], "replay.record.after=2:sleep=60"),
+        (
+            ["extract", "synthetic", "--name", "syn", "--users", "40", "--batch-size", "50"],
+            "extract.commit.after=2:sleep=60",
+        ),
+        (
+            ["replay", "sql", "--name", "out", "--url", "{target}", "--batch-size", "20"],
+            "replay.record.after=2:sleep=60",
+        ),
     ],
     ids=["extract", "replay"],
 )
-def test_a_signal_interrupts_the_run_and_releases_its_lock(tmp_path, ledger_url, sig, code, command, failpoint):
+def test_a_signal_interrupts_the_run_and_releases_its_lock(
+    tmp_path, ledger_url, sig, code, command, failpoint
+):
     blobs = tmp_path / "blobs"
     if command[0] == "replay":
         ledger = Ledger.open(ledger_url, blob_dir=blobs)
         synthetic(ledger)
         ledger.close()
-    args = ["--ledger", ledger_url, *[a.format(target=f"sqlite:///{tmp_path / 't.db'}") for a in command], "--no-progress"]
+    args = [
+        "--ledger",
+        ledger_url,
+        *[a.format(target=f"sqlite:///{tmp_path / 't.db'}") for a in command],
+        "--no-progress",
+    ]
     process = start(args, tmp_path, failpoint)
     run_id = wait_until_running(ledger_url, command[0], blobs)
     time.sleep(1.0)  # inside the failpoint's sleep, between two batches

@@ -386,5 +386,3 @@ def test_a_zip_of_blank_lines_extracts_quickly(ledger, tmp_path):
     result = extract_export(ledger, path)
     assert result.stats["kinds"]["message"]["new"] == 2
     assert time.monotonic() - started < 20  # was about 1 s per MB of blank lines: 24 s and more
-
-

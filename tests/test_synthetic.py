@@ -83,15 +83,11 @@ def test_files_have_real_bytes_or_a_reason(sample):
 
 def test_text_covers_unicode_and_long_messages(tmp_path, sample):
     _, records, _ = sample
-    text = " ".join(
-        part.get("text", "") for r in records if r.kind == "message" for part in r.data["parts"]
-    )
+    text = " ".join(part.get("text", "") for r in records if r.kind == "message" for part in r.data["parts"])
     for sample_text in ("日本語", "العربية", "👩\u200d💻", "👍🏽", "Straße"):
         assert sample_text in text
     _, many, _ = generate(tmp_path, users=120, seed=3)
-    longest = max(
-        len(part.get("text", "")) for r in many if r.kind == "message" for part in r.data["parts"]
-    )
+    longest = max(len(part.get("text", "")) for r in many if r.kind == "message" for part in r.data["parts"])
     assert longest > 10_000
 
 
@@ -105,7 +101,9 @@ def test_mutation_changes_only_a_seeded_fraction(tmp_path, sample):
     assert len(mutated_fingerprints) < len(base_fingerprints)  # some users were deleted
     base_hashes = {r.key: record_hash(r) for r in base}
     mutated_hashes = {r.key: record_hash(r) for r in mutated}
-    changed = {key for key in base_hashes.keys() & mutated_hashes.keys() if base_hashes[key] != mutated_hashes[key]}
+    changed = {
+        key for key in base_hashes.keys() & mutated_hashes.keys() if base_hashes[key] != mutated_hashes[key]
+    }
     assert changed and len(changed) < len(base_hashes) / 2
     assert mutated_hashes.keys() - base_hashes.keys()  # appended turns
     assert base_hashes.keys() - mutated_hashes.keys()  # deletions

@@ -7,6 +7,7 @@ Create Date: 2026-11-21
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0001_initial"
@@ -108,9 +109,7 @@ def upgrade() -> None:
         sa.Column("target_ref", sa.Text),
         sa.Column("run_id", Id, nullable=False),
     )
-    op.create_index(
-        "ix_target_state_conversation", "target_state", ["conversation", "target", "stream"]
-    )
+    op.create_index("ix_target_state_conversation", "target_state", ["conversation", "target", "stream"])
 
     op.create_table(
         "writes",

@@ -11,6 +11,7 @@ Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0004_skip_outcomes"

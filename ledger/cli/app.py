@@ -138,5 +138,3 @@ def main(
     logs.configure(json=log_json, verbosity=verbose)
     terminate_on_sigterm()
     ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose)
-
-

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.app import JsonFlag, print_json, bench_app, command, err, out
+from ledger.cli.app import JsonFlag, bench_app, command, err, out, print_json
+
 
 @command(bench_app, name="extract")
 def bench_extract(

@@ -89,27 +89,24 @@ def sinks(
 )
 def extract(
     ctx: typer.Context,
-    name: Annotated[
-        str, typer.Argument(help="A stream named in chatledger.toml, or a source type.")
-    ],
+    name: Annotated[str, typer.Argument(help="A stream named in chatledger.toml, or a source type.")],
     stream_name: Annotated[
         str | None,
         typer.Option("--name", help="Stream name for an ad-hoc source type (required then)."),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(
+        int,
+        typer.Option(
             min=1,
             help="Records per ledger transaction (at most 5 s of reading; sent to the "
             "writer in parts of up to 10,000).",
-        )
+        ),
     ] = 100_000,
     full: Annotated[
         bool, typer.Option(help="Read every scope, even those a checkpoint proves unchanged.")
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="Compare and report; write nothing.")] = False,
-    parallel: Annotated[
-        bool, typer.Option(help="Read in a child process while this one writes.")
-    ] = True,
+    parallel: Annotated[bool, typer.Option(help="Read in a child process while this one writes.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     validate_only: Annotated[
         bool, typer.Option(help="Print what the source finds in its input; extract nothing.")
@@ -130,9 +127,7 @@ def extract(
             for key, value in found.items():
                 out.print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}", highlight=False)
         return
-    settings = ExtractSettings(
-        batch_size=batch_size, full=full, dry_run=dry_run, parallel=parallel
-    )
+    settings = ExtractSettings(batch_size=batch_size, full=full, dry_run=dry_run, parallel=parallel)
     opened = state.ledger(DRY if dry_run else CREATE)
     result = api.extract_stream(
         opened,

@@ -115,7 +115,9 @@ def unlock(
     machine, is refused unless --force."""
     run_id, gone = locks.break_lock(state_of(ctx).ledger(EXISTING), name, force=force)
     if not gone:
-        err.print(f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing")
+        err.print(
+            f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing"
+        )
     out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
 
 

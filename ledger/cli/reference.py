@@ -13,6 +13,7 @@ import typer
 
 from ledger.cli.app import app
 
+
 def commands(command=None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Every command path of the app (``()`` is the app itself), groups before their
     commands, in the order ``--help`` lists them."""
@@ -31,7 +32,9 @@ def help_text(path: tuple[str, ...]) -> str:
     context = typer.Context(command, info_name="chatledger", terminal_width=100, max_content_width=100)
     for name in path:
         command = command.get_command(context, name)
-        context = typer.Context(command, info_name=name, parent=context, terminal_width=100, max_content_width=100)
+        context = typer.Context(
+            command, info_name=name, parent=context, terminal_width=100, max_content_width=100
+        )
     text = command.get_help(context)
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 

@@ -142,7 +142,11 @@ def migrate(
         target,
         extract_settings=ExtractSettings(dry_run=dry_run, full=full, batch_size=extract_batch_size),
         replay_settings=_replay_settings(
-            policy=policy, propagate_deletes=propagate_deletes, scope=scope, dry_run=dry_run, batch_records=batch_size
+            policy=policy,
+            propagate_deletes=propagate_deletes,
+            scope=scope,
+            dry_run=dry_run,
+            batch_records=batch_size,
         ),
         progress=for_terminal(progress and not as_json),
         check=check,
@@ -164,14 +168,18 @@ def migrate(
     else:
         parts = (done.extract, done.replay, *([done.verify] if done.verify else []))
         for run_id in (*(part.run_id for part in parts), done.run_id):
-            out.print(report.run_report(runs.get_run(opened, run_id), queries.run_rejects(opened, run_id, 20)))
+            out.print(
+                report.run_report(runs.get_run(opened, run_id), queries.run_rejects(opened, run_id, 20))
+            )
     exit_with(done.status)
 
 
 @command(app, context_settings=PLUGIN_FLAGS)
 def rollback(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run to undo (replay, migrate, rollback).")],
+    run_id: Annotated[
+        int, typer.Argument(metavar="RUN", help="The run to undo (replay, migrate, rollback).")
+    ],
     force: Annotated[
         bool, typer.Option(help="Roll back even where the target changed since the run.")
     ] = False,

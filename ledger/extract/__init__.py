@@ -87,9 +87,7 @@ class _Job:
         self.reader_stats: dict[str, Any] = {"kinds": {}, "scopes": {}, "rejects": 0}
         self.blobs = {"new": 0, "bytes": 0}
         self.reader_rss_mb: float | None = None
-        self.writer = Writer(
-            ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.stats
-        )
+        self.writer = Writer(ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.stats)
 
     def make_reader(self, submit) -> Reader:
         return Reader(
@@ -122,9 +120,7 @@ class _Job:
         with self.ledger.read() as conn:
             saved = {
                 row.scope: dict(row._mapping)
-                for row in conn.execute(
-                    select(checkpoints).where(checkpoints.c.stream == self.source.stream)
-                )
+                for row in conn.execute(select(checkpoints).where(checkpoints.c.stream == self.source.stream))
             }
         try:
             if self.settings.parallel and "fork" in multiprocessing.get_all_start_methods():
@@ -264,7 +260,7 @@ def _resumable_run(ledger: Ledger, stream: str, args: dict[str, Any]) -> int | N
         for run in runs.list_runs(ledger, stream=stream, command="extract", limit=3)
         if run.status != runs.RUNNING
     ]
-    if previous and previous[0].status == runs.INTERRUPTED:
+    if previous and previous[0].status == runs.INTERRUPTED:  # noqa: SIM102 (two different questions)
         if canonical_text(previous[0].args.get("source")) == canonical_text(args.get("source")):
             return previous[0].id
     return None

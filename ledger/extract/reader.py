@@ -75,9 +75,7 @@ class Reader:
         self.uncommitted += len(self.batch.records)
         now = time.monotonic()
         self.batch.commit = (
-            final
-            or self.uncommitted >= self.batch_size
-            or now - self.committed_at >= COMMIT_SECONDS
+            final or self.uncommitted >= self.batch_size or now - self.committed_at >= COMMIT_SECONDS
         )
         if self.batch.commit:
             self.uncommitted, self.committed_at = 0, now
@@ -123,7 +121,7 @@ class Reader:
         seen: set[str] | None = set() if scope.complete else None
         keyless_rejects = 0
         read = 0
-        for items, cursor in self.source.read(scope, cursor):
+        for items, cursor in self.source.read(scope, cursor):  # noqa: B020 (the cursor advances)
             for item in items:
                 read += 1
                 if isinstance(item, Reject):
@@ -175,9 +173,7 @@ class Reader:
     def _reject(self, reject: Reject, scope: str) -> None:
         self.rejects += 1
         self.batch.rejects.append((reject, scope))
-        log.warning(
-            "rejected input", stream=self.stream, location=reject.location, reason=reject.reason
-        )
+        log.warning("rejected input", stream=self.stream, location=reject.location, reason=reject.reason)
 
 
 def json_or_repr(value: Any) -> str:
@@ -189,6 +185,4 @@ def json_or_repr(value: Any) -> str:
 
 def record_input(record: Record) -> str:
     """The offending record as text for the rejects table."""
-    return json_or_repr(
-        {"kind": record.kind, "key": record.key, "data": record.data, "raw": record.raw}
-    )
+    return json_or_repr({"kind": record.kind, "key": record.key, "data": record.data, "raw": record.raw})

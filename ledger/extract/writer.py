@@ -220,9 +220,7 @@ class Writer:
             return (self.stream, name, text, complete, fingerprint, records, self.run_id, now)
 
         rows = [row(name, cursor, False, None, 0) for name, cursor in batch.cursors.items()]
-        rows += [
-            row(done.name, done.cursor, True, done.fingerprint, done.records) for done in batch.done
-        ]
+        rows += [row(done.name, done.cursor, True, done.fingerprint, done.records) for done in batch.done]
         bulk_write(
             conn,
             checkpoints,

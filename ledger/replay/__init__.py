@@ -19,7 +19,6 @@ from ledger import lifecycle, locks, runs
 from ledger.errors import ChatledgerError, UsageError
 from ledger.progress import NoProgress, Progress
 from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
-from ledger.retry import RetryPolicy
 from ledger.replay.plan import (
     INSERT_ONLY,
     MERGE,
@@ -30,6 +29,7 @@ from ledger.replay.plan import (
     plan_counts,
     unchanged_counts,
 )
+from ledger.retry import RetryPolicy
 from ledger.runs import utcnow
 from ledger.schema import target_state, targets
 from ledger.sink import Sink
@@ -299,4 +299,6 @@ def replay(
         finally:
             run.progress.finish()
 
-    return _Run(ledger, sink, "replay", args=args, parent_run_id=parent_run_id, progress=progress).execute(body)
+    return _Run(ledger, sink, "replay", args=args, parent_run_id=parent_run_id, progress=progress).execute(
+        body
+    )

@@ -55,7 +55,9 @@ class ReplayStats:
 
     def as_json(self) -> dict[str, Any]:
         tables = {
-            table: {name: round(value, 3) if name == "seconds" else int(value) for name, value in counts.items()}
+            table: {
+                name: round(value, 3) if name == "seconds" else int(value) for name, value in counts.items()
+            }
             for table, counts in sorted(self.tables.items())
         }
         return {
@@ -316,18 +318,35 @@ def record_outcomes(
         reference = canonical_text(outcome.target_ref) if outcome.target_ref is not None else None
         write_rows.append(
             (
-                run_id, target, outcome.stream, outcome.key, item.version, item.hash,
-                outcome.action, reference, item.held_version, item.held_hash, outcome.reason,
-            )  # fmt: skip
+                run_id,
+                target,
+                outcome.stream,
+                outcome.key,
+                item.version,
+                item.hash,
+                outcome.action,
+                reference,
+                item.held_version,
+                item.held_hash,
+                outcome.reason,
+            )
         )
         if outcome.action == "delete":
             gone.append((outcome.stream, outcome.key))
         else:
             state_rows.append(
                 (
-                    target, outcome.stream, outcome.key, item.kind, item.conversation,
-                    item.version, item.hash, reference, run_id, outcome.action == "skip",
-                )  # fmt: skip
+                    target,
+                    outcome.stream,
+                    outcome.key,
+                    item.kind,
+                    item.conversation,
+                    item.version,
+                    item.hash,
+                    reference,
+                    run_id,
+                    outcome.action == "skip",
+                )
             )
     bulk_write(conn, writes, WRITE_COLUMNS, write_rows)
     bulk_write(
@@ -387,9 +406,7 @@ def reconcile(ledger: Ledger, sink: Sink, current_run: int) -> int:
             if action is None:
                 continue
             head = conn.execute(
-                select(heads.c.kind, heads.c.conversation).where(
-                    heads.c.stream == stream, heads.c.key == key
-                )
+                select(heads.c.kind, heads.c.conversation).where(heads.c.stream == stream, heads.c.key == key)
             ).first()
             item = Item(
                 stream,

@@ -69,9 +69,7 @@ def _unit_order(sink: Sink):
     """SQL for (unit order, unit key): conversation-bound rows sort with their conversation."""
     kind_order = case(REPLAY_ORDER, value=heads.c.kind, else_=len(REPLAY_ORDER))
     if sink.unit == "conversation":
-        order = case(
-            (heads.c.conversation.is_not(None), literal(CONVERSATION_ORDER)), else_=kind_order
-        )
+        order = case((heads.c.conversation.is_not(None), literal(CONVERSATION_ORDER)), else_=kind_order)
         return order, func.coalesce(heads.c.conversation, heads.c.key)
     return kind_order, heads.c.key
 
@@ -218,10 +216,14 @@ def held_rows(
         target_state.c.stream == stream,
         target_state.c.skipped.is_(False),
     )
-    selections = [query] if units is None else [
-        query.where(or_(target_state.c.conversation.in_(batch), target_state.c.key.in_(batch)))
-        for batch in chunks(units)
-    ]
+    selections = (
+        [query]
+        if units is None
+        else [
+            query.where(or_(target_state.c.conversation.in_(batch), target_state.c.key.in_(batch)))
+            for batch in chunks(units)
+        ]
+    )
     for selected in selections:
         unit_order = func.coalesce(target_state.c.conversation, target_state.c.key)
         rows = conn.execution_options(yield_per=2000).execute(
@@ -277,7 +279,7 @@ class UnitBuilder:
         hashes = [w.hash for unit in members.values() for w in unit.values() if w.hash]
         documents = load_documents(self.conn, hashes)
         units = []
-        for (stream, unit_key), items in members.items():
+        for (_stream, unit_key), items in members.items():
             first = next(iter(items.values()))
             kind = "conversation" if unit_key != first.key or first.kind == "conversation" else first.kind
             units.append(

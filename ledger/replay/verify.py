@@ -85,7 +85,9 @@ def _pending(conn, target: str, stream: str) -> dict[str, int]:
     live_pending = and_(
         heads.c.deleted.is_(False), or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash)
     )
-    deleted_held = and_(heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False))
+    deleted_held = and_(
+        heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False)
+    )
     skipped = and_(target_state.c.skipped.is_(True), target_state.c.hash == heads.c.hash)
     row = conn.execute(
         select(

@@ -62,7 +62,7 @@ TABLES_OF_KIND = {
 
 @dataclass
 class CherryV2Options:
-    path: Path = option(  # noqa: RUF009 (option() builds the field)
+    path: Path = option(
         help="cherrystudio.sqlite: an existing Cherry Studio v2 database, or a new file to create."
     )
     markers: bool = option(True, help="Keep chatledger_markers in the database (exactly-once after crashes).")

@@ -73,7 +73,7 @@ class LaravelOptions:
     skip_blueprints: bool = option(
         False, help="Ignore blueprints: autopilots, profiles and policies get the defaults."
     )
-    l402_allowed_hosts: list[str] = option(  # noqa: RUF009 (option makes a field)
+    l402_allowed_hosts: list[str] = option(
         [], help="The app's lightning.l402.allowlist_hosts, copied into every autopilot policy."
     )
     markers: bool = option(True, help="Keep chatledger_markers in the target (exactly-once after crashes).")

@@ -20,14 +20,14 @@ class OnyxOptions:
         None, help="An Onyx admin API key (on_…), sent as a Bearer token.", secret=True
     )
     persona_id: int = option(0, help="The persona (assistant) imported chats belong to; 0 is Onyx's default.")
-    skip_emails: list[str] = option(  # noqa: RUF009 (option makes a field)
+    skip_emails: list[str] = option(
         [],
         help="Never create accounts for these emails (repeatable); their chats are skipped unless the account exists.",
     )
     invite_users: bool = option(
         False, help="Invite each new user before registering it (Onyx in invite-only mode)."
     )
-    credentials_file: Path = option(  # noqa: RUF009 (option makes a field)
+    credentials_file: Path = option(
         Path("onyx-credentials.jsonl"),
         help="Where the generated passwords of created users are appended (created with mode 0600).",
     )
@@ -35,7 +35,7 @@ class OnyxOptions:
         "Continue.",
         help="Text of the USER message put between two consecutive assistant messages (Onyx forbids them).",
     )
-    file_types: list[str] = option(  # noqa: RUF009 (option makes a field)
+    file_types: list[str] = option(
         [], help="ChatFileType values this Onyx accepts (default: those of the detected schema generation)."
     )
     markers: bool = option(

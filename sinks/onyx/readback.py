@@ -123,7 +123,9 @@ def descriptor_ids(sessions: dict[str, SessionRows]) -> list[str]:
     ]
 
 
-def read_descriptor(descriptor: Any, owner: str | None, facts: dict[str, dict[str, Any]], schema: OnyxSchema) -> list[Any]:
+def read_descriptor(
+    descriptor: Any, owner: str | None, facts: dict[str, dict[str, Any]], schema: OnyxSchema
+) -> list[Any]:
     if not isinstance(descriptor, dict):
         return [None, None, None, False]
     fact = facts.get(str(descriptor.get("id")))

@@ -98,7 +98,9 @@ class Credentials:
         except (json.JSONDecodeError, AttributeError):
             if not line.rstrip().endswith("}"):
                 return None
-            raise PermanentError(f"{self.path} line {number}: not a JSON object; fix or remove the line") from None
+            raise PermanentError(
+                f"{self.path} line {number}: not a JSON object; fix or remove the line"
+            ) from None
 
     def _open(self) -> int:
         """The file, created 0600 if new; refused when others may read it."""
@@ -125,7 +127,14 @@ class Credentials:
         try:
             if os.fstat(fd).st_size and not self._ends_with_newline():
                 os.write(fd, b"\n")  # after a line cut short: start a fresh one
-            line = canonical_text({"email": email, "password": password, "user_id": user_id, "created_at": dt.datetime.now(dt.UTC)})
+            line = canonical_text(
+                {
+                    "email": email,
+                    "password": password,
+                    "user_id": user_id,
+                    "created_at": dt.datetime.now(dt.UTC),
+                }
+            )
             os.write(fd, line.encode() + b"\n")
             os.fsync(fd)
         finally:

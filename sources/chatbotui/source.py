@@ -49,9 +49,7 @@ from ledger.kit import (
 
 @dataclass
 class ChatbotUIOptions:
-    path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
-        help="Chatbot UI export files, or folders holding them."
-    )
+    path: list[Path] = option(help="Chatbot UI export files, or folders holding them.")
     owner: str = option("", help="The owner (an email or a name): Chatbot UI exports name none.")
 
 
@@ -75,7 +73,11 @@ class ChatbotUISource(ExportSource):
         folder_names = {str(f.get("id")): f.get("name") for f in folders if isinstance(f, dict)}
         yield [
             self.owner_record(owner),
-            *[self._prompt(owner, version, prompt, folder_names) for prompt in prompts if isinstance(prompt, dict)],
+            *[
+                self._prompt(owner, version, prompt, folder_names)
+                for prompt in prompts
+                if isinstance(prompt, dict)
+            ],
         ]
         for index, conversation in enumerate(history):
             yield self.conversation(owner, conversation, f"{where} history[{index}]", folder_names)
@@ -180,5 +182,3 @@ class ChatbotUISource(ExportSource):
             "metadata": {},
         }
         return self.record("message", key, data, message, [conversation, parent])
-
-

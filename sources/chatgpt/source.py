@@ -64,9 +64,7 @@ REASONING_FIELDS = ("finished_duration_sec", "reasoning_status", "reasoning_titl
 
 @dataclass
 class ChatGPTOptions:
-    path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
-        help="The export ZIP, a conversations.json, or a folder holding them."
-    )
+    path: list[Path] = option(help="The export ZIP, a conversations.json, or a folder holding them.")
     owner: str = option(
         "", help="The owner (an email or a name) when the input has no user.json: a bare conversations.json."
     )

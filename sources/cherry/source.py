@@ -50,7 +50,7 @@ CHUNK = 200  # records per chunk of a big topic
 
 @dataclass
 class CherryOptions:
-    path: Path = option(  # noqa: RUF009 (option() builds the field)
+    path: Path = option(
         help="A Cherry Studio v1 backup (ZIP, folder or data.json), a v6 direct backup, "
         "or a folder of the v2 migration exporters' JSON (topics.json, message_blocks.json, files.json; "
         "assistants.json there or in redux/)."

@@ -72,7 +72,7 @@ ROLES = {"human": "user", "user": "user", "assistant": "assistant", "system": "s
 
 @dataclass
 class ClaudeOptions:
-    path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
+    path: list[Path] = option(
         help="The Claude.ai export ZIP, its conversations.json, or a folder holding them."
     )
     owner: str = option("", help="The owner (an email or a name) of conversations that name no account.")

@@ -162,7 +162,7 @@ class ExportIndex:
         if table in CHAT_TABLES and not (isinstance(ident, str) and ident.strip()):
             field_name = CHAT_TABLES[table]
             return Bad(table, location, f"a {table} document without {field_name}", text, thread)
-        if table in THREAD_TABLES + ("threads",) and not isinstance(body.get("threadId"), str):
+        if table in (*THREAD_TABLES, "threads") and not isinstance(body.get("threadId"), str):
             return Bad(table, location, f"a {table} document without threadId", text, thread)
         return Doc(table, ident.strip() if isinstance(ident, str) else None, location, body)
 

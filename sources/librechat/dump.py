@@ -185,7 +185,7 @@ class DumpStore(Store):
                 except (OSError, EOFError):
                     pass  # the readable part is indexed; _check_framing reported the damage
                 path = spooled
-            self._handles[name] = open(path, "rb")
+            self._handles[name] = open(path, "rb")  # noqa: SIM115 (kept open for offset reads; closed in close())
         return self._handles[name]
 
     def _workdir(self) -> str:

@@ -97,7 +97,7 @@ class LibreChatSource(Source):
         document = self.store.user(user_id)
         items: list[Record | Reject] = self._new_damage()
         if document is None:
-            yield items + [Reject(f"users _id {user_id}", "the user is no longer in the input")], None
+            yield [*items, Reject(f"users _id {user_id}", "the user is no longer in the input")], None
             return
         items.append(mapping.user_record(self.record, user_id, document))
         tally = Tally()

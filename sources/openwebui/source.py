@@ -55,7 +55,7 @@ SHARED_PREFIX = "shared-"
 
 @dataclass
 class OpenWebUIOptions:
-    path: list[Path] = option(  # noqa: RUF009 (option() builds the field)
+    path: list[Path] = option(
         [], help="Export JSON files, ZIPs, webui.db SQLite files, or folders holding them."
     )
     db_url: str = option(

@@ -47,7 +47,9 @@ def test_librechat_dump_into_onyx(postgres_database, tmp_path):
     with OnyxApi(postgres_database) as api:
 
         def replaying():
-            return replay(ledger, sink(ledger, postgres_database, api, credentials_file=tmp_path / "c.jsonl"), [STREAM])
+            return replay(
+                ledger, sink(ledger, postgres_database, api, credentials_file=tmp_path / "c.jsonl"), [STREAM]
+            )
 
         first_extract, extract_seconds = timed(extraction)
         first_replay, replay_seconds = timed(replaying)
@@ -57,8 +59,14 @@ def test_librechat_dump_into_onyx(postgres_database, tmp_path):
     ledger.close()
 
     records = sum(kind["read"] for kind in first_extract.stats["kinds"].values())
-    rows = query(postgres_database, "SELECT count(*), count(*) FILTER (WHERE message_type = 'SYSTEM') FROM chat_message")[0]
-    bridges = query(postgres_database, "SELECT count(*) FROM chat_message WHERE message = 'Continue.' AND message_type = 'USER'")[0][0]
+    rows = query(
+        postgres_database,
+        "SELECT count(*), count(*) FILTER (WHERE message_type = 'SYSTEM') FROM chat_message",
+    )[0]
+    bridges = query(
+        postgres_database,
+        "SELECT count(*) FROM chat_message WHERE message = 'Continue.' AND message_type = 'USER'",
+    )[0][0]
     sessions = query(postgres_database, "SELECT count(*) FROM chat_session")[0][0]
     assert first_extract.stats["kinds"]["message"]["new"] == MESSAGES == counts["messages"]
     assert first_replay.status == "succeeded" and rows[0] == MESSAGES + counts["conversations"] + bridges
@@ -66,7 +74,9 @@ def test_librechat_dump_into_onyx(postgres_database, tmp_path):
     assert again_extract.stats["events"] == 0 and checked.matches
 
     print()
-    print(f"LibreChat → Onyx benchmark: {MESSAGES:,} messages, {counts['conversations']:,} conversations, {USERS:,} users")
+    print(
+        f"LibreChat → Onyx benchmark: {MESSAGES:,} messages, {counts['conversations']:,} conversations, {USERS:,} users"
+    )
     print(f"  dump: {dump_bytes / 1e6:.1f} MB of BSON written in {generated:.1f} s")
     print(f"  extract: {records:,} records in {extract_seconds:.1f} s = {records / extract_seconds:,.0f} records/s "
           f"({MESSAGES / extract_seconds:,.0f} messages/s); peak RSS {first_extract.stats['peak_rss_mb']}")  # fmt: skip

@@ -47,7 +47,9 @@ def _run(ledger, source, settings: ExtractSettings | None) -> ExtractResult:
 
 def synthetic(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
     options = {"users": 3, "seed": 11, **options}
-    return _run(ledger, SyntheticSource(SyntheticOptions(**options), SourceContext(stream, ledger.blobs)), settings)
+    return _run(
+        ledger, SyntheticSource(SyntheticOptions(**options), SourceContext(stream, ledger.blobs)), settings
+    )
 
 
 def librechat(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
@@ -64,7 +66,9 @@ def convex(ledger, folder: Path, stream: str, settings=None, **options) -> Extra
     folder.mkdir(parents=True, exist_ok=True)
     path = write_export(folder / "convex-export.zip", convex_data.original())
     return _run(
-        ledger, ConvexSource(ConvexOptions(path=path, **options), SourceContext(stream, ledger.blobs)), settings
+        ledger,
+        ConvexSource(ConvexOptions(path=path, **options), SourceContext(stream, ledger.blobs)),
+        settings,
     )
 
 
@@ -76,7 +80,9 @@ def _exported(source_class, options_class, make_input, **fixed):
         path = make_input(folder)
         values = {"path": path if isinstance(path, list) else [path], "owner": "owner@example.org", **fixed}
         return _run(
-            ledger, source_class(options_class(**values, **options), SourceContext(stream, ledger.blobs)), settings
+            ledger,
+            source_class(options_class(**values, **options), SourceContext(stream, ledger.blobs)),
+            settings,
         )
 
     return run
@@ -87,7 +93,9 @@ def localstorage(ledger, folder: Path, stream: str, settings=None, **options) ->
     owners = inputs / "owners.json" if inputs.exists() else localstorage_data.write_inputs(inputs)
     return _run(
         ledger,
-        LocalStorageSource(LocalStorageOptions(owners_file=owners, **options), SourceContext(stream, ledger.blobs)),
+        LocalStorageSource(
+            LocalStorageOptions(owners_file=owners, **options), SourceContext(stream, ledger.blobs)
+        ),
         settings,
     )
 
@@ -104,7 +112,11 @@ def jsonl_example(ledger, folder: Path, stream: str, settings=None, **options) -
     ]  # fmt: skip
     (folder / "ada.jsonl").write_text("\n".join(json.dumps(chat) for chat in chats) + "\n")
     (folder / "bob.jsonl").write_text(json.dumps(chats[0]) + "\n" + '{"id": "broken"}\n')
-    return _run(ledger, JsonlSource(JsonlOptions(folder=folder, **options), SourceContext(stream, ledger.blobs)), settings)
+    return _run(
+        ledger,
+        JsonlSource(JsonlOptions(folder=folder, **options), SourceContext(stream, ledger.blobs)),
+        settings,
+    )
 
 
 def cherry(ledger, folder: Path, stream: str, settings=None, **options) -> ExtractResult:
@@ -123,13 +135,18 @@ CASES: dict[str, StreamCase] = {
         StreamCase("chatgpt", _exported(ChatGPTSource, ChatGPTOptions, lambda f: samples.chatgpt_zip(f)[0])),
         StreamCase("claude", _exported(ClaudeSource, ClaudeOptions, lambda f: samples.claude_export(f)[0])),
         StreamCase(
-            "openwebui", _exported(OpenWebUISource, OpenWebUIOptions, lambda f: samples.openwebui_single_chat(f)[0])
+            "openwebui",
+            _exported(OpenWebUISource, OpenWebUIOptions, lambda f: samples.openwebui_single_chat(f)[0]),
         ),
-        StreamCase("chatbotui", _exported(ChatbotUISource, ChatbotUIOptions, lambda f: samples.chatbotui_files(f)[0])),
+        StreamCase(
+            "chatbotui", _exported(ChatbotUISource, ChatbotUIOptions, lambda f: samples.chatbotui_files(f)[0])
+        ),
         StreamCase("localstorage", localstorage),
         StreamCase("jsonl-example", jsonl_example),
         StreamCase("cherry", cherry),
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_STREAMS=synthetic
-SELECTED = [name for name in os.environ.get("CHATLEDGER_CONTRACT_STREAMS", "").split(",") if name] or list(CASES)
+SELECTED = [name for name in os.environ.get("CHATLEDGER_CONTRACT_STREAMS", "").split(",") if name] or list(
+    CASES
+)

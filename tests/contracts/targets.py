@@ -76,7 +76,9 @@ def sql_dump(target: Target) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         names = sorted(inspect(conn).get_table_names())
         out = {
-            name: sorted(tuple(str(v) for v in row) for row in conn.execute(text(f"SELECT * FROM {quote(name)}")))
+            name: sorted(
+                tuple(str(v) for v in row) for row in conn.execute(text(f"SELECT * FROM {quote(name)}"))
+            )
             for name in names
         }
     engine.dispose()
@@ -124,7 +126,9 @@ def _sql_case(dialect: str) -> TargetCase:
 
 def _laravel_case(dialect: str) -> TargetCase:
     def prepare(request, tmp_path):
-        return Target(CASES[f"laravel-{dialect}"], create_tables(database(request, tmp_path, dialect)), tmp_path)
+        return Target(
+            CASES[f"laravel-{dialect}"], create_tables(database(request, tmp_path, dialect)), tmp_path
+        )
 
     return TargetCase(
         f"laravel-{dialect}",
@@ -271,6 +275,7 @@ FOLDER_EXAMPLE = TargetCase(
     add_foreign=_bundle_foreign,
 )
 
+
 def _cherry_dump(target: Target) -> dict[str, Any]:
     """The v2 database's rows; the FTS shadow tables are left out (their segments keep
     delete records: the cherry tests check the index with FTS5's integrity-check)."""
@@ -283,10 +288,13 @@ CHERRY_V2 = TargetCase(
         CASES["cherry-v2"], f"sqlite:///{app_database(tmp_path / 'cherrystudio.sqlite')}", tmp_path
     ),
     make=lambda target, ledger, name, **o: CherryV2Sink(
-        CherryV2Options(path=Path(target.where.removeprefix("sqlite:///")), **o), SinkContext(name, ledger.blobs)
+        CherryV2Options(path=Path(target.where.removeprefix("sqlite:///")), **o),
+        SinkContext(name, ledger.blobs),
     ),
     dump=_cherry_dump,
-    edit=lambda target: sql_execute(target, "UPDATE topic SET name = 'edited by hand' WHERE id = (SELECT min(id) FROM topic)"),
+    edit=lambda target: sql_execute(
+        target, "UPDATE topic SET name = 'edited by hand' WHERE id = (SELECT min(id) FROM topic)"
+    ),
     add_foreign=add_foreign_table,
 )
 
@@ -306,4 +314,6 @@ CASES: dict[str, TargetCase] = {
     ]
 }
 #: a quick subset for local runs: CHATLEDGER_CONTRACT_TARGETS=sql-sqlite,bundle
-SELECTED = [name for name in os.environ.get("CHATLEDGER_CONTRACT_TARGETS", "").split(",") if name] or list(CASES)
+SELECTED = [name for name in os.environ.get("CHATLEDGER_CONTRACT_TARGETS", "").split(",") if name] or list(
+    CASES
+)

@@ -135,13 +135,16 @@ class TestSinkContract:
         stream = extracted(ledger, tmp_path)
         with ledger.read() as conn:
             conversations = sorted(
-                conn.scalars(select(heads.c.key).where(heads.c.kind == "conversation", heads.c.stream == stream))
+                conn.scalars(
+                    select(heads.c.key).where(heads.c.kind == "conversation", heads.c.stream == stream)
+                )
             )
         poison = conversations[len(conversations) // 2]
         sink = target.sink(ledger)
-        unit_of_poison = poison if sink.unit == "conversation" else poison
-        faulty = Faulty(sink, poison={unit_of_poison}, transient=0.2)
-        result = replay(ledger, faulty, [stream], settings=ReplaySettings(batch_records=40, retry=FAST_RETRIES))
+        faulty = Faulty(sink, poison={poison}, transient=0.2)  # a conversation's unit key is its own
+        result = replay(
+            ledger, faulty, [stream], settings=ReplaySettings(batch_records=40, retry=FAST_RETRIES)
+        )
         assert result.status == "with-rejects" and result.stats["rejected_units"] == 1
         checked = verify(ledger, target.sink(ledger), [stream])
         assert checked.consistent  # everything written is right; the rejected unit is pending
@@ -175,7 +178,9 @@ class TestSinkContract:
         kept = verify(ledger, target.sink(ledger), [stream])
         assert kept.consistent and kept.counts["deleted_in_source"] > 0, kept.counts
         assert not any(row.action == "delete" for row in writes_of(ledger, merged.run_id))
-        propagated = replay(ledger, target.sink(ledger), [stream], settings=ReplaySettings(propagate_deletes=True))
+        propagated = replay(
+            ledger, target.sink(ledger), [stream], settings=ReplaySettings(propagate_deletes=True)
+        )
         assert any(row.action == "delete" for row in writes_of(ledger, propagated.run_id))
         checked = verify(ledger, target.sink(ledger), [stream])
         assert checked.matches and checked.counts["deleted_in_source"] == 0, checked.counts
@@ -192,7 +197,9 @@ def test_every_source_lands_with_no_rejects_and_no_silent_skips(ledger, tmp_path
             select(heads.c.key).where(heads.c.stream == stream, heads.c.deleted.is_(False)).limit(1)
         )
         accounted = {row.key for row in writes_of(ledger, result.run_id)}
-        every = set(conn.scalars(select(heads.c.key).where(heads.c.stream == stream, heads.c.deleted.is_(False))))
+        every = set(
+            conn.scalars(select(heads.c.key).where(heads.c.stream == stream, heads.c.deleted.is_(False)))
+        )
     assert live is not None
     assert accounted == every, f"records with no outcome: {sorted(every - accounted)[:5]}"
     checked = verify(ledger, target.sink(ledger), [stream])

@@ -11,8 +11,17 @@ HEAD_FILE_TYPES = {"image", "document", "plain_text", "tabular"}
 
 
 def pointer_columns(db_url: str) -> tuple[str, str]:
-    names = {row[0] for row in query(db_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'chat_message'")}
-    return ("parent_message_id", "latest_child_message_id") if "parent_message_id" in names else ("parent_message", "latest_child_message")
+    names = {
+        row[0]
+        for row in query(
+            db_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'chat_message'"
+        )
+    }
+    return (
+        ("parent_message_id", "latest_child_message_id")
+        if "parent_message_id" in names
+        else ("parent_message", "latest_child_message")
+    )
 
 
 def problems(db_url: str, file_types: set[str] = HEAD_FILE_TYPES) -> list[str]:
@@ -20,7 +29,10 @@ def problems(db_url: str, file_types: set[str] = HEAD_FILE_TYPES) -> list[str]:
     found: list[str] = []
     sessions = {
         row[0]: row[1:]
-        for row in query(db_url, "SELECT id::text, user_id::text, persona_id, deleted, onyxbot_flow, shared_status FROM chat_session")
+        for row in query(
+            db_url,
+            "SELECT id::text, user_id::text, persona_id, deleted, onyxbot_flow, shared_status FROM chat_session",
+        )
     }
     rows = query(
         db_url,
@@ -32,7 +44,9 @@ def problems(db_url: str, file_types: set[str] = HEAD_FILE_TYPES) -> list[str]:
         by_session[row[1]].append(row)
     for session, (user_id, persona, deleted, bot, shared) in sessions.items():
         if persona is None or deleted or bot or shared not in ("PRIVATE", "PUBLIC"):
-            found.append(f"{session}: session fields persona={persona} deleted={deleted} onyxbot_flow={bot} shared={shared}")
+            found.append(
+                f"{session}: session fields persona={persona} deleted={deleted} onyxbot_flow={bot} shared={shared}"
+            )
         found += _tree_problems(session, by_session[session])
         found += _file_problems(db_url, session, user_id, by_session[session], file_types)
     return found
@@ -63,7 +77,9 @@ def _tree_problems(session: str, rows: list[tuple]) -> list[str]:
     return found
 
 
-def _file_problems(db_url: str, session: str, owner: str, rows: list[tuple], file_types: set[str]) -> list[str]:
+def _file_problems(
+    db_url: str, session: str, owner: str, rows: list[tuple], file_types: set[str]
+) -> list[str]:
     found = []
     for row in rows:
         for descriptor in row[8] or []:
@@ -73,8 +89,15 @@ def _file_problems(db_url: str, session: str, owner: str, rows: list[tuple], fil
                 "WHERE uf.id = %s::uuid AND fr.file_id = %s",
                 (descriptor.get("user_file_id"), descriptor.get("id")),
             )
-            if not user_files or user_files[0][0] != owner or descriptor.get("type") not in file_types or not descriptor.get("name"):
-                found.append(f"{session}: message {row[0]} has a bad descriptor {descriptor} (owners {user_files})")
+            if (
+                not user_files
+                or user_files[0][0] != owner
+                or descriptor.get("type") not in file_types
+                or not descriptor.get("name")
+            ):
+                found.append(
+                    f"{session}: message {row[0]} has a bad descriptor {descriptor} (owners {user_files})"
+                )
     return found
 
 

@@ -26,15 +26,27 @@ from tests.librechat_onyx.onyx import API_KEY, plain_url
 
 STREAM = "lc"
 #: Onyx tables a migration writes, for before/after snapshots
-ONYX_TABLES = ("chat_session", "chat_message", "chat_feedback", "user_file", "file_record", "file_content", '"user"')
+ONYX_TABLES = (
+    "chat_session",
+    "chat_message",
+    "chat_feedback",
+    "user_file",
+    "file_record",
+    "file_content",
+    '"user"',
+)
 
 
 def source(ledger: Ledger, stream: str = STREAM, **options: Any) -> LibreChatSource:
-    return LibreChatSource(LibreChatOptions(**options), SourceContext(stream, ledger.blobs, lookups=Lookups(ledger)))
+    return LibreChatSource(
+        LibreChatOptions(**options), SourceContext(stream, ledger.blobs, lookups=Lookups(ledger))
+    )
 
 
 def run_extract(ledger: Ledger, stream: str = STREAM, *, full: bool = False, **options: Any) -> ExtractResult:
-    return extract(ledger, source(ledger, stream, **options), settings=ExtractSettings(batch_size=50, full=full))
+    return extract(
+        ledger, source(ledger, stream, **options), settings=ExtractSettings(batch_size=50, full=full)
+    )
 
 
 def records(ledger: Ledger, stream: str = STREAM) -> dict[str, dict[str, Any]]:

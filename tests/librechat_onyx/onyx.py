@@ -131,7 +131,8 @@ class OnyxApi:
             return None
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             row = conn.execute(
-                "SELECT user_id::text FROM api_key WHERE hashed_api_key = %s", (hashlib.sha256(token.encode()).hexdigest(),)
+                "SELECT user_id::text FROM api_key WHERE hashed_api_key = %s",
+                (hashlib.sha256(token.encode()).hexdigest(),),
             ).fetchone()
         return row[0] if row else None
 
@@ -145,7 +146,12 @@ class OnyxApi:
         request = json.loads(body)
         email, password = str(request.get("email", "")).lower(), str(request.get("password", ""))
         if len(password) < 8:
-            return 400, {"detail": {"code": "REGISTER_INVALID_PASSWORD", "reason": "Password must be at least 8 characters"}}
+            return 400, {
+                "detail": {
+                    "code": "REGISTER_INVALID_PASSWORD",
+                    "reason": "Password must be at least 8 characters",
+                }
+            }
         if self.invite_only and email not in self.invited:
             return 400, {"detail": "User not on allowed user whitelist"}
         with psycopg.connect(self.db_url, autocommit=True) as conn:
@@ -185,7 +191,10 @@ class OnyxApi:
             (file_id, name, mime, len(data)),
         )
         oid = conn.execute("SELECT lo_from_bytea(0, %s)", (data,)).fetchone()[0]
-        conn.execute("INSERT INTO file_content (file_id, lobj_oid, file_size) VALUES (%s, %s, %s)", (file_id, oid, len(data)))
+        conn.execute(
+            "INSERT INTO file_content (file_id, lobj_oid, file_size) VALUES (%s, %s, %s)",
+            (file_id, oid, len(data)),
+        )
         kind = chat_file_type(mime)
         conn.execute(
             "INSERT INTO user_file (id, user_id, file_id, name, file_type, content_type, status, created_at, "

@@ -20,7 +20,26 @@ from bson import ObjectId
 
 NO_PARENT = "00000000-0000-0000-0000-000000000000"
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-WORDS = ["the", "a", "of", "to", "and", "in", "data", "model", "answer", "question", "explain", "summary", "table", "code", "error", "café", "日本語", "🚀"]
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "data",
+    "model",
+    "answer",
+    "question",
+    "explain",
+    "summary",
+    "table",
+    "code",
+    "error",
+    "café",
+    "日本語",
+    "🚀",
+]
 
 
 def write_synthetic_dump(folder: Path, *, messages: int, users: int, seed: int = 1) -> dict[str, int]:
@@ -41,7 +60,9 @@ def write_synthetic_dump(folder: Path, *, messages: int, users: int, seed: int =
         while counts["messages"] < messages:
             user = user_ids[counts["conversations"] % users]
             conversation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            made = _conversation(rng, str(user), conversation_id, messages - counts["messages"], counts["conversations"])
+            made = _conversation(
+                rng, str(user), conversation_id, messages - counts["messages"], counts["conversations"]
+            )
             messages_out.writelines(bson.encode(document) for document in made)
             created = made[0]["createdAt"]
             conversations.write(bson.encode({
@@ -50,7 +71,16 @@ def write_synthetic_dump(folder: Path, *, messages: int, users: int, seed: int =
                 "updatedAt": made[-1]["createdAt"],
             }))  # fmt: skip
             if counts["conversations"] % 50 == 0:
-                shares.write(bson.encode({"_id": ObjectId(), "conversationId": conversation_id, "user": str(user), "shareId": conversation_id[:8]}))
+                shares.write(
+                    bson.encode(
+                        {
+                            "_id": ObjectId(),
+                            "conversationId": conversation_id,
+                            "user": str(user),
+                            "shareId": conversation_id[:8],
+                        }
+                    )
+                )
                 counts["shared"] += 1
             counts["conversations"] += 1
             counts["messages"] += len(made)
@@ -61,7 +91,9 @@ def _text(rng: random.Random, low: int, high: int) -> str:
     return " ".join(rng.choices(WORDS, k=rng.randint(low, high)))
 
 
-def _conversation(rng: random.Random, user: str, conversation_id: str, budget: int, index: int) -> list[dict[str, Any]]:
+def _conversation(
+    rng: random.Random, user: str, conversation_id: str, budget: int, index: int
+) -> list[dict[str, Any]]:
     clock = START + dt.timedelta(minutes=index)
     made: list[dict[str, Any]] = []
 
