@@ -54,6 +54,7 @@ from ledger.conversation import (
     parse_time,
     parts_of,
 )
+from ledger.dialects import Statistics, bulk_write, chunks, upsert
 from ledger.document_target import (
     MARKER_FIELD,
     DocumentTarget,
@@ -104,8 +105,14 @@ from ledger.sink import (
     out_of_space,
 )
 from ledger.source import Scope, Source, SourceContext
-from ledger.sql import Statistics, bulk_write, chunks, upsert
-from ledger.sqlsink import MARKER_TABLE, Markers, SqlTarget, classify_sql_error, marker_table, target_engine
+from ledger.sql_target import (
+    MARKER_TABLE,
+    Markers,
+    SqlTarget,
+    classify_sql_error,
+    marker_table,
+    target_engine,
+)
 
 
 def digest(*values: Any) -> str:

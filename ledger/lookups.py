@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 
 from ledger.canonical import canonical_text, loads
+from ledger.dialects import upsert
 from ledger.runs import utcnow
 from ledger.schema import lookups
-from ledger.sql import upsert
 from ledger.store import Ledger
 
 _MISSING = object()

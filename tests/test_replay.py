@@ -18,7 +18,7 @@ from ledger.replay.verify import verify
 from ledger.schema import target_state, writes
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
-from ledger.sqlsink import MARKER_TABLE
+from ledger.sql_target import MARKER_TABLE
 from ledger.store import Ledger, normalize_url
 from sinks.bundle import BundleOptions, BundleSink
 from sinks.sql import SqlOptions, SqlSink

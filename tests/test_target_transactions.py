@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.replay import replay
-from ledger.sqlsink import Markers
+from ledger.sql_target import Markers
 from tests.test_replay import dump, sql_sink, synthetic
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from ledger import failpoints, locks, runs
 from ledger.canonical import canonical_text, sha256_hex
+from ledger.dialects import Statistics, bulk_write, chunks
 from ledger.extract.batch import (
     CODEC,
     CONVERSATION,
@@ -24,7 +25,6 @@ from ledger.extract.batch import (
 from ledger.extract.reader import json_or_repr
 from ledger.records import Reject
 from ledger.schema import checkpoints, events, heads, payloads, rejects
-from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
 
 MAX_INLINE_REJECT = 1 << 20

@@ -20,13 +20,13 @@ from sqlalchemy import Connection, and_, delete, select
 
 from ledger import failpoints, locks, runs
 from ledger.canonical import canonical_text
+from ledger.dialects import Statistics, bulk_write, chunks
 from ledger.errors import ChatledgerError
 from ledger.progress import Progress
 from ledger.redact import redact
 from ledger.retry import RetryPolicy
 from ledger.schema import heads, rejects, target_state, writes
 from ledger.sink import Item, Outcome, PermanentError, Sink, TransientError, Unit
-from ledger.sql import Statistics, bulk_write, chunks
 from ledger.store import Ledger
 
 log = structlog.get_logger("chatledger.replay")

@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from ledger.canonical import loads
+from ledger.dialects import chunks
 from ledger.payloads import load_documents
 from ledger.records import REPLAY_ORDER
 from ledger.schema import heads, target_state
 from ledger.sink import Item, Sink, Unit
-from ledger.sql import chunks
 
 MERGE, INSERT_ONLY, REPLACE = "merge", "insert-only", "replace"
 POLICIES = (MERGE, INSERT_ONLY, REPLACE)

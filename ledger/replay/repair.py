@@ -14,8 +14,8 @@ from typing import Any
 
 from ledger.errors import UsageError
 from ledger.progress import Progress
-from ledger.replay import ReplayResult, ReplaySettings, _Run
 from ledger.replay.plan import UnitBuilder, held_rows
+from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun
 from ledger.sink import Repair, Sink, Unit
 from ledger.store import Ledger
 
@@ -86,7 +86,7 @@ def repair(
             sink.close()
         return ReplayResult(None, "dry-run", {"rule": rule, "fixes": len(fixes), "sample": fixes[:SAMPLE]})
 
-    def body(run: _Run) -> None:
+    def body(run: TargetRun) -> None:
         applier = run.applier(settings.retry)
         run.progress.start(f"repair {sink.target} {rule}", None)
         try:
@@ -95,4 +95,4 @@ def repair(
             run.progress.finish()
         run.extra.update(rule=rule, fixes=len(fixes), sample=fixes[:SAMPLE])
 
-    return _Run(ledger, sink, "repair", args=args, parent_run_id=None, progress=progress).execute(body)
+    return TargetRun(ledger, sink, "repair", args=args, parent_run_id=None, progress=progress).execute(body)

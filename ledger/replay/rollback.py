@@ -34,14 +34,14 @@ from sqlalchemy import select
 
 from ledger import runs
 from ledger.canonical import loads
+from ledger.dialects import chunks
 from ledger.errors import ChatledgerError, UsageError
 from ledger.progress import Progress
 from ledger.records import REPLAY_ORDER
-from ledger.replay import ReplayResult, ReplaySettings, _Run
 from ledger.replay.plan import UnitBuilder, Wanted, held_rows, unit_key_of
+from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink
-from ledger.sql import chunks
 from ledger.store import Ledger
 
 WRITING_COMMANDS = ("replay", "rollback", "repair")
@@ -227,7 +227,7 @@ def rollback(
             counts[action] = counts.get(action, 0) + 1
         return ReplayResult(None, "dry-run", {"plan": {"rollback": counts}, "runs": run_ids})
 
-    def body(run: _Run) -> None:
+    def body(run: TargetRun) -> None:
         # again under the target lock: another rollback of the run may have finished
         plan = plan_undo(ledger, run_id, run_ids, run.run_id)
         run.extra["rolls_back"] = run_ids
@@ -254,7 +254,9 @@ def rollback(
         finally:
             run.progress.finish()
 
-    return _Run(ledger, sink, "rollback", args=args, parent_run_id=run_id, progress=progress).execute(body)
+    return TargetRun(ledger, sink, "rollback", args=args, parent_run_id=run_id, progress=progress).execute(
+        body
+    )
 
 
 def _wanted(ledger: Ledger, sink: Sink, pairs: list, held_by_key: dict) -> list[Wanted]:

@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from ledger import lifecycle, runs
+from ledger.dialects import chunks
 from ledger.progress import NoProgress, Progress
 from ledger.replay.plan import UnitBuilder, held_rows
 from ledger.schema import heads, target_state
 from ledger.sink import Sink
-from ledger.sql import chunks
 from ledger.store import Ledger
 
 SAMPLE = 20

@@ -19,7 +19,7 @@ from sqlalchemy import inspect, text
 from examples.plugins.folder_sink import FolderOptions, FolderSink
 from ledger.kit import SinkContext
 from ledger.lookups import Lookups
-from ledger.sqlsink import target_engine
+from ledger.sql_target import target_engine
 from sinks.bundle import BundleOptions, BundleSink
 from sinks.cherry_v2 import CherryV2Options, CherryV2Sink
 from sinks.laravel import LaravelOptions, LaravelSink

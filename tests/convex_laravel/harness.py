@@ -20,7 +20,7 @@ from ledger.lookups import Lookups
 from ledger.replay import ReplayResult, ReplaySettings, replay
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
-from ledger.sqlsink import target_engine
+from ledger.sql_target import target_engine
 from ledger.store import Ledger
 from sinks.laravel import LaravelOptions, LaravelSink, tables
 from sinks.laravel.columns import utc_session

@@ -36,10 +36,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 
 from ledger.canonical import canonical_text, loads
+from ledger.dialects import bulk_write, chunks
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.redact import redact
 from ledger.sink import Outcome, PermanentError, TransientError
-from ledger.sql import bulk_write, chunks
 from ledger.store import normalize_url, sqlite_path
 
 MARKER_TABLE = "chatledger_markers"

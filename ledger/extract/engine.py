@@ -1,0 +1,315 @@
+"""The extraction engine: a source's records into the ledger (DESIGN §4, §7).
+
+extract → normalize → load, one batch at a time:
+
+1. the *reader* walks the source's scopes, encodes each record canonically and hashes
+   it, or rejects it with the reason, and fills batches of ``batch_size`` records (or
+   what it read in 5 seconds), handed over in parts of up to 10,000;
+2. the *writer* compares each part with ``heads`` and writes a batch in one ledger
+   transaction: payloads once per hash, events, heads, checkpoints, rejects, the run's
+   stats and the lock's heartbeat;
+3. the append rule: unchanged → no event; changed → version + 1; a key missing from a
+   scope read completely → a ``delete`` event; partial scopes never delete.
+
+The reader runs in a forked child process and sends batches through a pipe, so reading
+and encoding (Python work) overlap with writing on a second core; ``parallel=False``
+(or a platform without fork) runs both in the calling process.
+
+Crash safety: everything a batch covers commits together, so a process killed at any
+moment leaves the ledger as of its last commit. The next run skips scopes whose
+checkpoint proves them unchanged (fingerprint), or that the interrupted run already
+finished, and reads the rest again; unchanged records add no events, so nothing is
+duplicated.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger import lifecycle, locks, runs
+from ledger.blobs import HashOnlyBlobStore
+from ledger.canonical import canonical_text
+from ledger.errors import ChatledgerError
+from ledger.extract.batch import Tally
+from ledger.extract.reader import Reader
+from ledger.extract.writer import Writer
+from ledger.progress import NoProgress, Progress
+from ledger.redact import redact
+from ledger.schema import checkpoints
+from ledger.source import Source
+from ledger.store import Ledger
+
+__all__ = ["ExtractResult", "ExtractSettings", "extract"]
+
+
+@dataclass
+class ExtractSettings:
+    batch_size: int = 100_000  # records per ledger transaction (sent in parts)
+    full: bool = False  # ignore fingerprints and resume hints: read every scope
+    dry_run: bool = False  # compare and report, write nothing
+    parallel: bool = True  # read in a forked child process while this one writes
+
+
+@dataclass
+class ExtractResult:
+    run_id: int | None
+    status: str
+    stats: dict[str, Any]
+
+
+class _Job:
+    """One extraction: the reader's and the writer's sides and the stats they share."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        source: Source,
+        run_id: int | None,
+        settings: ExtractSettings,
+        progress: Progress,
+    ) -> None:
+        self.ledger = ledger
+        self.source = source
+        self.settings = settings
+        self.progress = progress
+        self.started = time.monotonic()
+        self.extra: dict[str, Any] = {}
+        self.reader_stats: dict[str, Any] = {"kinds": {}, "scopes": {}, "rejects": 0}
+        self.blobs = {"new": 0, "bytes": 0}
+        self.reader_rss_mb: float | None = None
+        self.writer = Writer(ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.stats)
+
+    def make_reader(self, submit) -> Reader:
+        return Reader(
+            self.source,
+            batch_size=self.settings.batch_size,
+            full=self.settings.full,
+            progress=self.progress,
+            submit=submit,
+        )
+
+    def stats(self, reader_stats: dict[str, Any] | None = None) -> dict[str, Any]:
+        reader = reader_stats or self.reader_stats
+        kinds = Tally(reader["kinds"]).merged(self.writer.tally)
+        seconds = round(time.monotonic() - self.started, 3)
+        read = sum(counts["read"] for counts in kinds.values())
+        return {
+            "kinds": kinds,
+            "events": self.writer.events,
+            "rejects": reader["rejects"],
+            "rejects_recorded": dict(self.writer.rejects.counts),
+            "scopes": reader["scopes"],
+            "blobs": dict(self.blobs),
+            "seconds": seconds,
+            "records_per_second": round(read / seconds) if seconds else 0,
+            "peak_rss_mb": {"writer": _peak_rss_mb(), "reader": self.reader_rss_mb or _peak_rss_mb()},
+            **self.extra,
+        }
+
+    def run(self, resumable_run: int | None) -> None:
+        with self.ledger.read() as conn:
+            saved = {
+                row.scope: dict(row._mapping)
+                for row in conn.execute(select(checkpoints).where(checkpoints.c.stream == self.source.stream))
+            }
+        try:
+            if self.settings.parallel and "fork" in multiprocessing.get_all_start_methods():
+                self._run_forked(saved, resumable_run)
+            else:
+                self._run_inline(saved, resumable_run)
+        except BaseException:
+            self.writer.abort()
+            raise
+        self.writer.finish()
+
+    def _run_inline(self, saved: dict, resumable_run: int | None) -> None:
+        blobs = self.source.context.blobs
+        before = (blobs.written, blobs.written_bytes)
+        self.extra["source"] = self.source.describe()
+        reader = self.make_reader(self.writer.apply)
+        try:
+            _read_all(reader, saved, resumable_run)
+        finally:
+            self.source.close()
+        self.reader_stats = reader.snapshot()
+        self.blobs = {
+            "new": blobs.written - before[0],
+            "bytes": blobs.written_bytes - before[1],
+        }
+
+    def _run_forked(self, saved: dict, resumable_run: int | None) -> None:
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_reader_process,
+            args=(self, saved, resumable_run, send),
+            name=f"chatledger-reader:{self.source.stream}",
+            daemon=True,
+        )
+        child.start()
+        send.close()
+        try:
+            while True:
+                try:
+                    message = receive.recv()
+                except EOFError:
+                    child.join(5)
+                    raise ChatledgerError(
+                        f"the reader process of {self.source.stream!r} ended without "
+                        f"finishing (exit code {child.exitcode})"
+                    ) from None
+                if message[0] == "batch":
+                    self.writer.apply(message[1])
+                elif message[0] == "describe":
+                    self.extra["source"] = message[1]
+                elif message[0] == "done":
+                    self.reader_stats, self.blobs, self.reader_rss_mb = message[1:4]
+                    return
+                else:
+                    raise ChatledgerError(f"reading {self.source.stream!r} failed: {message[1]}")
+        except BaseException:
+            if child.is_alive():
+                child.kill()
+            raise
+        finally:
+            child.join()
+            receive.close()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    Linux's ``VmHWM`` belongs to the process image; ``ru_maxrss`` survives ``exec`` and
+    would report the peak of whatever process started this one."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KB on Linux
+
+
+def _read_all(reader: Reader, saved: dict, resumable_run: int | None) -> None:
+    reader.progress.start(f"extract {reader.stream}", reader.source.scope_count())
+    try:
+        reader.run(saved, resumable_run)
+    finally:
+        reader.progress.finish()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this child when the parent dies (a killed extract leaves no
+    orphan reader behind)."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _reader_process(job: _Job, saved: dict, resumable_run: int | None, send) -> None:
+    """The forked child: read, encode, send batches; never touches the ledger database."""
+    parent = os.getppid()
+    _die_with_parent()
+    code = 0
+    try:
+        if os.getppid() != parent:
+            return
+        blobs = job.source.context.blobs
+        before = (blobs.written, blobs.written_bytes)
+        send.send(("describe", job.source.describe()))
+        reader = job.make_reader(lambda batch: send.send(("batch", batch)))
+        try:
+            _read_all(reader, saved, resumable_run)
+        finally:
+            job.source.close()
+        new_blobs = {"new": blobs.written - before[0], "bytes": blobs.written_bytes - before[1]}
+        send.send(("done", reader.snapshot(), new_blobs, _peak_rss_mb()))
+    except BaseException as exc:
+        code = 1
+        detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
+        try:
+            send.send(("error", redact(detail), redact(traceback.format_exc())))
+        except (BrokenPipeError, OSError):
+            pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # skip the parent's atexit handlers and pooled connections
+
+
+def _resumable_run(ledger: Ledger, stream: str, args: dict[str, Any]) -> int | None:
+    """The previous run of this stream, when it was interrupted with the same arguments."""
+    previous = [
+        run
+        for run in runs.list_runs(ledger, stream=stream, command="extract", limit=3)
+        if run.status != runs.RUNNING
+    ]
+    if previous and previous[0].status == runs.INTERRUPTED:  # noqa: SIM102 (two different questions)
+        if canonical_text(previous[0].args.get("source")) == canonical_text(args.get("source")):
+            return previous[0].id
+    return None
+
+
+def extract(
+    ledger: Ledger,
+    source: Source,
+    *,
+    settings: ExtractSettings | None = None,
+    args: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    parent_run_id: int | None = None,
+) -> ExtractResult:
+    """Extract ``source`` into ``ledger`` as one run; return the run's id, status and stats.
+
+    ``args`` (already redacted) is stored with the run. A dry run opens no run, takes no
+    lock and writes nothing, not even blobs.
+    """
+    settings = settings or ExtractSettings()
+    progress = progress or NoProgress()
+    args = args or {}
+    if settings.dry_run:
+        source.context.blobs = HashOnlyBlobStore(ledger.blobs)
+        job = _Job(ledger, source, None, settings, progress)
+        job.run(None)
+        return ExtractResult(None, "dry-run", job.stats())
+
+    runs.reap_interrupted(ledger)  # an interrupted run's resume hints count
+    resumable = None if settings.full else _resumable_run(ledger, source.stream, args)
+    job: _Job | None = None
+    with lifecycle.run(
+        ledger,
+        "extract",
+        stats=lambda: job.stats() if job else {},
+        stream=source.stream,
+        args=args,
+        parent_run_id=parent_run_id,
+        lock=locks.stream_lock(source.stream),
+    ) as active:
+        job = _Job(ledger, source, active.id, settings, progress)
+        if resumable:
+            job.extra["resumed_from_run"] = resumable
+        job.run(resumable)
+        rejected = job.stats()["rejects"]
+        if rejected:
+            active.finish(
+                runs.WITH_REJECTS,
+                f"{rejected} input(s) rejected; see chatledger report {active.id}",
+            )
+    status = active.outcome[0] if active.outcome else runs.SUCCEEDED
+    return ExtractResult(active.id, status, job.stats())
