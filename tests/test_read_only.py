@@ -79,7 +79,8 @@ def test_verify_and_repair_dry_run_create_nothing_in_the_target(tmp_path):
 def test_a_server_target_gets_no_tables_from_verify_or_a_dry_repair(ledger, server_url):
     synthetic(ledger, users=2)
     sink = SqlSink(SqlOptions(url=server_url), SinkContext("out", ledger.blobs, read_only=True))
-    assert verify(ledger, sink, ["syn"]).matches  # nothing written yet: all pending
+    checked = verify(ledger, sink, ["syn"])  # nothing written yet: all pending, nothing else
+    assert checked.consistent and checked.counts["pending"] > 0
     assert repair(ledger, sink, "resync", ["syn"], settings=ReplaySettings(dry_run=True)).run_id is None
     assert tables(server_url) == set()
 
