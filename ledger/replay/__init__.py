@@ -35,6 +35,7 @@ from ledger.schema import target_state, targets
 from ledger.sink import Sink
 from ledger.sql import upsert
 from ledger.store import Ledger
+from ledger.timeline import Timeline
 
 __all__ = [
     "INSERT_ONLY",
@@ -121,6 +122,7 @@ class _Run:
         self.stats = ReplayStats()
         self.extra: dict[str, Any] = {}
         self.started = time.monotonic()
+        self.timeline = Timeline(self.started)
         self.run_id: int | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -135,9 +137,11 @@ class _Run:
             **stats,
             **self.extra,
             "seconds": round(time.monotonic() - self.started, 3),
+            "timeline": self.timeline.as_json(),
         }
 
     def save(self, conn) -> None:
+        self.timeline.sample(self.stats.written + self.stats.skipped)
         runs.save_stats(conn, self.run_id, self.summary())
 
     def applier(self, retry: RetryPolicy, truncate: bool = False) -> Applier:
