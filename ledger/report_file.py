@@ -165,6 +165,14 @@ def _moment(stamp: str) -> str:
     return _rfc3339(dt.datetime.fromisoformat(stamp))
 
 
+def _error_line(run: dict[str, Any]) -> str:
+    """The run's error; for a run that finished (with rejects, drift) it is a note."""
+    if not run.get("error"):
+        return ""
+    label = "note" if run["status"] in (runs.WITH_REJECTS, runs.DRIFTED) else "error"
+    return f'<p class="error">{label}: {escape(run["error"])}</p>'
+
+
 def _run_meta(run: dict[str, Any], document: dict[str, Any]) -> str:
     where = " · ".join(
         f"{name} <b>{escape(str(run[name]))}</b>" for name in ("stream", "target") if run.get(name)
@@ -187,8 +195,7 @@ def _run_meta(run: dict[str, Any], document: dict[str, Any]) -> str:
         )
         + "</p>",
     ]
-    if run.get("error"):
-        lines.append(f'<p class="error">error: {escape(run["error"])}</p>')
+    lines.append(_error_line(run))
     return "\n".join(lines)
 
 
@@ -243,8 +250,7 @@ def _part(run: dict[str, Any], *, heading: bool) -> str:
     if heading:
         name = f"{command} run {run['id']}" if run["id"] else f"{command} (dry run)"
         html.append(f'<h2 data-part="{escape(command)}">{escape(name)} {_status(run["status"])}</h2>')
-        if run.get("error"):
-            html.append(f'<p class="error">error: {escape(run["error"])}</p>')
+        html.append(_error_line(run))
     else:
         html.append(f'<h2 data-part="{escape(command)}">Counts</h2>')
     if "kinds" in stats:
@@ -270,7 +276,11 @@ def _part(run: dict[str, Any], *, heading: bool) -> str:
     if command == "verify" and "ok" in stats:
         html.append(_parity(stats))
     if stats.get("sink"):
-        html.append(_counts_table({"sink": stats["sink"]}, tuple(stats["sink"]), label="counter"))
+        rows = "".join(
+            f'<tr><td>{escape(name)}</td><td class="n">{_number(value)}</td></tr>'
+            for name, value in stats["sink"].items()
+        )
+        html.append(f"<h3>Sink counters</h3><table><tr><th>counter</th><th>count</th></tr>{rows}</table>")
     html.append(_plots(stats.get("timeline") or []))
     return "\n".join(html)
 
@@ -315,7 +325,7 @@ WIDTH, HEIGHT, MARGIN = 520, 200, 48
 
 def _plots(timeline: list[list[float]]) -> str:
     """Records handled and records per second over the run, from the timeline samples."""
-    if len(timeline) < 2:
+    if not timeline:
         return ""
     points = [(0.0, 0.0), *((float(t), float(n)) for t, n in timeline)]
     rates = [(t1, (n1 - n0) / (t1 - t0)) for (t0, n0), (t1, n1) in pairwise(points) if t1 > t0]
@@ -347,6 +357,6 @@ def _chart(points: list[tuple[float, float]], title: str, name: str) -> str:
         f'<text x="{MARGIN - 4}" y="{MARGIN + 4}" font-size="11" text-anchor="end">{top:,.0f}</text>'
         f'<text x="{MARGIN - 4}" y="{HEIGHT - MARGIN}" font-size="11" text-anchor="end">0</text>'
         f'<text x="{WIDTH - MARGIN}" y="{HEIGHT - MARGIN + 16}" font-size="11" text-anchor="end">'
-        f"{right:,.1f} s</text>"
+        f"{right:,.{2 if right < 10 else 0}f} s</text>"
         f'<text x="{MARGIN}" y="{HEIGHT - MARGIN + 16}" font-size="11">0 s</text></svg>'
     )

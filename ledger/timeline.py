@@ -24,8 +24,8 @@ class Timeline:
     def sample(self, records: int) -> None:
         """One batch was saved; ``records``: how many the run has handled so far."""
         self.latest = [round(time.monotonic() - self.started, 3), records]
-        self.batches += 1
-        if self.batches % self.stride:
+        batch, self.batches = self.batches, self.batches + 1
+        if batch % self.stride:  # kept samples are the batches 0, stride, 2 × stride, …
             return
         self.samples.append(self.latest)
         if len(self.samples) > CAP:

@@ -156,7 +156,7 @@ def migrate(
         check=check,
     )
     write_report(
-        report,
+        report_to,
         opened,
         done.run_id,
         "migrate",
