@@ -10,7 +10,9 @@ takes the lock (a lock held elsewhere ends the run ``refused``), and on the way 
   :func:`terminate_on_sigterm` installs): ``interrupted``;
 - any other exception: ``failed``, with the (redacted) error.
 
-The lock is released either way. If the ledger itself cannot record the end (a full
+The lock is released either way. Each run logs two events (:func:`ledger.logs.run_event`):
+``run started`` (id, command, stream/target) and ``run finished`` (id, status, counts,
+seconds, error). If the ledger itself cannot record the end (a full
 disk, a lost connection), the original error still reaches the caller — the ledger's
 own failure is logged, never shown instead of it — and the run is left ``running``,
 which the next command marks ``interrupted`` once this process is gone.
@@ -19,6 +21,7 @@ which the next command marks ``interrupted`` once this process is gone.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +29,9 @@ from typing import Any
 
 import structlog
 
-from ledger import locks, runs
+from ledger import locks, logs, runs
 from ledger.errors import ChatledgerError, LockHeld
+from ledger.report_file import run_counts
 from ledger.store import Ledger
 
 log = structlog.get_logger("chatledger.run")
@@ -67,19 +71,31 @@ class ActiveRun:
     """The run being executed: its id, and how it will end."""
 
     id: int
+    command: str
     stats: Callable[[], dict[str, Any]]
     outcome: tuple[str, str | None] | None = field(default=None)
+    started: float = field(default_factory=time.monotonic)
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Say how the run ends when the body returns (default: succeeded)."""
         self.outcome = (status, error)
 
 
-def _end(ledger: Ledger, run_id: int, status: str, stats: dict[str, Any], error: str | None) -> None:
+def _end(ledger: Ledger, active: ActiveRun, status: str, error: str | None) -> None:
+    stats = active.stats()
+    logs.run_event(
+        "run finished",
+        run_id=active.id,
+        command=active.command,
+        status=status,
+        counts=run_counts(active.command, stats),
+        seconds=round(time.monotonic() - active.started, 3),
+        **({"error": error} if error else {}),
+    )
     try:
-        runs.finish_run(ledger, run_id, status, stats, error=error)
+        runs.finish_run(ledger, active.id, status, stats, error=error)
     except Exception:  # the ledger is the problem: say so in the log, keep the real error
-        log.error("could not record the end of the run", run_id=run_id, status=status, exc_info=True)
+        log.error("could not record the end of the run", run_id=active.id, status=status, exc_info=True)
         if status == runs.SUCCEEDED:
             raise
 
@@ -101,7 +117,14 @@ def run(
     run_id = runs.start_run(
         ledger, command, stream=stream, target=target, args=args, parent_run_id=parent_run_id
     )
-    active = ActiveRun(run_id, stats)
+    logs.run_event(
+        "run started",
+        run_id=run_id,
+        command=command,
+        **{name: value for name, value in (("stream", stream), ("target", target)) if value},
+        **({"parent_run_id": parent_run_id} if parent_run_id else {}),
+    )
+    active = ActiveRun(run_id, command, stats)
     locked = False
     try:
         if lock is not None:
@@ -111,12 +134,12 @@ def run(
     except BaseException as exc:
         if locked:
             _release(ledger, lock, run_id)
-        _end(ledger, run_id, status_of(exc), active.stats(), error_text(exc))
+        _end(ledger, active, status_of(exc), error_text(exc))
         raise
     if locked:
         locks.release(ledger, lock, run_id)
     status, error = active.outcome or (runs.SUCCEEDED, None)
-    _end(ledger, run_id, status, active.stats(), error)
+    _end(ledger, active, status, error)
 
 
 def _release(ledger: Ledger, lock: str, run_id: int) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ledger import __version__, api, plugins, queries, report, runs
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
+from ledger.cli.reporting import ReportFile, write_report
 from ledger.extract import ExtractSettings
 from ledger.options import option_specs
 from ledger.progress import for_terminal
@@ -111,6 +112,7 @@ def extract(
     validate_only: Annotated[
         bool, typer.Option(help="Print what the source finds in its input; extract nothing.")
     ] = False,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Extract a stream into the ledger. Source options follow as flags
@@ -138,6 +140,7 @@ def extract(
         settings=settings,
         progress=for_terminal(progress and not as_json),
     )
+    write_report(report_to, opened, result.run_id, "extract", [("extract", result.stats)])
     if as_json:
         print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
     elif result.run_id is None:

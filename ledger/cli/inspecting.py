@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ledger import config as configuration
-from ledger import locks, queries, report, runs
+from ledger import locks, queries, report, report_file, runs
 from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
 from ledger.errors import UsageError
 from ledger.store import EXISTING
@@ -36,10 +37,23 @@ def list_runs(
 def show_report(
     ctx: typer.Context,
     run_id: Annotated[int, typer.Argument(metavar="RUN", help="A run id (see `chatledger runs`).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the report to FILE instead (.json: JSON, else HTML).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show one run: what it read, wrote, skipped and rejected."""
     opened = state_of(ctx).ledger(EXISTING)
+    if output is not None:
+        report_file.write(output, report_file.run_document(opened, run_id))
+        out.print(f"report written to {output}", highlight=False, markup=False)
+        return
     run = runs.get_run(opened, run_id)
     if run is None:
         raise UsageError(f"there is no run {run_id}")

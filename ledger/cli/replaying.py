@@ -8,6 +8,7 @@ import typer
 
 from ledger import api, queries, report, runs
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
+from ledger.cli.reporting import ReportFile, write_report
 from ledger.extract import ExtractSettings
 from ledger.progress import for_terminal
 from ledger.replay import ReplaySettings
@@ -80,6 +81,7 @@ def replay(
     ] = False,
     dry_run: DryRun = False,
     progress: Progressing = True,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Replay streams from the ledger into a target. Sink options follow as flags
@@ -105,6 +107,7 @@ def replay(
         settings=settings,
         progress=for_terminal(progress and not as_json),
     )
+    write_report(report_to, opened, result.run_id, "replay", [("replay", result.stats)])
     _print_replay(opened, result, as_json)
 
 
@@ -130,6 +133,7 @@ def migrate(
     ] = True,
     dry_run: DryRun = False,
     progress: Progressing = True,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Extract a stream, replay it into a target and verify the target, as one run."""
@@ -150,6 +154,13 @@ def migrate(
         ),
         progress=for_terminal(progress and not as_json),
         check=check,
+    )
+    write_report(
+        report_to,
+        opened,
+        done.run_id,
+        "migrate",
+        [("extract", done.extract.stats), ("replay", done.replay.stats)],
     )
     if as_json:
         print_json(
@@ -185,6 +196,7 @@ def rollback(
     ] = False,
     dry_run: DryRun = False,
     progress: Progressing = True,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Undo what one run wrote to its target, in reverse (itself a run that can be rolled
@@ -200,6 +212,7 @@ def rollback(
         settings=_replay_settings(dry_run=dry_run),
         progress=for_terminal(progress and not as_json),
     )
+    write_report(report_to, opened, result.run_id, "rollback", [("rollback", result.stats)])
     _print_replay(opened, result, as_json)
 
 
@@ -210,13 +223,15 @@ def verify(
     target_name: TargetName = None,
     stream: Streams = None,
     progress: Progressing = True,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Read the target back and compare it with the ledger; exit code 3 on a mismatch.
     Never writes to the target."""
     state = state_of(ctx)
+    opened = state.ledger(EXISTING)
     result = api.verify_target(
-        state.ledger(EXISTING),
+        opened,
         state.config(),
         target,
         list(ctx.args),
@@ -224,6 +239,7 @@ def verify(
         streams=stream,
         progress=for_terminal(progress and not as_json),
     )
+    write_report(report_to, opened, result.run_id, "verify", [])
     if as_json:
         print_json(result.as_json())
     else:
@@ -240,6 +256,7 @@ def repair(
     stream: Streams = None,
     dry_run: DryRun = False,
     progress: Progressing = True,
+    report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a named, deterministic fix-up; a second run writes nothing."""
@@ -256,4 +273,5 @@ def repair(
         settings=_replay_settings(dry_run=dry_run),
         progress=for_terminal(progress and not as_json),
     )
+    write_report(report_to, opened, result.run_id, "repair", [("repair", result.stats)])
     _print_replay(opened, result, as_json)

@@ -48,6 +48,7 @@ from ledger.redact import redact
 from ledger.schema import checkpoints
 from ledger.source import Source
 from ledger.store import Ledger
+from ledger.timeline import Timeline
 
 __all__ = ["ExtractResult", "ExtractSettings", "extract"]
 
@@ -83,11 +84,12 @@ class _Job:
         self.settings = settings
         self.progress = progress
         self.started = time.monotonic()
+        self.timeline = Timeline(self.started)
         self.extra: dict[str, Any] = {}
         self.reader_stats: dict[str, Any] = {"kinds": {}, "scopes": {}, "rejects": 0}
         self.blobs = {"new": 0, "bytes": 0}
         self.reader_rss_mb: float | None = None
-        self.writer = Writer(ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.stats)
+        self.writer = Writer(ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.batch_stats)
 
     def make_reader(self, submit) -> Reader:
         return Reader(
@@ -113,8 +115,15 @@ class _Job:
             "seconds": seconds,
             "records_per_second": round(read / seconds) if seconds else 0,
             "peak_rss_mb": {"writer": _peak_rss_mb(), "reader": self.reader_rss_mb or _peak_rss_mb()},
+            "timeline": self.timeline.as_json(),
             **self.extra,
         }
+
+    def batch_stats(self, reader_stats: dict[str, Any]) -> dict[str, Any]:
+        """The stats the writer saves with a batch, after sampling the records read so far."""
+        stats = self.stats(reader_stats)
+        self.timeline.sample(sum(counts["read"] for counts in stats["kinds"].values()))
+        return stats | {"timeline": self.timeline.as_json()}
 
     def run(self, resumable_run: int | None) -> None:
         with self.ledger.read() as conn:

@@ -35,6 +35,7 @@ from ledger.runs import utcnow
 from ledger.schema import target_state, targets
 from ledger.sink import Sink
 from ledger.store import Ledger
+from ledger.timeline import Timeline
 
 
 @dataclass
@@ -110,6 +111,7 @@ class TargetRun:
         self.stats = ReplayStats()
         self.extra: dict[str, Any] = {}
         self.started = time.monotonic()
+        self.timeline = Timeline(self.started)
         self.run_id: int | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -124,9 +126,11 @@ class TargetRun:
             **stats,
             **self.extra,
             "seconds": round(time.monotonic() - self.started, 3),
+            "timeline": self.timeline.as_json(),
         }
 
     def save(self, conn) -> None:
+        self.timeline.sample(self.stats.written + self.stats.skipped)
         runs.save_stats(conn, self.run_id, self.summary())
 
     def applier(self, retry: RetryPolicy, truncate: bool = False) -> Applier:
