@@ -152,10 +152,14 @@ def say(text: str) -> None:
 
 def _print_rows(rows: dict) -> None:
     for key, row in rows.items():
-        value = "(unset)" if row["value"] is None else '""' if row["value"] == "" else row["value"]
+        value = _shown(row["value"])
         if row["origin"] == configuration.DEFAULT:
             say(f"  {key} = {value}  (default)")
             continue
         where = "" if row["origin"] == configuration.FILE else f" {row['where']}"
-        default = "required" if row["default"] == "required" else f"default {row['default']}"
+        default = "required" if row["default"] == "required" else f"default {_shown(row['default'])}"
         say(f"  {key} = {value}  ({row['origin']}{where}; {default})")
+
+
+def _shown(value) -> str:
+    return "(unset)" if value is None else '""' if value == "" else str(value)
