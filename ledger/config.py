@@ -53,7 +53,7 @@ from ledger.options import (
     suggestion,
     unknown_option,
 )
-from ledger.redact import MASK, redact, register_secret
+from ledger.redact import redact, register_secret
 from ledger.store import DEFAULT_URL
 
 CONFIG_NAME = "chatledger.toml"
@@ -231,7 +231,7 @@ def ledger_url(config: Config, flag: str | None) -> Setting:
 def blobs_setting(config: Config, flag: str | None) -> Setting | None:
     override = env_name("ledger", "blobs")
     if flag:
-        return Setting(flag, "--blobs", FLAG)
+        return Setting(flag, "blobs argument", FLAG)
     if os.environ.get(override):
         return Setting(os.environ[override], override, ENV)
     if "blobs" in config.ledger:
@@ -299,13 +299,8 @@ def _file_values(
     for key, written in entry.items():
         if key == "type":
             continue
-        where = config.where(section, name, key)
-        if key == "streams" and section == "targets":
-            found[key] = Setting(written, where, FILE)
-            continue
-        if key not in specs:
-            raise unknown_option(list(specs), key, where)
-        found[key] = Setting(_anchor(specs[key], written, config.folder), where, FILE)
+        value = _anchor(specs[key], written, config.folder) if key in specs else written
+        found[key] = Setting(value, config.where(section, name, key), FILE)  # _check judges it
     return found
 
 
@@ -427,7 +422,6 @@ def _show_ledger(config: Config, ledger_flag: str | None) -> dict[str, Any]:
     else:
         url = ledger_url(config, ledger_flag)
     shown = {"url": _row(redact(str(url.value)), url, DEFAULT_URL)}
-    shown["url"]["origin"] = url.kind
     blobs = blobs_setting(config, None)
     shown["blobs"] = _row(blobs.value if blobs else None, blobs, "beside a SQLite ledger")
     return shown
@@ -443,9 +437,13 @@ def _show_plugin(config: Config, section: str, name: str) -> dict[str, Any]:
     shown_values = masked(options_class, plugin.values)
     rows = {}
     for spec in option_specs(options_class):
-        default = "required" if spec.required else masked(options_class, {spec.name: spec.default})[spec.name]
-        if spec.secret and not spec.required and spec.default is not None:
-            default = MASK
+        default = (
+            "required"
+            if spec.required
+            else None
+            if spec.default is None
+            else masked(options_class, {spec.name: spec.default})[spec.name]
+        )
         rows[spec.name] = _row(shown_values.get(spec.name), plugin.origins.get(spec.name), default)
     out = {"type": entry["type"], "options": rows}
     if section == "targets":
