@@ -30,6 +30,10 @@ streams = ["demo"]
 """
 
 
+# in this process: the reader's child process would double every run's start-up time
+EXTRACT = ("extract", "--no-parallel", "--no-progress")
+
+
 @pytest.fixture
 def project(tmp_path) -> Path:
     """A runbook folder and, beside it, an unrelated working directory ``elsewhere``."""
@@ -59,9 +63,9 @@ def write(folder: Path, text: str) -> None:
 
 def test_the_ledger_and_outputs_land_beside_the_file_from_any_folder(project):
     elsewhere = project.parent / "elsewhere"
-    first = run_cli("extract", "demo", "--no-progress", cwd=project)
+    first = run_cli(*EXTRACT, "demo", cwd=project)
     assert first.returncode == 0, first.stderr
-    by_flag = run_cli("--config", "../project/chatledger.toml", "extract", "demo", "--json", cwd=elsewhere)
+    by_flag = run_cli("--config", "../project/chatledger.toml", *EXTRACT, "demo", "--json", cwd=elsewhere)
     assert by_flag.returncode == 0, by_flag.stderr
     assert json.loads(by_flag.stdout)["stats"]["events"] == 0  # the same ledger again
     env = {"CHATLEDGER_CONFIG": str(Path("..") / "project" / "chatledger.toml")}
@@ -80,7 +84,7 @@ def test_the_ledger_and_outputs_land_beside_the_file_from_any_folder(project):
 def test_a_file_without_a_ledger_url_keeps_the_default_ledger_beside_it(project):
     write(project, RUNBOOK.replace('[ledger]\nurl = "sqlite:///chatledger.db"\n', ""))
     elsewhere = project.parent / "elsewhere"
-    done = run_cli("--config", str(project / "chatledger.toml"), "extract", "demo", cwd=elsewhere)
+    done = run_cli("--config", str(project / "chatledger.toml"), *EXTRACT, "demo", cwd=elsewhere)
     assert done.returncode == 0, done.stderr
     assert (project / "chatledger.db").is_file() and list(elsewhere.iterdir()) == []
 
@@ -88,11 +92,22 @@ def test_a_file_without_a_ledger_url_keeps_the_default_ledger_beside_it(project)
 def test_a_path_given_as_a_flag_stays_relative_to_the_working_directory(project):
     elsewhere = project.parent / "elsewhere"
     env = {"CHATLEDGER_CONFIG": str(project / "chatledger.toml")}
-    assert run_cli("extract", "demo", "--no-progress", cwd=elsewhere, env=env).returncode == 0
+    assert run_cli(*EXTRACT, "demo", cwd=elsewhere, env=env).returncode == 0
     done = run_cli("replay", "export", "--path", "here", "--no-progress", cwd=elsewhere, env=env)
     assert done.returncode == 0, done.stderr
     assert len(list((elsewhere / "here").glob("user_*/summary.json"))) == 2
     assert not (project / "export").exists()
+
+
+def test_the_blob_folder_written_in_the_file_is_beside_it(project):
+    write(
+        project, RUNBOOK.replace("[sources.demo]", 'blobs = "bytes"\n\n[sources.demo]\nattachment_rate = 1.0')
+    )
+    elsewhere = project.parent / "elsewhere"
+    done = run_cli("--config", "../project/chatledger.toml", *EXTRACT, "demo", "--json", cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stats"]["blobs"]["new"] > 0
+    assert any(path.is_file() for path in (project / "bytes").rglob("*")) and list(elsewhere.iterdir()) == []
 
 
 # -- validation --------------------------------------------------------------------------
@@ -103,19 +118,19 @@ def test_a_path_given_as_a_flag_stays_relative_to_the_working_directory(project)
     [
         pytest.param(
             ("users = 2", "usres = 2"),
-            ("extract", "demo"),
+            (*EXTRACT, "demo"),
             "error: chatledger.toml: [sources.demo] usres: unknown option; did you mean users?",
             id="unknown-key-suggests-users",
         ),
         pytest.param(
             ("users = 2", 'users = "many"'),
-            ("extract", "demo"),
+            (*EXTRACT, "demo"),
             "error: chatledger.toml: [sources.demo] users: must be int, got 'many'",
             id="wrong-type",
         ),
         pytest.param(
             ('type = "synthetic"', 'type = "synthetc"'),
-            ("extract", "demo"),
+            (*EXTRACT, "demo"),
             "error: chatledger.toml: [sources.demo] type: unknown source type 'synthetc'; "
             "did you mean synthetic?",
             id="unknown-type-suggests",
@@ -128,13 +143,13 @@ def test_a_path_given_as_a_flag_stays_relative_to_the_working_directory(project)
         ),
         pytest.param(
             ("[ledger]", "[ledgr]"),
-            ("extract", "demo"),
+            (*EXTRACT, "demo"),
             "error: chatledger.toml: [ledgr]: unknown section; did you mean ledger?",
             id="unknown-section-suggests",
         ),
         pytest.param(
             ('url = "sqlite:///chatledger.db"', 'uri = "sqlite:///chatledger.db"'),
-            ("extract", "demo"),
+            (*EXTRACT, "demo"),
             "error: chatledger.toml: [ledger] uri: unknown key; did you mean url?",
             id="unknown-ledger-key-suggests",
         ),
@@ -156,7 +171,7 @@ def test_an_int_option_of_a_target_named_with_brackets(project):
 
 
 def test_markup_in_an_unexpected_name_is_printed_literally(project):
-    done = run_cli("extract", "[bold]demo[/bold]", cwd=project)
+    done = run_cli(*EXTRACT, "[bold]demo[/bold]", cwd=project)
     assert done.returncode == 2
     assert "'[bold]demo[/bold]' is neither a configured source" in done.stderr, done.stderr
 
@@ -166,15 +181,21 @@ def test_markup_in_an_unexpected_name_is_printed_literally(project):
 
 def test_environment_overrides_a_key_of_the_file(project):
     env = {"CHATLEDGER__SOURCES__DEMO__USERS": "1"}
-    done = run_cli("extract", "demo", "--json", cwd=project, env=env)
+    done = run_cli(*EXTRACT, "demo", "--json", cwd=project, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stats"]["kinds"]["user"]["read"] == 1
-    flagged = run_cli("extract", "demo", "--users", "3", "--full", "--json", cwd=project, env=env)
+    flagged = run_cli(*EXTRACT, "demo", "--users", "3", "--full", "--json", cwd=project, env=env)
     assert json.loads(flagged.stdout)["stats"]["kinds"]["user"]["read"] == 3  # the flag wins
 
 
+def test_environment_overrides_reach_an_ad_hoc_instance_by_its_name(project):
+    env = {"CHATLEDGER__SOURCES__TRIAL__USERS": "1"}
+    done = run_cli(*EXTRACT, "synthetic", "--name", "trial", "--json", cwd=project, env=env)
+    assert json.loads(done.stdout)["stats"]["kinds"]["user"]["read"] == 1, done.stderr
+
+
 def test_a_misspelt_environment_key_is_an_error_naming_the_variable(project):
-    done = run_cli("extract", "demo", cwd=project, env={"CHATLEDGER__SOURCES__DEMO__USRES": "1"})
+    done = run_cli(*EXTRACT, "demo", cwd=project, env={"CHATLEDGER__SOURCES__DEMO__USRES": "1"})
     assert done.returncode == 2
     assert "CHATLEDGER__SOURCES__DEMO__USRES ([sources.demo] usres): unknown option; did you mean users?" in (
         done.stderr
@@ -184,18 +205,18 @@ def test_a_misspelt_environment_key_is_an_error_naming_the_variable(project):
 def test_names_with_dashes_take_underscores_in_the_environment(project):
     write(project, RUNBOOK.replace("[sources.demo]", "[sources.prod-chats]"))
     env = {"CHATLEDGER__SOURCES__PROD_CHATS__USERS": "1"}
-    done = run_cli("extract", "prod-chats", "--json", cwd=project, env=env)
+    done = run_cli(*EXTRACT, "prod-chats", "--json", cwd=project, env=env)
     assert json.loads(done.stdout)["stats"]["kinds"]["user"]["read"] == 1, done.stderr
 
 
 def test_the_ledger_url_from_the_environment_and_from_env_flag(project):
     other = project.parent / "other.db"
     env = {"CHATLEDGER__LEDGER__URL": f"sqlite:///{other}"}
-    assert run_cli("extract", "demo", "--no-progress", cwd=project, env=env).returncode == 0
+    assert run_cli(*EXTRACT, "demo", cwd=project, env=env).returncode == 0
     assert other.is_file() and not (project / "chatledger.db").exists()
     third = project.parent / "third.db"
     flagged = run_cli(
-        "--ledger", "env:MY_LEDGER", "extract", "demo", "--no-progress", cwd=project,
+        "--ledger", "env:MY_LEDGER", *EXTRACT, "demo", cwd=project,
         env={"MY_LEDGER": f"sqlite:///{third}"},
     )  # fmt: skip
     assert flagged.returncode == 0, flagged.stderr
