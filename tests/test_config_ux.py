@@ -257,7 +257,7 @@ def test_config_show_gives_every_value_its_origin_and_default(project):
         "  streams = ['demo']  (file; default the ledger's only stream)",
         "  url = env:PG_URL (set)  (file; required)",
         '  prefix = cl_  (env CHATLEDGER__TARGETS__PG__PREFIX; default "")',
-        "unused: CHATLEDGER__TARGETS__PGG__URL names no configured source or target",
+        "unused: CHATLEDGER__TARGETS__PGG__URL (no such ledger setting or configured source or target)",
     ]
     for line in expected:
         assert line in lines, f"{line!r} not in:\n{done.stdout}"

@@ -142,7 +142,7 @@ def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                 continue
             _print_rows({**entry["options"], **({"streams": entry["streams"]} if "streams" in entry else {})})
     for variable in shown["unused_environment"]:
-        say(f"unused: {variable} names no configured source or target")
+        say(f"unused: {variable} (no such ledger setting or configured source or target)")
 
 
 def say(text: str) -> None:
