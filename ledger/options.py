@@ -9,6 +9,7 @@ built, never stored or printed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
@@ -119,9 +120,9 @@ def _coerce(spec: OptionSpec, value: Any, where: str) -> Any:
     if spec.type in (int, float):
         low, high = INT64
         if spec.type is int and not low <= coerced <= high:
-            raise ConfigError(f"{where}: {spec.name} is too large for a 64-bit integer, got {coerced}")
+            raise ConfigError(f"{where}: too large for a 64-bit integer, got {coerced}")
         if spec.minimum is not None and coerced < spec.minimum:
-            raise ConfigError(f"{where}: {spec.name} must be at least {spec.minimum}, got {coerced}")
+            raise ConfigError(f"{where}: must be at least {spec.minimum}, got {coerced}")
     return coerced
 
 
@@ -146,20 +147,45 @@ def _coerce_type(spec: OptionSpec, value: Any, where: str) -> Any:
                 raise ValueError(value)
             return float(value)
         if kind is Path:
+            if not isinstance(value, str | os.PathLike):
+                raise ValueError(value)
             return Path(os.path.expanduser(str(value)))
         if not isinstance(value, str):
             raise ValueError(value)
         if spec.name.endswith(("url", "uri")) and "://" not in value:
             shown = "" if spec.secret else f", got {value!r}"
-            raise ConfigError(f"{where}: {spec.name} must be a URL (scheme://…){shown}")
+            raise ConfigError(f"{where}: must be a URL (scheme://…){shown}")
         return value
     except (TypeError, ValueError):
         shown = f"a {type(value).__name__} value" if spec.secret else repr(value)  # never a secret
-        raise ConfigError(f"{where}: {spec.name} must be {kind.__name__}, got {shown}") from None
+        raise ConfigError(f"{where}: must be {kind.__name__}, got {shown}") from None
+
+
+def suggestion(word: str, choices: list[str]) -> str:
+    """ "; did you mean X?" for a near miss among ``choices`` (difflib), else ""."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def unknown_option(known: list[str], name: str, where: str) -> ConfigError:
+    """``where: unknown option; did you mean users? (options: …)``."""
+    known = sorted(known)
+    return ConfigError(
+        f"{where}: unknown option{suggestion(name, known)} (options: {', '.join(known) or 'none'})"
+    )
+
+
+def check_value(spec: OptionSpec, value: Any, where: str) -> None:
+    """Type-check a literal value as written (``env:`` references are checked when built)."""
+    items = value if spec.multiple and isinstance(value, list) else [value]
+    for item in items:
+        if not (isinstance(item, str) and item.startswith(ENV_PREFIX)):
+            _coerce(spec, item, where)
 
 
 def build_options(options_class: type, values: dict[str, Any], *, where: str) -> Any:
-    """Validate ``values`` (from the file and flags) and build the options object.
+    """Validate ``values`` (from the file, the environment and flags) and build the options
+    object; an error names ``where`` (e.g. ``chatledger.toml: [targets.pg]``) and the key.
 
     ``env:VAR`` references are resolved here; resolved secrets are registered for
     redaction so they cannot leak through later logs or errors.
@@ -167,7 +193,7 @@ def build_options(options_class: type, values: dict[str, Any], *, where: str) ->
     specs = {spec.name: spec for spec in option_specs(options_class)}
     unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise ConfigError(f"{where}: unknown option {', '.join(unknown)} (known: {', '.join(sorted(specs))})")
+        raise unknown_option(list(specs), unknown[0], f"{where} {unknown[0]}")
     kwargs = {}
     for name, spec in specs.items():
         if name not in values or values[name] is None:
@@ -175,7 +201,7 @@ def build_options(options_class: type, values: dict[str, Any], *, where: str) ->
                 raise ConfigError(f"{where}: option {name} is required ({spec.flag})")
             continue
         value = values[name]
-        field_where = f"{where}.{name}"
+        field_where = f"{where} {name}"
         if spec.multiple:
             items = value if isinstance(value, list) else [value]
             resolved = [resolve_env(item, field_where) for item in items]

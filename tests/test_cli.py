@@ -83,7 +83,7 @@ def test_configured_streams_and_flags_override(tmp_path):
     [
         (["extract", "synthetic", "--users", "2"], 2, "name the stream with --name"),
         (["extract", "synthetic", "--name", "x", "--colour", "red"], 2, "no such option --colour"),
-        (["extract", "synthetic", "--name", "x", "--users", "many"], 2, "users must be int"),
+        (["extract", "synthetic", "--name", "x", "--users", "many"], 2, "--users: must be int"),
         (["extract", "nothing-like-it"], 2, "neither a configured source"),
         (["report", "42"], 2, "there is no run 42"),
         (["history", "message:none"], 2, "no record"),

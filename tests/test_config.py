@@ -83,11 +83,11 @@ def test_bad_flags_are_usage_errors(args, message):
 
 
 def test_bad_values_name_the_option_and_mask_secrets():
-    with pytest.raises(ConfigError, match="limit must be int, got 'many'"):
+    with pytest.raises(ConfigError, match="t limit: must be int, got 'many'"):
         build_options(VaultOptions, {"db_url": "sqlite:///x.db", "limit": "many"}, where="t")
     with pytest.raises(ConfigError, match="option db_url is required"):
         build_options(VaultOptions, {}, where="t")
-    with pytest.raises(ConfigError, match="unknown option colour"):
+    with pytest.raises(ConfigError, match="t colour: unknown option"):
         build_options(VaultOptions, {"db_url": "sqlite:///x.db", "colour": "red"}, where="t")
 
 
@@ -133,7 +133,7 @@ def test_ad_hoc_streams_need_a_name(tmp_path):
     ("body", "message"),
     [
         ("[sources.x]\nmongo = 1\n", 'needs type = "<source type>"'),
-        ("[nonsense]\n", "unknown section nonsense"),
+        ("[nonsense]\n", r"\[nonsense\]: unknown section"),
         ("[ledger\n", "not valid TOML"),
     ],
 )
@@ -150,7 +150,7 @@ def test_ledger_url_precedence(tmp_path, monkeypatch):
         "sqlite:///from-env.db", "CHATLEDGER_LEDGER"
     )
     config = write_config(tmp_path, '[ledger]\nurl = "sqlite:///from-file.db"\n')
-    assert configuration.ledger_url(config, None).value == "sqlite:///from-file.db"
+    assert configuration.ledger_url(config, None).value == f"sqlite:///{tmp_path}/from-file.db"
     assert configuration.ledger_url(config, "sqlite:///flag.db").origin == "--ledger"
 
 
@@ -162,9 +162,9 @@ def test_config_show_masks_secrets(tmp_path, monkeypatch, vault):
         '[sources.v]\ntype = "vault"\ndb_url = "env:VAULT_URL"\napi_key = "env:MISSING_KEY"\n',
     )
     shown = configuration.show(config, None)
-    assert shown["ledger"]["url"] == "env:LEDGER_PG (NOT SET)"
-    assert shown["sources"]["v"]["db_url"] == "env:VAULT_URL (set)"
-    assert shown["sources"]["v"]["api_key"] == "env:MISSING_KEY (NOT SET)"
+    assert shown["ledger"]["url"]["value"] == "env:LEDGER_PG (NOT SET)"
+    assert shown["sources"]["v"]["options"]["db_url"]["value"] == "env:VAULT_URL (set)"
+    assert shown["sources"]["v"]["options"]["api_key"]["value"] == "env:MISSING_KEY (NOT SET)"
     assert "s3cr3t" not in json.dumps(shown)
 
 
@@ -206,5 +206,11 @@ def test_config_show_cli(tmp_path):
     shown = run_cli("config", "show", "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
-    assert data["ledger"] == {"url": "sqlite:///x.db", "origin": "chatledger.toml [ledger] url"}
-    assert data["sources"]["syn"] == {"type": "synthetic", "users": 3, "seed": 7}
+    assert data["ledger"]["url"] == {
+        "value": f"sqlite:///{tmp_path}/x.db",
+        "origin": "file",
+        "where": "chatledger.toml: [ledger] url",
+        "default": "sqlite:///chatledger.db",
+    }
+    options = data["sources"]["syn"]["options"]
+    assert {key: options[key]["value"] for key in ("users", "seed")} == {"users": 3, "seed": 7}

@@ -45,10 +45,10 @@ def test_file_level_mistakes(tmp_path, text, message):
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        (TARGET.format(url="5"), "url must be str, got a int value"),
-        (TARGET.format(url='"not a url at all"'), "url must be a URL (scheme://…)"),
-        (SYN.format(users="-5"), "users must be at least 0, got -5"),
-        (SYN.format(users=str(2**70)), "users is too large for a 64-bit integer"),
+        (TARGET.format(url="5"), "[targets.pg] url: must be str, got a int value"),
+        (TARGET.format(url='"not a url at all"'), "[targets.pg] url: must be a URL (scheme://…)"),
+        (SYN.format(users="-5"), "[sources.syn] users: must be at least 0, got -5"),
+        (SYN.format(users=str(2**70)), "[sources.syn] users: too large for a 64-bit integer"),
     ],
 )
 def test_option_mistakes(tmp_path, section, message):
@@ -71,7 +71,7 @@ def test_option_mistakes(tmp_path, section, message):
 def test_the_cli_says_it_in_one_line(tmp_path):
     (tmp_path / "chatledger.toml").write_text(SYN.format(users="-5"))
     done = run_cli("extract", "syn", cwd=tmp_path)
-    assert done.returncode == 2 and "users must be at least 0" in done.stderr
+    assert done.returncode == 2 and "[sources.syn] users: must be at least 0" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 

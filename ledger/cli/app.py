@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ledger import __version__, api, logs, runs
 from ledger import config as configuration
@@ -64,7 +65,8 @@ def state_of(ctx: typer.Context) -> State:
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True)
+    # escaped: messages quote TOML tables like [targets.pg], which rich would read as markup
+    err.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -120,13 +122,18 @@ def main(
         str | None,
         typer.Option(
             "--ledger",
-            help="Ledger database URL (default: chatledger.toml [ledger] url, then "
-            "$CHATLEDGER_LEDGER, then sqlite:///chatledger.db).",
+            help="Ledger database URL, or env:VARIABLE (default: $CHATLEDGER__LEDGER__URL, "
+            "then chatledger.toml [ledger] url, then $CHATLEDGER_LEDGER, then "
+            "sqlite:///chatledger.db beside the config file).",
         ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Configuration file (default: ./chatledger.toml)."),
+        typer.Option(
+            "--config",
+            help="Configuration file (default: $CHATLEDGER_CONFIG, then ./chatledger.toml). "
+            "Relative paths in it are relative to its folder.",
+        ),
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,

@@ -137,16 +137,43 @@ def unlock(
 
 @command(config_app, name="show")
 def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """The effective configuration: values, where they come from, secrets masked."""
+    """The effective configuration: every value, where it comes from (file, env, flag or
+    default) and its default; secrets masked."""
     state = state_of(ctx)
     shown = configuration.show(state.config(), state.ledger_flag)
     if as_json:
         print_json(shown)
         return
-    out.print(f"config file: {shown['config_file'] or '(none)'}", highlight=False)
-    out.print(f"ledger: {shown['ledger']['url']}  ({shown['ledger']['origin']})", highlight=False)
+    named = shown["config_file"]
+    say(f"config file: {named['value'] or '(none)'} ({named['origin']})")
+    say("ledger")
+    _print_rows(shown["ledger"])
     for section in ("sources", "targets"):
-        for name, values in shown[section].items():
-            out.print(f"[bold]{section[:-1]} {name}[/bold]")
-            for key, value in values.items():
-                out.print(f"  {key} = {value}", highlight=False)
+        for name, entry in shown[section].items():
+            say(f"{section[:-1]} {name} (type {entry['type']})")
+            if "error" in entry:
+                say(f"  error: {entry['error']}")
+                continue
+            _print_rows({**entry["options"], **({"streams": entry["streams"]} if "streams" in entry else {})})
+    for variable in shown["unused_environment"]:
+        say(f"unused: {variable} (no such ledger setting or configured source or target)")
+
+
+def say(text: str) -> None:
+    """A line that quotes the file (``[targets.pg]``): printed as is, never as markup."""
+    out.print(text, markup=False, highlight=False)
+
+
+def _print_rows(rows: dict) -> None:
+    for key, row in rows.items():
+        value = _shown(row["value"])
+        if row["origin"] == configuration.DEFAULT:
+            say(f"  {key} = {value}  (default)")
+            continue
+        where = "" if row["origin"] == configuration.FILE else f" {row['where']}"
+        default = "required" if row["default"] == "required" else f"default {_shown(row['default'])}"
+        say(f"  {key} = {value}  ({row['origin']}{where}; {default})")
+
+
+def _shown(value) -> str:
+    return "(unset)" if value is None else '""' if value == "" else str(value)
