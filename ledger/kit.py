@@ -86,6 +86,7 @@ from ledger.formats import (
 )
 from ledger.http import TRANSIENT_STATUS, Api
 from ledger.http_target import HttpTarget, call, classify_http, http_status, parse_headers
+from ledger.lookups import OwnerMap
 from ledger.options import option
 from ledger.records import KINDS, MESSAGE_ROLES, MESSAGE_STATUSES, PART_TYPES, Record, Reject
 from ledger.redact import redact, register_secret
@@ -147,6 +148,7 @@ __all__ = [
     "Markers",
     "MessageTree",
     "Outcome",
+    "OwnerMap",
     "Package",
     "PermanentError",
     "Record",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from ledger.canonical import canonical_text, loads
 from ledger.dialects import upsert
+from ledger.errors import ConfigError
 from ledger.runs import utcnow
 from ledger.schema import lookups
 from ledger.store import Ledger
@@ -64,3 +65,33 @@ class Lookups:
 
     def cached(self, namespace: str, key: str, fetch: Callable[[], Any], *, refresh: bool = False) -> Any:
         return cached(self.ledger, namespace, key, fetch, refresh=refresh)
+
+
+class OwnerMap:
+    """What a sink made of each owner in one target (``{"user_id", …}``, None: nothing
+    yet), kept in the ledger's lookups so every later run, and a rollback, finds it;
+    cached in memory for the run."""
+
+    def __init__(self, lookups: Lookups | None, namespace: str, target: str, sink_name: str) -> None:
+        if lookups is None:
+            raise ConfigError(
+                f"the {sink_name} sink needs the ledger's lookups (build it through ledger.api)"
+            )
+        self.lookups = lookups
+        self.namespace = namespace
+        self.target = target
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    def _name(self, stream: str, user_key: str) -> str:
+        return f"{self.target}\x1f{stream}\x1f{user_key}"
+
+    def get(self, stream: str, user_key: str) -> dict[str, Any] | None:
+        if (stream, user_key) not in self.cache:
+            self.cache[(stream, user_key)] = self.lookups.cached(
+                self.namespace, self._name(stream, user_key), lambda: None
+            )
+        return self.cache[(stream, user_key)]
+
+    def put(self, stream: str, user_key: str, value: dict[str, Any] | None) -> None:
+        self.lookups.cached(self.namespace, self._name(stream, user_key), lambda: value, refresh=True)
+        self.cache[(stream, user_key)] = value

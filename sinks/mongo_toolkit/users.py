@@ -29,36 +29,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from ledger.kit import MARKER_FIELD, ConfigError, Item, Outcome, PermanentError, document_id, marker
+from ledger.kit import MARKER_FIELD, Item, Outcome, OwnerMap, PermanentError, document_id, marker
 
 NAMESPACE = "mongo-toolkit-owner"
-
-
-class Owners:
-    """user key → ``{"user_id", "username", "created"}`` (None: not mapped)."""
-
-    def __init__(self, lookups: Any, target: str) -> None:
-        if lookups is None:
-            raise ConfigError(
-                "the mongo-toolkit sink needs the ledger's lookups (build it through ledger.api)"
-            )
-        self.lookups = lookups
-        self.target = target
-        self.cache: dict[tuple[str, str], Any] = {}
-
-    def _name(self, stream: str, user_key: str) -> str:
-        return f"{self.target}\x1f{stream}\x1f{user_key}"
-
-    def get(self, stream: str, user_key: str) -> dict[str, Any] | None:
-        if (stream, user_key) not in self.cache:
-            self.cache[(stream, user_key)] = self.lookups.cached(
-                NAMESPACE, self._name(stream, user_key), lambda: None
-            )
-        return self.cache[(stream, user_key)]
-
-    def put(self, stream: str, user_key: str, value: dict[str, Any] | None) -> None:
-        self.lookups.cached(NAMESPACE, self._name(stream, user_key), lambda: value, refresh=True)
-        self.cache[(stream, user_key)] = value
 
 
 def username_of(item: Item) -> str:
@@ -78,7 +51,8 @@ class Users:
     def __init__(self, sink) -> None:
         self.sink = sink
         self.options = sink.options
-        self.owners = Owners(sink.context.lookups, sink.target)
+        # user key → {"user_id", "username", "created"} (None: not mapped)
+        self.owners = OwnerMap(sink.context.lookups, NAMESPACE, sink.target, "mongo-toolkit")
 
     @property
     def collection(self):

@@ -32,10 +32,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ledger.kit import MARKER_TABLE, Outcome, PermanentError, Unit, owner_of
+from ledger.kit import MARKER_TABLE, Outcome, OwnerMap, PermanentError, Unit, owner_of
 from sinks.onyx.readback import SessionRows, load_sessions
 from sinks.onyx.render import Node, SessionPlan, plan_session, unkept_parts
-from sinks.onyx.users import Owners
 
 NAMESPACE = uuid.UUID("6f6e7978-6368-6174-6c65-646765720001")
 
@@ -83,7 +82,7 @@ class Sessions:
         self.sink = sink
         self.schema = sink.schema
         self.options = sink.options
-        self.owners: Owners = sink.owners
+        self.owners: OwnerMap = sink.owners
 
     # -- entry ---------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from ledger.kit import (
     ConfigError,
     Markers,
     Outcome,
+    OwnerMap,
     PermanentError,
     Sink,
     SqlTarget,
@@ -54,7 +55,8 @@ from sinks.onyx.render import plan_session, session_digest
 from sinks.onyx.repairs import Citations, LatestChild
 from sinks.onyx.schema import OnyxSchema, detect
 from sinks.onyx.sessions import Sessions, natural_id
-from sinks.onyx.users import Accounts, Owners
+from sinks.onyx.users import NAMESPACE as OWNERS
+from sinks.onyx.users import Accounts
 
 TABLES = {
     "user": ['"user" (API)'],
@@ -103,7 +105,7 @@ class OnyxSink(SqlTarget, Sink):
         self.context.log.info("onyx schema", target=self.target, generation=self.schema.generation,
                               file_types=list(self.schema.file_types))  # fmt: skip
         self.markers_ready = self.markers is not None and inspect(self.engine).has_table(MARKER_TABLE)
-        self.owners = Owners(self.context.lookups, self.target)
+        self.owners = OwnerMap(self.context.lookups, OWNERS, self.target, "onyx")
         self.accounts = Accounts(self)
         self.files = Files(self)
         self.sessions = Sessions(self)

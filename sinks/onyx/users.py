@@ -38,7 +38,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ledger.kit import MARKER_TABLE, ConfigError, Item, Outcome, PermanentError, canonical_text
+from ledger.kit import MARKER_TABLE, Item, Outcome, PermanentError, canonical_text
 
 NAMESPACE = "onyx-owner"
 ALREADY_EXISTS = "REGISTER_USER_ALREADY_EXISTS"
@@ -46,29 +46,8 @@ NO_CHATS = "owns no conversation or file to migrate: no account made"
 NO_EMAIL = "no email: Onyx accounts are matched and registered by email"
 
 
-class Owners:
-    """user key → ``{"user_id", "email", "created"}``, or ``{"skipped": True, "email"}``
-    (with ``"no_chats": True`` when the user owned nothing to migrate)."""
-
-    def __init__(self, lookups: Any, target: str) -> None:
-        if lookups is None:
-            raise ConfigError("the onyx sink needs the ledger's lookups (build it through ledger.api)")
-        self.lookups = lookups
-        self.target = target
-        self.cache: dict[tuple[str, str], Any] = {}
-
-    def _name(self, stream: str, user_key: str) -> str:
-        return f"{self.target}\x1f{stream}\x1f{user_key}"
-
-    def get(self, stream: str, user_key: str) -> dict[str, Any] | None:
-        if (stream, user_key) not in self.cache:
-            value = self.lookups.cached(NAMESPACE, self._name(stream, user_key), lambda: None)
-            self.cache[(stream, user_key)] = value
-        return self.cache[(stream, user_key)]
-
-    def put(self, stream: str, user_key: str, value: dict[str, Any] | None) -> None:
-        self.lookups.cached(NAMESPACE, self._name(stream, user_key), lambda: value, refresh=True)
-        self.cache[(stream, user_key)] = value
+#: user key → ``{"user_id", "email", "created"}``, or ``{"skipped": True, "email"}`` (with
+#: ``"no_chats": True`` when the user owned nothing to migrate): an ``OwnerMap`` of NAMESPACE
 
 
 class Credentials:
