@@ -73,7 +73,8 @@ class Fitted:
         self.table = table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if Measurement.get(console, options, self.table).maximum > options.max_width:
+        unbounded = options.update_width(10_000)  # a measurement never exceeds its width
+        if Measurement.get(console, unbounded, self.table).maximum > options.max_width:
             self.table.padding = (0, 1, 0, 0)
         yield self.table
 
@@ -266,7 +267,7 @@ def replay_report(stats: dict[str, Any]) -> Group:
     if stats.get("rolls_back"):
         lines.append(f"rolled back run(s): {', '.join(map(str, stats['rolls_back']))}")
     for name, value in stats.get("sink", {}).items():
-        lines.append(f"{name}: {value:,}" if isinstance(value, int) else f"{name}: {value}")
+        lines.append(f"{name:<32} {value:,}" if isinstance(value, int) else f"{name:<32} {value}")
     if "rule" in stats:
         lines.append(f"repair {stats['rule']}: {stats.get('fixes', 0):,} fix(es)")
     parts: list[Any] = [Fitted(table), *[Paragraph(line) for line in lines]]
@@ -308,9 +309,9 @@ VERIFY_COUNTS = ("ok", "missing", "drifted", "unexpected", "pending", "skipped",
 
 def verify_report(result: dict[str, Any]) -> Group:
     if result["matches"]:
-        verdict = Text("target matches the ledger", style="green")
+        verdict: Any = Text("target matches the ledger", style="green")
     elif result.get("consistent"):
-        verdict = Text(
+        verdict = Paragraph(
             f"target holds what the ledger wrote, but {result.get('pending', 0):,} record(s) are pending "
             "(not replayed yet)",
             style="yellow",
@@ -440,6 +441,17 @@ def audit_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def took(seconds: float | None) -> str:
+    """A run's duration in at most 8 columns: 12.3s, 4:05, 1:30:32."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
+
+
 RUN_HEADERS = ("id", "command", "stream/target", "status", "started (UTC)", "took", "records")
 
 
@@ -456,7 +468,7 @@ def runs_table(items: list[Run]) -> Fitted:
             run.stream or run.target or "",
             Text(run.status, style=STATUS_STYLES.get(run.status, "")),
             when(run.started_at),
-            f"{run.seconds:,.1f}s" if run.seconds is not None else "",
+            took(run.seconds),
             "" if (count := run_records(run)) is None else f"{count:,}",
         )
     return Fitted(table)
@@ -555,15 +567,17 @@ def writes_table(rows: list[dict[str, Any]]) -> Fitted:
 
 
 def writes_list(rows: list[dict[str, Any]]) -> Group:
-    """Writes of many records: what happened on one line, the key whole on the next."""
+    """Writes of many records: each key whole on its line (a UUID pair is longer than
+    80 columns; a folded key could not be copied), what happened below it."""
     parts: list[Any] = []
     for row in rows:
+        parts.append(Text(row["key"], style="bold"))
         parts.append(
             Paragraph(
-                f"{when(row['at'])} UTC  {row['target']}  {row['action']} v{row['version']}  run {row['run_id']}"
+                f"    {when(row['at'])} UTC  {row['target']}  {row['action']} v{row['version']}  run {row['run_id']}",
+                indent=4,
             )
         )
-        parts.append(Text(f"    {row['key']}"))
     return Group(*parts)
 
 
