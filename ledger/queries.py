@@ -200,8 +200,10 @@ def _in_conversation(row: Any) -> bool:
     return bool(row.conversation) and row.kind != "conversation"
 
 
-def _heads(conn: Connection, *, stream: str | None, kinds: list[str] | None) -> list[Any]:
-    query = select(heads).order_by(heads.c.stream, heads.c.kind, heads.c.key)
+def _heads(
+    conn: Connection, *, stream: str | None, kinds: list[str] | None, limit: int | None = None
+) -> list[Any]:
+    query = select(heads).order_by(heads.c.stream, heads.c.kind, heads.c.key).limit(limit)
     if stream:
         query = query.where(heads.c.stream == stream)
     if kinds:
@@ -259,7 +261,11 @@ def keys(
     with ledger.read() as conn:
         owners = Owners(conn, stream)
         wanted_users = owners.users_named(owner) if owner else None
-        for row, data in _documents(conn, _heads(conn, stream=stream, kinds=[kind] if kind else None)):
+        unfiltered = owner is None and title is None  # then the database can stop at the limit
+        found = _heads(
+            conn, stream=stream, kinds=[kind] if kind else None, limit=limit if unfiltered else None
+        )
+        for row, data in _documents(conn, found):
             owned_by = owners.owner(row, data)
             named = _title(row.kind, data)
             if wanted_users is not None and (row.stream, owned_by) not in wanted_users:

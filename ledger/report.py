@@ -221,16 +221,6 @@ def source_table(facts: dict[str, Any]) -> Table | None:
     return table
 
 
-def source_lines(facts: dict[str, Any]) -> list[str]:
-    """The source's facts as text lines (for callers that print lines)."""
-    lines = ["source:"] if facts else []
-    for name, value in facts.items():
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value, ensure_ascii=False, default=str)
-        lines.append(f"  {name}: {value}")
-    return lines
-
-
 REPLAY_COLUMNS = ("inserted", "updated", "deleted", "skipped", "rejected", "unchanged")
 
 
@@ -345,10 +335,6 @@ def migrate_lines(stats: dict[str, Any]) -> list[str]:
         verdict = "matches" if checked["matches"] else "differs"
         parts.append(f"verify run {checked['run_id']}: {verdict} ({checked.get('pending', 0):,} pending)")
     return parts
-
-
-def migrate_line(stats: dict[str, Any]) -> str:
-    return "; ".join(migrate_lines(stats))
 
 
 def run_report(run: Run, rejects: list[dict[str, Any]] | None = None) -> Group:

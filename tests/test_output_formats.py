@@ -361,3 +361,11 @@ def test_log_lines_print_above_the_bar_not_through_it(tmp_path):
     assert len(logged) == 5
     assert all(re.match(r"\d{4}-\d\d-\d\dT", line) for line in logged), logged  # each on a line of its own
     assert "4/4" in screen and "records/s" in screen
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(migrated):
+    """``chatledger keys --format ndjson | head -1``: no BrokenPipeError on stderr (the
+    reader here, ``true``, is gone before the first line is written)."""
+    command = f"{sys.executable} -m ledger keys --format ndjson | true; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], cwd=migrated, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "141" and "error" not in done.stderr.lower(), done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -46,8 +47,14 @@ def emit(
     chosen: Format, as_json: bool, *, document: Any, rows: list[dict[str, Any]], human: Callable[[], Any]
 ) -> None:
     """Print a read command's answer in the chosen format."""
-    if as_json:
-        chosen = Format.json
+    try:
+        _print_as(Format.json if as_json else chosen, document, rows, human)
+    except BrokenPipeError:  # ``| head``: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        raise typer.Exit(141) from None  # as a shell tool ended by SIGPIPE
+
+
+def _print_as(chosen: Format, document: Any, rows: list[dict[str, Any]], human: Callable[[], Any]) -> None:
     if chosen is Format.json:
         print_json(document)
     elif chosen is Format.ndjson:
