@@ -369,3 +369,19 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(migrated):
     command = f"{sys.executable} -m ledger keys --format ndjson | true; echo ${{PIPESTATUS[0]}}"
     done = subprocess.run(["bash", "-c", command], cwd=migrated, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "141" and "error" not in done.stderr.lower(), done.stderr
+
+
+def test_progress_lines_when_piped_give_total_rate_and_eta():
+    from structlog.testing import capture_logs
+
+    from ledger.progress import LogProgress
+
+    shown = LogProgress(every=0)
+    with capture_logs() as logged:
+        shown.start("extract syn", 4)
+        shown.advance(1, records=10)
+        shown.finish()
+    progress, done = logged
+    assert progress["event"] == "progress" and progress["total"] == 4 and progress["records"] == 10
+    assert progress["per_s"] > 0 and progress["eta_s"] >= 0
+    assert done["event"] == "progress done" and "eta_s" not in done
