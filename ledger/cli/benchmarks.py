@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Group
+from rich.table import Table
 
 from ledger.cli.app import JsonFlag, bench_app, command, err, out, print_json
+from ledger.report import Paragraph, plain_table
+
+#: the extract benchmark's measures, one row each (the ledgers are the columns, so the
+#: table fits 80 columns however many measures there are)
+EXTRACT_MEASURES = (
+    ("records", lambda s: f"{s['first']['records']:,}"),
+    ("messages", lambda s: f"{s['first']['messages']:,}"),
+    ("first extraction s", lambda s: f"{s['first']['seconds']:,.1f}"),
+    ("records/s", lambda s: f"{s['records_per_second']:,}"),
+    ("no-op s", lambda s: f"{s['noop']['seconds']:,.2f}"),
+    ("first/no-op", lambda s: f"{s['noop_speedup']:,}×"),
+    ("no-op --full s", lambda s: f"{s['noop_full']['seconds']:,.1f}"),
+    ("first/--full", lambda s: f"{s['noop_full_speedup']:,}×"),
+    ("peak RSS MB", lambda s: f"{s['peak_rss_mb']:,.0f}"),
+)
+
+
+def extract_table(results: dict[str, Any]) -> Group:
+    backends = results["backends"]
+    table = plain_table(
+        "measure", *backends, numeric=tuple(backends),
+        title=f"chatledger bench extract ({results['users']:,} synthetic users)",
+    )  # fmt: skip
+    for name, value in EXTRACT_MEASURES:
+        table.add_row(name, *[value(series) for series in backends.values()])
+    parts: list[Any] = [table]
+    floor = backends.get("sqlite", {}).get("floor")
+    if floor:
+        parts.append(
+            Paragraph(
+                f"SQLite floor (the same rows, plain executemany, same transactions): "
+                f"{floor['records_per_second']:,} records/s, "
+                f"{backends['sqlite']['floor_ratio']}× the first extraction"
+            )
+        )
+    return Group(*parts)
+
+
+def replay_table(results: dict[str, Any]) -> Table:
+    table = plain_table(
+        "measure", "value", numeric=("value",), title="chatledger bench replay (Postgres sql sink)"
+    )
+    for name, value in results.items():
+        table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, (int, float)) else str(value))
+    return table
 
 
 @command(bench_app, name="extract")
@@ -31,7 +78,7 @@ def bench_extract(
     if as_json:
         print_json(results)
     else:
-        out.print(bench.render(results))
+        out.print(extract_table(results))
 
 
 @command(bench_app, name="replay")
@@ -50,4 +97,4 @@ def bench_replay(
     if as_json:
         print_json(results)
     else:
-        out.print(bench.render_replay(results))
+        out.print(replay_table(results))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,30 +20,84 @@ from ledger.errors import UsageError
 from ledger.store import EXISTING
 
 
+class Format(enum.StrEnum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+FormatOption = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="table (for people), json (the whole document), ndjson or csv (one row per "
+        "line; nested values as JSON in csv).",
+    ),
+]
+JsonAlias = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "" if value is None else value
+
+
+def emit(
+    chosen: Format, as_json: bool, *, document: Any, rows: list[dict[str, Any]], human: Callable[[], Any]
+) -> None:
+    """Print a read command's answer in the chosen format."""
+    try:
+        _print_as(Format.json if as_json else chosen, document, rows, human)
+    except BrokenPipeError:  # ``| head``: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        raise typer.Exit(141) from None  # as a shell tool ended by SIGPIPE
+
+
+def _print_as(chosen: Format, document: Any, rows: list[dict[str, Any]], human: Callable[[], Any]) -> None:
+    if chosen is Format.json:
+        print_json(document)
+    elif chosen is Format.ndjson:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    elif chosen is Format.csv:
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({name: _csv_cell(row.get(name)) for name in columns} for row in rows)
+    else:
+        out.print(human())
+
+
 @command(app, name="runs")
 def list_runs(
     ctx: typer.Context,
     stream: Annotated[str | None, typer.Option(help="Only runs of this stream.")] = None,
     target: Annotated[str | None, typer.Option(help="Only runs of this target.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
-    as_json: JsonFlag = False,
+    output: FormatOption = Format.table,
+    as_json: JsonAlias = False,
 ) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first (times in UTC)."""
     opened = state_of(ctx).ledger(EXISTING)
     if not opened.read_only:
         runs.reap_interrupted(opened)
     found = runs.list_runs(opened, stream=stream, target=target, limit=limit)
-    if as_json:
-        print_json([run.as_json() for run in found])
-    else:
-        out.print(report.runs_table(found))
+    emit(
+        output,
+        as_json,
+        document=[report.run_json(run) for run in found],
+        rows=[report.run_row(run) for run in found],
+        human=lambda: report.runs_table(found),
+    )
 
 
 @command(app, name="report")
 def show_report(
     ctx: typer.Context,
     run_id: Annotated[int, typer.Argument(metavar="RUN", help="A run id (see `chatledger runs`).")],
-    output: Annotated[
+    report_to: Annotated[
         Path | None,
         typer.Option(
             "--output",
@@ -46,51 +106,80 @@ def show_report(
             help="Write the report to FILE instead (.json: JSON, else HTML).",
         ),
     ] = None,
-    as_json: JsonFlag = False,
+    output: FormatOption = Format.table,
+    as_json: JsonAlias = False,
 ) -> None:
-    """Show one run: what it read, wrote, skipped and rejected."""
+    """Show one run: what it read, wrote, skipped and rejected. ndjson/csv give one row
+    per kind."""
     opened = state_of(ctx).ledger(EXISTING)
-    if output is not None:
-        report_file.write(output, report_file.run_document(opened, run_id))
-        out.print(f"report written to {output}", highlight=False, markup=False)
+    if report_to is not None:
+        report_file.write(report_to, report_file.run_document(opened, run_id))
+        out.print(f"report written to {report_to}", highlight=False, markup=False)
         return
     run = runs.get_run(opened, run_id)
     if run is None:
         raise UsageError(f"there is no run {run_id}")
     rejected = queries.run_rejects(opened, run_id)
-    if as_json:
-        print_json(run.as_json() | {"rejects": rejected})
-    else:
-        out.print(report.run_report(run, rejected))
+    emit(
+        output,
+        as_json,
+        document=report.run_json(run) | {"rejects": rejected},
+        rows=report.report_rows(run),
+        human=lambda: report.run_report(run, rejected),
+    )
 
 
 @command(app)
-def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Streams, targets, locks and unfinished runs in the ledger."""
+def status(ctx: typer.Context, output: FormatOption = Format.table, as_json: JsonAlias = False) -> None:
+    """Streams, targets, locks and unfinished runs in the ledger. ndjson/csv give one row
+    per stream or target and kind."""
     found = queries.status(state_of(ctx).ledger(EXISTING))
-    if as_json:
-        print_json(found)
-    else:
-        out.print(report.status_report(found))
+    emit(
+        output,
+        as_json,
+        document=found,
+        rows=report.status_rows(found),
+        human=lambda: report.status_report(found),
+    )
+
+
+@command(app)
+def keys(
+    ctx: typer.Context,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind (user, conversation, message, file...).")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Only records of this user (email or user key).")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Only records whose title (or user name, file name) contains this.")
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    output: FormatOption = Format.table,
+    as_json: JsonAlias = False,
+) -> None:
+    """Find record keys (for history and audit) by kind, owner or title."""
+    found = queries.keys(
+        state_of(ctx).ledger(EXISTING), kind=kind, owner=owner, title=title, stream=stream, limit=limit
+    )
+    emit(output, as_json, document=found, rows=found, human=lambda: report.keys_list(found))
 
 
 @command(app)
 def history(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="A record key, e.g. message:<conv>/<msg>.")],
+    key: Annotated[str, typer.Argument(help="A record key, e.g. message:<conv>/<msg> (see keys).")],
     stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
     data: Annotated[bool, typer.Option("--data", help="Include each version's record.")] = False,
-    as_json: JsonFlag = False,
+    output: FormatOption = Format.table,
+    as_json: JsonAlias = False,
 ) -> None:
-    """Every version of one record."""
+    """Every version of one record (times in UTC)."""
     rows = queries.history(state_of(ctx).ledger(EXISTING), key, stream=stream, with_data=data)
     if not rows:
-        raise UsageError(f"no record {key!r} in the ledger")
-    if as_json:
-        print_json(rows)
-        return
-    out.print(report.history_table(rows))
-    if data:
+        raise UsageError(f"no record {key!r} in the ledger (find keys with `chatledger keys`)")
+    emit(output, as_json, document=rows, rows=rows, human=lambda: report.history_table(rows))
+    if data and output is Format.table and not as_json:
         for row in rows:
             out.print(f"[bold]{row['stream']} v{row['version']}[/bold]")
             print_json({name: row.get(name) for name in ("data", "raw", "refs")})
@@ -99,22 +188,41 @@ def history(
 @command(app)
 def audit(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="A record key.")],
+    key: Annotated[str | None, typer.Argument(help="A record key (see keys).")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="Instead of one key: every record of this user (email or user key).")
+    ] = None,
     stream: Annotated[str | None, typer.Option(help="The stream (default: every stream).")] = None,
-    as_json: JsonFlag = False,
+    recent: Annotated[int, typer.Option(min=0, help="With --owner: how many latest writes to list.")] = 20,
+    output: FormatOption = Format.table,
+    as_json: JsonAlias = False,
 ) -> None:
-    """What was read for one record, when it changed, and every write of it to a target."""
-    found = queries.audit(state_of(ctx).ledger(EXISTING), key, stream=stream)
-    if not found["versions"]:
-        raise UsageError(f"no record {key!r} in the ledger")
-    if as_json:
-        print_json(found)
+    """What was read for one record, when it changed, and every write of it to a target;
+    or, with --owner, what happened to one user's records (ndjson/csv: per target, kind
+    and action, the count of writes)."""
+    opened = state_of(ctx).ledger(EXISTING)
+    if (key is None) == (owner is None):
+        raise UsageError("give a record key or --owner EMAIL (not both)")
+    if owner is not None:
+        rolled = queries.owner_audit(opened, owner, stream=stream, recent=recent)
+        if not rolled["users"]:
+            raise UsageError(
+                f"no user {owner!r} in the ledger (find users with `chatledger keys --kind user`)"
+            )
+        emit(
+            output, as_json, document=rolled, rows=rolled["writes"], human=lambda: report.owner_report(rolled)
+        )
         return
-    out.print(report.history_table(found["versions"]))
-    if found["writes"]:
-        out.print(report.writes_table(found["writes"]))
-    else:
-        out.print("not written to any target yet")
+    found = queries.audit(opened, key, stream=stream)
+    if not found["versions"]:
+        raise UsageError(f"no record {key!r} in the ledger (find keys with `chatledger keys`)")
+    emit(
+        output,
+        as_json,
+        document=found,
+        rows=report.audit_rows(found),
+        human=lambda: report.audit_report(found),
+    )
 
 
 @command(app)
