@@ -40,7 +40,9 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    func,
     inspect,
+    literal,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql
@@ -105,6 +107,7 @@ LAYOUT: dict[str, tuple[str, list[tuple[str, str]]]] = {
     ),
 }  # fmt: skip
 OTHER = ("records", [("kind", TEXT), ("conversation", TEXT)])
+_KIND_OF = {table: kind for kind, (table, _) in LAYOUT.items()}
 COMMON_HEAD = [("stream", TEXT), ("key", TEXT)]
 COMMON_TAIL = [("data", JSON), ("raw", JSON), ("refs", JSON), ("version", INT), ("hash", TEXT)]
 
@@ -359,6 +362,24 @@ class SqlSink(SqlTarget, Sink):
                     for row in rows:
                         found[row.key] = self._digest(types, row)
         return found
+
+    def count_by_kind(self, streams: list[str]) -> dict[str, int]:
+        """One count per table (the primary key starts with the stream), by ``kind`` in
+        ``records``; an absent table counts nothing."""
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for name, (table, _) in self.layout.items():
+                if table.name in self.absent:
+                    continue
+                if name == OTHER[0]:
+                    query = select(table.c.kind, func.count()).group_by(table.c.kind)
+                else:
+                    query = select(literal(_KIND_OF[name]), func.count())
+                for kind, count in conn.execute(query.where(table.c.stream.in_(streams))):
+                    counts[kind] = counts.get(kind, 0) + count
+        for kind in self.kinds:  # a kind with no row left counts 0
+            counts.setdefault(kind, 0)
+        return counts
 
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
         streams = list(streams)

@@ -128,6 +128,13 @@ def migrate(
     check: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify the target after the replay.")
     ] = True,
+    full_verify: Annotated[
+        bool,
+        typer.Option(
+            help="Read the whole target back (as verify does), not only what this run wrote "
+            "plus counts per kind."
+        ),
+    ] = False,
     dry_run: DryRun = False,
     progress: Progressing = True,
     as_json: JsonFlag = False,
@@ -150,6 +157,7 @@ def migrate(
         ),
         progress=for_terminal(progress and not as_json),
         check=check,
+        full_verify=full_verify,
     )
     if as_json:
         print_json(
