@@ -100,3 +100,15 @@ def test_parity_catches_a_row_deleted_by_hand_and_full_verify_an_edit(config, tm
     assert full.returncode == 3, full.stderr
     checked = json.loads(full.stdout)["verify"]
     assert checked["mode"] == "full" and checked["drifted"] == 1 and checked["missing"] == 0
+
+
+def test_full_verify_still_names_a_row_added_by_hand(config, tmp_path):
+    migrate(config)
+    with sqlite3.connect(tmp_path / "target.db") as conn:
+        conn.execute(
+            "INSERT INTO messages (stream, key, data, raw, refs, version, hash) "
+            "SELECT stream, key || '-copy', data, raw, refs, version, hash FROM messages LIMIT 1"
+        )
+    full = migrate(config, full_verify=True)
+    assert full.status == "drifted" and full.verify.counts["unexpected"] == 1
+    assert full.verify.samples["unexpected"][0].endswith("-copy")

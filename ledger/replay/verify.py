@@ -17,6 +17,10 @@ holds, the sink counts what it holds per kind (``Sink.count_by_kind``) and the c
 are compared with ``target_state``'s. A no-op re-run then reads nothing back; a row
 deleted by hand shows as a count short (``missing``), one added as ``unexpected``; a
 hand edit of a unit the run did not write is found only by the full read-back.
+
+A full verify compares the same counts: when every held unit was found and the sink
+counted every kind it carries with the ledger's numbers, the target holds nothing else,
+and the listing of every unit it holds (``Sink.unexpected``) is skipped.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class VerifyResult:
     counts: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
     mode: str = "full"  # or "written": the units one run wrote, plus count parity
-    #: kind → {"ledger": n, "target": m}, where the sink could count (written mode)
+    #: kind → {"ledger": n, "target": m}, for the kinds the sink could count
     parity: dict[str, dict[str, int]] | None = None
 
     @property
@@ -187,12 +191,12 @@ def _distinct_runs(values: Iterable[str]) -> Iterator[str]:
             previous = value
 
 
-def _parity(conn, sink: Sink, streams: list[str], result: VerifyResult) -> None:
-    """Compare per kind what the ledger believes the target holds with what the target
-    counts; a shortfall is missing, a surplus unexpected."""
+def _parity(conn, sink: Sink, streams: list[str]) -> dict[str, dict[str, int]] | None:
+    """Per kind the sink can count: how many records the ledger believes the target holds
+    (``ledger``) and how many the target counts (``target``); None when it cannot count."""
     counted = sink.count_by_kind(streams)
     if counted is None:
-        return
+        return None
     rows = conn.execute(
         select(target_state.c.kind, func.count())
         .where(
@@ -202,16 +206,27 @@ def _parity(conn, sink: Sink, streams: list[str], result: VerifyResult) -> None:
         )
         .group_by(target_state.c.kind)
     )
-    believed = {kind: count for kind, count in rows if kind in counted}
-    result.parity = {}
-    for kind in sorted(counted):
-        ledger_count, target_count = believed.get(kind, 0), counted[kind]
-        result.parity[kind] = {"ledger": ledger_count, "target": target_count}
-        if ledger_count == target_count:
-            continue
-        status = "missing" if target_count < ledger_count else "unexpected"
-        what = f"{kind}: the ledger counts {ledger_count:,}, the target {target_count:,}"
-        _note(result, status, what, abs(ledger_count - target_count))
+    believed = dict(rows.all())
+    return {kind: {"ledger": believed.get(kind, 0), "target": counted[kind]} for kind in sorted(counted)}
+
+
+def _note_parity(result: VerifyResult) -> None:
+    """A kind the target counts fewer of than the ledger is missing, more unexpected."""
+    for kind, both in (result.parity or {}).items():
+        short = both["ledger"] - both["target"]
+        if short:
+            what = f"{kind}: the ledger counts {both['ledger']:,}, the target {both['target']:,}"
+            _note(result, "missing" if short > 0 else "unexpected", what, abs(short))
+
+
+def _nothing_unexpected(sink: Sink, result: VerifyResult) -> bool:
+    """After a full read-back that found every held unit: when the sink counted every
+    kind it carries and each count equals the ledger's, the target holds nothing else,
+    and listing every unit it holds can be spared."""
+    parity = result.parity
+    if parity is None or result.counts["missing"] or not set(sink.kinds) <= set(parity):
+        return False
+    return all(both["ledger"] == both["target"] for both in parity.values())
 
 
 def verify(
@@ -261,10 +276,11 @@ def verify(
                         progress.advance(len(units))
                     for name, count in _pending(conn, sink.target, stream).items():
                         result.counts[name] += count
-                if written_by is None:
+                result.parity = _parity(conn, sink, streams)
+                if written_by is not None:
+                    _note_parity(result)
+                elif not _nothing_unexpected(sink, result):
                     _unexpected(conn, sink, streams, result)
-                else:
-                    _parity(conn, sink, streams, result)
         finally:
             progress.finish()
             sink.close()
