@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import psycopg
 import pytest
 
 from ledger import api
@@ -112,3 +113,24 @@ def test_full_verify_still_names_a_row_added_by_hand(config, tmp_path):
     full = migrate(config, full_verify=True)
     assert full.status == "drifted" and full.verify.counts["unexpected"] == 1
     assert full.verify.samples["unexpected"][0].endswith("-copy")
+
+
+def test_postgres_computes_the_fingerprints_and_sees_edits_of_each_column_type(
+    config, tmp_path, postgres_database
+):
+    """The sql sink on Postgres digests rows in the server: a verify that matches must
+    agree with the ledger's digest of every column type, and an edit of a time, a flag
+    or a JSON column must show."""
+    config.targets["out"]["url"] = postgres_database
+    assert migrate(config, full_verify=True).verify.matches
+    edits = [
+        "UPDATE conversations SET created_at = created_at + interval '1 microsecond' WHERE key = %s",
+        "UPDATE conversations SET pinned = NOT coalesce(pinned, false) WHERE key = %s",
+        "UPDATE conversations SET tags = '[ ]' WHERE key = %s",
+    ]
+    with psycopg.connect(postgres_database.replace("+psycopg", ""), autocommit=True) as conn:
+        keys = [row[0] for row in conn.execute("SELECT key FROM conversations ORDER BY key LIMIT 3")]
+        for edit, key in zip(edits, keys):
+            conn.execute(edit, (key,))
+    checked = migrate(config, full_verify=True).verify
+    assert checked.counts["drifted"] == 3 and checked.counts["ok"] > 100
