@@ -266,10 +266,14 @@ def verify_target(
     streams: list[str] | None = None,
     progress: Progress | None = None,
     parent_run_id: int | None = None,
+    written_by: int | None = None,
 ) -> VerifyResult:
-    """``chatledger verify TARGET``."""
+    """``chatledger verify TARGET``; ``written_by``: only what that replay run wrote, plus
+    count parity (a re-run's cheap check)."""
     sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams, read_only=True)
-    return verify(ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id)
+    return verify(
+        ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id, written_by=written_by
+    )
 
 
 def repair_target(
@@ -311,9 +315,12 @@ def migrate(
     replay_settings: ReplaySettings | None = None,
     progress: Progress | None = None,
     check: bool = True,
+    full_verify: bool = False,
 ) -> MigrateResult:
     """``chatledger migrate STREAM TARGET``: extract, replay, verify as one parent run
-    (``check=False``: no verify)."""
+    (``check=False``: no verify). The verify reads back what this replay wrote and
+    compares counts per kind, so a re-run that changes nothing costs little;
+    ``full_verify``: read the whole target back, as ``verify`` does."""
     replay_settings = replay_settings or ReplaySettings()
     extract_settings = extract_settings or ExtractSettings()
     dry_run = replay_settings.dry_run or extract_settings.dry_run
@@ -352,7 +359,7 @@ def migrate(
         stats=stats,
         stream=stream,
         target=target,
-        args={"stream": stream, "target": target},
+        args={"stream": stream, "target": target, "full_verify": full_verify},
     ) as active:
         results["extract"] = extract_stream(
             ledger, config, stream, settings=extract_settings, progress=progress, parent_run_id=active.id
@@ -368,7 +375,13 @@ def migrate(
         )
         if check:
             results["verify"] = verify_target(
-                ledger, config, target, streams=[stream], progress=progress, parent_run_id=active.id
+                ledger,
+                config,
+                target,
+                streams=[stream],
+                progress=progress,
+                parent_run_id=active.id,
+                written_by=None if full_verify else results["replay"].run_id,
             )
         active.finish(*migrate_outcome(results["extract"], results["replay"], results.get("verify")))
     return MigrateResult(

@@ -295,6 +295,12 @@ class Sink(abc.ABC):
         """unit key → the fingerprint the target shows now (None: not there)."""
         raise NotImplementedError
 
+    def count_by_kind(self, streams: list[str]) -> dict[str, int] | None:
+        """kind → how many records of these streams the target holds, for the kinds the
+        sink can count cheaply (e.g. one ``SELECT count(*)`` per table); None when it
+        cannot count. A re-run's cheap verify compares these with the ledger's counts."""
+        return None
+
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
         """(stream, unit key) of every unit the target holds for these streams, as far as
         the sink can tell; verify reports those the ledger does not know."""

@@ -389,6 +389,25 @@ class BundleSink(Sink):
                     found[unit.key] = sha256_hex(canonical_bytes(line))
         return found
 
+    def count_by_kind(self, streams: list[str]) -> dict[str, int] | None:
+        """Messages and files, from each owner's ``summary.json`` (users are not counted:
+        a summary does not say which stream its user came from; conversations neither: a
+        line may stand for messages whose conversation record is absent). None when a
+        folder holds a stream not asked for (its counts cannot be split by stream)."""
+        counts = {"message": 0, "file": 0}
+        root = self.options.path
+        folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+        for folder in folders:
+            path = folder / SUMMARY
+            if not path.is_file():
+                continue
+            summary = loads(path.read_bytes())
+            if not set(summary["streams"]) <= set(streams):
+                return None
+            counts["message"] += summary["counts"]["messages"]
+            counts["file"] += summary["counts"]["files"]
+        return counts
+
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
         wanted = set(streams)
         root = self.options.path

@@ -131,6 +131,13 @@ def migrate(
     check: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify the target after the replay.")
     ] = True,
+    full_verify: Annotated[
+        bool,
+        typer.Option(
+            help="Read the whole target back (as verify does), not only what this run wrote "
+            "plus counts per kind."
+        ),
+    ] = False,
     dry_run: DryRun = False,
     progress: Progressing = True,
     report_to: ReportFile = None,
@@ -154,6 +161,7 @@ def migrate(
         ),
         progress=for_terminal(progress and not as_json),
         check=check,
+        full_verify=full_verify,
     )
     write_report(
         report_to,

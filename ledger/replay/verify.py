@@ -10,12 +10,25 @@ that the target still holds (a replay without ``--propagate-deletes`` keeps them
 counted as ``deleted_in_source``, and records the sink deliberately skipped as
 ``skipped``; neither is a mismatch. Verify never writes to the target; its run ends
 ``drifted`` when the target does not match.
+
+``written_by`` (a re-run's cheap check, ``migrate`` without ``--full-verify``): only the
+units that replay run wrote are read back, and instead of listing every unit the target
+holds, the sink counts what it holds per kind (``Sink.count_by_kind``) and the counts
+are compared with ``target_state``'s. A no-op re-run then reads nothing back; a row
+deleted by hand shows as a count short (``missing``), one added as ``unexpected``; a
+hand edit of a unit the run did not write is found only by the full read-back.
+
+A full verify compares the same counts: when every held unit was found and the sink
+counted every kind it carries with the ledger's numbers, the target holds nothing else,
+and the listing of every unit it holds (``Sink.unexpected``) is skipped.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -23,8 +36,8 @@ from sqlalchemy import and_, func, or_, select
 from ledger import lifecycle, runs
 from ledger.dialects import chunks
 from ledger.progress import NoProgress, Progress
-from ledger.replay.plan import UnitBuilder, held_rows
-from ledger.schema import heads, target_state
+from ledger.replay.plan import UnitBuilder, Wanted, held_rows, unit_key_of
+from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink
 from ledger.store import Ledger
 
@@ -38,6 +51,9 @@ class VerifyResult:
     run_id: int
     counts: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
+    mode: str = "full"  # or "written": the units one run wrote, plus count parity
+    #: kind → {"ledger": n, "target": m}, for the kinds the sink could count
+    parity: dict[str, dict[str, int]] | None = None
 
     @property
     def matches(self) -> bool:
@@ -60,13 +76,15 @@ class VerifyResult:
             "run_id": self.run_id,
             "matches": self.matches,
             "consistent": self.consistent,
+            "mode": self.mode,
+            **({"parity": self.parity} if self.parity is not None else {}),
             **self.counts,
             "samples": self.samples,
         }
 
 
-def _note(result: VerifyResult, status: str, what: str) -> None:
-    result.counts[status] += 1
+def _note(result: VerifyResult, status: str, what: str, amount: int = 1) -> None:
+    result.counts[status] += amount
     if status != "ok" and len(result.samples.setdefault(status, [])) < SAMPLE:
         result.samples[status].append(what)
 
@@ -124,6 +142,93 @@ def _unexpected(conn, sink: Sink, streams: list[str], result: VerifyResult) -> N
                     _note(result, "unexpected", f"{stream} {unit_key}")
 
 
+def _written_rows(conn, sink: Sink, stream: str, run_id: int) -> Iterator[Wanted]:
+    """What the target holds of the units ``run_id`` wrote, as held items, unit by unit:
+    the writes of that run (by their index) whose state is still that run's."""
+    unit_order = (
+        func.coalesce(target_state.c.conversation, target_state.c.key)
+        if sink.unit == "conversation"
+        else target_state.c.key
+    )
+    written = (
+        select(target_state.c.key, target_state.c.kind, target_state.c.conversation)
+        .select_from(
+            writes.join(
+                target_state,
+                and_(
+                    target_state.c.target == writes.c.target,
+                    target_state.c.stream == writes.c.stream,
+                    target_state.c.key == writes.c.key,
+                ),
+            )
+        )
+        .where(
+            writes.c.run_id == run_id,
+            writes.c.target == sink.target,
+            writes.c.stream == stream,
+            writes.c.action.in_(("insert", "update")),
+            target_state.c.run_id == run_id,
+            target_state.c.skipped.is_(False),
+        )
+        .order_by(unit_order)
+    )
+    rows = conn.execution_options(yield_per=2000).execute(written)
+    unit_keys = (unit_key_of(kind, key, conversation, sink) for key, kind, conversation in rows)
+    distinct = _distinct_runs(unit_keys)
+    while batch := list(islice(distinct, 2000)):
+        wanted = set(batch)
+        for held in held_rows(conn, sink.target, stream, units=batch):
+            if unit_key_of(held.kind, held.key, held.conversation, sink) in wanted:
+                yield held
+
+
+def _distinct_runs(values: Iterable[str]) -> Iterator[str]:
+    """Sorted values without their repeats (a conversation written through several members)."""
+    previous = None
+    for value in values:
+        if value != previous:
+            yield value
+            previous = value
+
+
+def _parity(conn, sink: Sink, streams: list[str]) -> dict[str, dict[str, int]] | None:
+    """Per kind the sink can count: how many records the ledger believes the target holds
+    (``ledger``) and how many the target counts (``target``); None when it cannot count."""
+    counted = sink.count_by_kind(streams)
+    if counted is None:
+        return None
+    rows = conn.execute(
+        select(target_state.c.kind, func.count())
+        .where(
+            target_state.c.target == sink.target,
+            target_state.c.stream.in_(streams),
+            target_state.c.skipped.is_(False),
+        )
+        .group_by(target_state.c.kind)
+    )
+    believed = dict(rows.all())
+    return {kind: {"ledger": believed.get(kind, 0), "target": counted[kind]} for kind in sorted(counted)}
+
+
+def _note_parity(result: VerifyResult) -> None:
+    """A kind the target counts fewer of than the ledger is missing, more unexpected."""
+    for kind, both in (result.parity or {}).items():
+        short = both["ledger"] - both["target"]
+        if short:
+            what = f"{kind}: the ledger counts {both['ledger']:,}, the target {both['target']:,}"
+            _note(result, "missing" if short > 0 else "unexpected", what, abs(short))
+
+
+def _nothing_unexpected(sink: Sink, result: VerifyResult) -> bool:
+    """After a full read-back that found every held unit: when the sink counted every
+    kind it carries and each count equals the ledger's, the target holds nothing else,
+    and listing every unit it holds can be spared."""
+    parity = result.parity
+    if parity is None or result.counts["missing"] or not set(sink.kinds) <= set(parity):
+        return False
+    return all(both["ledger"] == both["target"] for both in parity.values())
+
+
 def verify(
     ledger: Ledger,
     sink: Sink,
@@ -133,9 +238,12 @@ def verify(
     args: dict[str, Any] | None = None,
     parent_run_id: int | None = None,
     batch_records: int = 2000,
+    written_by: int | None = None,
 ) -> VerifyResult:
+    """Verify ``streams`` of the sink's target; ``written_by``: only what that replay run
+    wrote, plus count parity (see the module's docstring)."""
     progress = progress or NoProgress()
-    result = VerifyResult(0, dict.fromkeys(COUNTS, 0))
+    result = VerifyResult(0, dict.fromkeys(COUNTS, 0), mode="full" if written_by is None else "written")
     started = time.monotonic()
 
     def stats() -> dict[str, Any]:
@@ -150,7 +258,11 @@ def verify(
             progress.start(f"verify {sink.target}", None)
             with ledger.read() as conn:
                 for stream in streams:
-                    held = held_rows(conn, sink.target, stream)
+                    held = (
+                        held_rows(conn, sink.target, stream)
+                        if written_by is None
+                        else _written_rows(conn, sink, stream, written_by)
+                    )
                     for units in UnitBuilder(conn, sink.target, sink, batch_records).batches(held):
                         actual = sink.read_back(units)
                         for unit in units:
@@ -164,7 +276,11 @@ def verify(
                         progress.advance(len(units))
                     for name, count in _pending(conn, sink.target, stream).items():
                         result.counts[name] += count
-                _unexpected(conn, sink, streams, result)
+                result.parity = _parity(conn, sink, streams)
+                if written_by is not None:
+                    _note_parity(result)
+                elif not _nothing_unexpected(sink, result):
+                    _unexpected(conn, sink, streams, result)
         finally:
             progress.finish()
             sink.close()
