@@ -144,7 +144,12 @@ def _unexpected(conn, sink: Sink, streams: list[str], result: VerifyResult) -> N
 
 def _written_rows(conn, sink: Sink, stream: str, run_id: int) -> Iterator[Wanted]:
     """What the target holds of the units ``run_id`` wrote, as held items, unit by unit:
-    the writes of that run (by their index) whose state is still that run's."""
+    the writes of that run (by their index) whose state is still that run's. When the run
+    wrote most of what the target holds (a first migrate), one pass over everything held
+    is cheaper than looking its units up batch by batch."""
+    if _wrote_most(conn, sink.target, stream, run_id):
+        yield from held_rows(conn, sink.target, stream)
+        return
     unit_order = (
         func.coalesce(target_state.c.conversation, target_state.c.key)
         if sink.unit == "conversation"
@@ -180,6 +185,29 @@ def _written_rows(conn, sink: Sink, stream: str, run_id: int) -> Iterator[Wanted
         for held in held_rows(conn, sink.target, stream, units=batch):
             if unit_key_of(held.kind, held.key, held.conversation, sink) in wanted:
                 yield held
+
+
+def _wrote_most(conn, target: str, stream: str, run_id: int) -> bool:
+    written = conn.scalar(
+        select(func.count())
+        .select_from(writes)
+        .where(
+            writes.c.run_id == run_id,
+            writes.c.target == target,
+            writes.c.stream == stream,
+            writes.c.action.in_(("insert", "update")),
+        )
+    )
+    held = conn.scalar(
+        select(func.count())
+        .select_from(target_state)
+        .where(
+            target_state.c.target == target,
+            target_state.c.stream == stream,
+            target_state.c.skipped.is_(False),
+        )
+    )
+    return written * 2 >= held
 
 
 def _distinct_runs(values: Iterable[str]) -> Iterator[str]:
