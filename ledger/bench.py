@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from ledger.store import SQLITE_PRAGMAS, Ledger, normalize_url
@@ -159,36 +158,6 @@ def extract_benchmark(
     return results
 
 
-def render(results: dict[str, Any]) -> Table:
-    table = Table(
-        "ledger", "records", "messages", "first s", "records/s", "no-op s", "first/no-op",
-        "no-op --full s", "first/--full", "peak RSS MB",
-        title=f"chatledger bench extract ({results['users']:,} synthetic users)",
-    )  # fmt: skip
-    for name, series in results["backends"].items():
-        first = series["first"]
-        table.add_row(
-            name,
-            f"{first['records']:,}",
-            f"{first['messages']:,}",
-            f"{first['seconds']:,.1f}",
-            f"{series['records_per_second']:,}",
-            f"{series['noop']['seconds']:,.2f}",
-            f"{series['noop_speedup']:,}×",
-            f"{series['noop_full']['seconds']:,.1f}",
-            f"{series['noop_full_speedup']:,}×",
-            f"{series['peak_rss_mb']:,.0f}",
-        )
-    floor = results["backends"].get("sqlite", {}).get("floor")
-    if floor:
-        table.caption = (
-            f"SQLite floor (the same rows, plain executemany, same transactions): "
-            f"{floor['records_per_second']:,} records/s, "
-            f"{results['backends']['sqlite']['floor_ratio']}× the first extraction"
-        )
-    return table
-
-
 # -- replay ----------------------------------------------------------------------------
 
 SQL_TABLES = ("users", "conversations", "messages", "files", "records")
@@ -285,10 +254,3 @@ def replay_benchmark(
         "noop_to_first_percent": round(100 * noop["stats"]["seconds"] / first_seconds, 2),
         "noop_written": noop["stats"]["written"],
     }
-
-
-def render_replay(results: dict[str, Any]) -> Table:
-    table = Table("measure", "value", title="chatledger bench replay (Postgres sql sink)")
-    for name, value in results.items():
-        table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, (int, float)) else str(value))
-    return table

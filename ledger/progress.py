@@ -1,4 +1,5 @@
-"""Progress display: a rich bar on a terminal, periodic structlog lines otherwise.
+"""Progress, as the engines report it: the ``Progress`` protocol, no display, and periodic
+structlog lines (the rich bar for terminals lives in the CLI layer, ``ledger.cli.progress``).
 
 One protocol, three implementations. Each is usable in any order of calls: ``advance``
 before ``start`` (or after ``finish``) counts instead of failing, because a command that
@@ -7,7 +8,6 @@ crashes on its progress display after a committed batch leaves a target half wri
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,7 +32,7 @@ class NoProgress:
         pass
 
 
-class _Tally:
+class Tally:
     """What LogProgress and RichProgress both keep: steps done, named counts, the rate
     (records, or steps when the step counts no records) and the time still to go."""
 
@@ -67,7 +67,7 @@ class _Tally:
         return max(self.total - self.done, 0) * self.elapsed / self.done
 
 
-def _clock(seconds: float | None) -> str:
+def clock(seconds: float | None) -> str:
     if seconds is None:
         return ""
     minutes, second = divmod(int(seconds), 60)
@@ -75,7 +75,7 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
 
 
-class LogProgress(_Tally):
+class LogProgress(Tally):
     """One structlog line every ``every`` seconds: for CI logs and cron jobs."""
 
     def __init__(self, every: float = 10.0) -> None:
@@ -107,81 +107,3 @@ class LogProgress(_Tally):
 
     def finish(self) -> None:
         self._emit("progress done")
-
-
-class RichProgress(_Tally):
-    """A bar on stderr: done of total, the counts, records/s, elapsed and ETA. Each step
-    gets a bar of its own, left on screen once finished (stopped, so no clock runs on
-    and no later step reprints it); log lines go through the bar's console so they
-    print above the bar instead of through it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from rich.console import Console
-
-        self.console = Console(stderr=True)  # stdout stays clean for --json output
-        self.bar: Any = None
-        self.task: Any = None
-        self.logger_factory: Any = None
-
-    def start(self, label: str, total: int | None) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as Bar
-
-        if self.bar is not None:
-            self.finish()
-        self._reset(label, total)
-        columns: list[Any] = [TextColumn("[bold]{task.description}")]
-        if total:
-            columns += [BarColumn(bar_width=20), MofNCompleteColumn()]
-        columns += [
-            TextColumn("{task.fields[counts]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"),
-        ]
-        self.bar = Bar(*columns, console=self.console, redirect_stderr=True, redirect_stdout=True)
-        self.bar.start()
-        self._log_above_the_bar()
-        self.task = self.bar.add_task(label, total=total, counts="", rate="", eta="")
-
-    def _log_above_the_bar(self) -> None:
-        """structlog prints to the stderr it was given at set-up; while the bar shows,
-        sys.stderr is rich's proxy, which prints each line above the bar."""
-        self.logger_factory = structlog.get_config()["logger_factory"]
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
-
-    def advance(self, steps: int = 0, **counts: int) -> None:
-        self._count(steps, counts)
-        if self.task is None:  # never started (or finished): count, show nothing
-            return
-        self.bar.update(self.task, advance=steps, **self._fields())
-
-    def _fields(self) -> dict[str, str]:
-        text = "  ".join(f"{name} {value:,}" for name, value in self.counts.items())
-        unit = "records" if "records" in self.counts else "steps"
-        left = self.eta()
-        return {
-            "counts": text,
-            "rate": f"{self.rate():,.0f} {unit}/s",
-            "eta": f"ETA {_clock(left)}" if left else "",
-        }
-
-    def finish(self) -> None:
-        if self.bar is None:
-            return
-        bar, task = self.bar, self.task
-        self.bar = self.task = None
-        if task is not None:
-            bar.update(task, **(self._fields() | {"eta": ""}))
-            bar.stop_task(task)
-        bar.stop()
-        if self.logger_factory is not None:
-            structlog.configure(logger_factory=self.logger_factory)
-            self.logger_factory = None
-
-
-def for_terminal(enabled: bool = True) -> Progress:
-    if not enabled:
-        return NoProgress()
-    return RichProgress() if sys.stderr.isatty() else LogProgress()

@@ -17,9 +17,10 @@ import sys
 
 import pytest
 
-from ledger import progress as progress_module
 from ledger import runs
-from ledger.progress import LogProgress, NoProgress, Progress, RichProgress
+from ledger.cli import progress as progress_module
+from ledger.cli.progress import RichProgress
+from ledger.progress import LogProgress, NoProgress, Progress
 from ledger.store import Ledger
 from tests.conftest import run_cli
 

@@ -16,7 +16,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from ledger import report
+from ledger.cli import report
 from ledger.runs import Run
 from tests.conftest import run_cli
 from tests.test_human_output import run_in_terminal
@@ -336,7 +336,7 @@ def test_progress_on_a_terminal_shows_rate_and_one_bar_per_step(tmp_path):
 LOGGING_UNDER_A_BAR = """
 import structlog
 from ledger import logs
-from ledger.progress import RichProgress
+from ledger.cli.progress import RichProgress
 logs.configure()
 shown = RichProgress()
 shown.start("step one", 4)

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from ledger.cli.app import JsonFlag, bench_app, command, err, out, print_json
-from ledger.report import Paragraph, plain_table
+from ledger.cli.report import Paragraph, plain_table
 
 #: the extract benchmark's measures, one row each (the ledgers are the columns, so the
 #: table fits 80 columns however many measures there are)

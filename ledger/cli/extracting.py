@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger import __version__, api, plugins, queries, report, runs
+from ledger import __version__, api, plugins, queries, runs
+from ledger.cli import report
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
+from ledger.cli.progress import for_terminal
 from ledger.cli.reporting import ReportFile, write_report
 from ledger.extract import ExtractSettings
 from ledger.options import option_specs
-from ledger.progress import for_terminal
 from ledger.store import CREATE, DRY
 
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ledger import config as configuration
-from ledger import locks, queries, report, report_file, runs
+from ledger import locks, queries, report_file, runs
+from ledger.cli import report
 from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
 from ledger.errors import UsageError
 from ledger.store import EXISTING

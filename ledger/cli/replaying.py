@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger import api, queries, report, runs
+from ledger import api, queries, runs
+from ledger.cli import report
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
+from ledger.cli.progress import for_terminal
 from ledger.cli.reporting import ReportFile, write_report
 from ledger.extract import ExtractSettings
-from ledger.progress import for_terminal
 from ledger.replay import ReplaySettings
 from ledger.store import CREATE, DRY, EXISTING, Ledger
 
