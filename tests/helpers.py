@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger.blobs import BlobStore
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.options import option
+from ledger.payloads import load_documents
 from ledger.records import Record, Reject
+from ledger.schema import heads
 from ledger.source import Scope, Source, SourceContext
 from ledger.store import Ledger
 
@@ -81,3 +85,13 @@ def totals(result: ExtractResult) -> dict[str, int]:
         for name, value in counts.items():
             out[name] = out.get(name, 0) + value
     return out
+
+
+def live_records(ledger: Ledger, stream: str) -> dict[str, dict[str, Any]]:
+    """key → the stored record document ({kind, key, data, raw, refs}) of every live head."""
+    with ledger.read() as conn:
+        rows = conn.execute(
+            select(heads.c.key, heads.c.hash).where(heads.c.stream == stream, heads.c.deleted.is_(False))
+        ).all()
+        documents = load_documents(conn, [row.hash for row in rows])
+    return {row.key: documents[row.hash] for row in rows}

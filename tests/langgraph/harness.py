@@ -16,6 +16,7 @@ from ledger.source import SourceContext
 from ledger.store import Ledger
 from sources.langgraph import LangGraphSource
 from sources.langgraph.options import LangGraphOptions
+from tests.helpers import live_records
 
 STREAM = "lg"
 
@@ -37,13 +38,8 @@ def run_extract(ledger: Ledger, stream: str = STREAM, *, full: bool = False, **o
 
 
 def records(ledger: Ledger, stream: str = STREAM) -> dict[str, dict[str, Any]]:
-    """key → the stored record document of every live head."""
-    with ledger.read() as conn:
-        rows = conn.execute(
-            select(heads.c.key, heads.c.hash).where(heads.c.stream == stream, heads.c.deleted.is_(False))
-        ).all()
-        documents = load_documents(conn, [row.hash for row in rows])
-    return {row.key: documents[row.hash] for row in rows}
+    """key → the stored record document of every live head of the stream."""
+    return live_records(ledger, stream)
 
 
 def of_kind(found: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:

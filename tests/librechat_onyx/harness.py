@@ -22,6 +22,7 @@ from sinks.onyx import OnyxSink
 from sinks.onyx.options import OnyxOptions
 from sources.librechat import LibreChatSource
 from sources.librechat.options import LibreChatOptions
+from tests.helpers import live_records
 from tests.librechat_onyx.onyx import API_KEY, plain_url
 
 STREAM = "lc"
@@ -50,13 +51,8 @@ def run_extract(ledger: Ledger, stream: str = STREAM, *, full: bool = False, **o
 
 
 def records(ledger: Ledger, stream: str = STREAM) -> dict[str, dict[str, Any]]:
-    """key → the stored record document ({kind, key, data, raw, refs}) of every live head."""
-    with ledger.read() as conn:
-        rows = conn.execute(
-            select(heads.c.key, heads.c.hash).where(heads.c.stream == stream, heads.c.deleted.is_(False))
-        ).all()
-        documents = load_documents(conn, [row.hash for row in rows])
-    return {row.key: documents[row.hash] for row in rows}
+    """key → the stored record document of every live head of the stream."""
+    return live_records(ledger, stream)
 
 
 def sink(ledger: Ledger, db_url: str, api=None, target: str = "onyx", **options: Any) -> OnyxSink:
