@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
-from ledger.payloads import load_documents
-from ledger.schema import heads
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
 from ledger.store import Ledger

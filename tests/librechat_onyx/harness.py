@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import select
 
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
 from ledger.ownership import content_owners
-from ledger.payloads import load_documents
-from ledger.schema import heads
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
 from ledger.store import Ledger
