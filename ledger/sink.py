@@ -257,6 +257,11 @@ class Sink(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def settle(self) -> None:
+        """A writing run's every batch is recorded in the ledger (not called after a
+        failure): tidy what only healing a crash between the two commits needed, e.g. a
+        marker table nothing in the target refers to any more."""
+
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers the target holds from these runs (``stream, key, version, hash,
         run_id, target_ref``): writes that may not have reached the ledger; empty without

@@ -20,6 +20,7 @@ from tests.cherry import data
 from tests.cherry.harness import (
     STREAM,
     app_database,
+    app_writes,
     constraints_hold,
     dump,
     execute,
@@ -314,17 +315,60 @@ def test_validate_reports_a_broken_tree(tmp_path, ledger):
     assert any(p.startswith("validate foreign_key_check: message") for p in problems)
 
 
-def test_rollback_leaves_the_database_as_before(tmp_path, ledger):
+def edited(backup: dict) -> dict:
+    """The same backup later: one text edited, the plain topics of ``mixed`` added."""
+    later = data.mixed(12)
+    text = next(b for b in later["indexedDB"]["message_blocks"] if b["type"] == "main_text")
+    text["content"] += " (edited later)"
+    return later
+
+
+@pytest.mark.parametrize("start", ["existing", "new"])
+def test_rolling_back_every_run_leaves_the_database_exactly_as_before(tmp_path, ledger, start):
+    """Every table, FTS5's shadow tables and sqlite_master: the app's own chat is kept, the
+    sink's tables go with the last run's writes. A new database ends as the app's schema."""
+    if start == "existing":
+        db = app_database(tmp_path / "cherrystudio.sqlite")
+        app_writes(db)
+        before = dump(db)
+    else:
+        db = tmp_path / "cherrystudio.sqlite"
+        before = dump(app_database(tmp_path / "schema-only.sqlite", models=(), files=(), provider=False))
     extract_input(ledger, data.write_zip(tmp_path / "b.zip", data.rich()))
-    db = app_database(tmp_path / "cherrystudio.sqlite")
-    before = dump(db)
     first = replay_into(ledger, db)
-    assert first.stats["written"] > 40
+    extract_input(ledger, data.write_zip(tmp_path / "b.zip", edited(data.rich())))
+    second = replay_into(ledger, db)
+    assert second.stats["written"] > 3 and rows(
+        db, "SELECT count(*) FROM message WHERE data LIKE '%edited later%'"
+    )
+
+    assert rollback(ledger, sink(ledger, db), second.run_id).status == "succeeded"
+    assert {"chatledger_markers", "chatledger_baseline"} <= set(dump(db))  # the first run still holds rows
+    assert not rows(db, "SELECT count(*) FROM message WHERE data LIKE '%edited later%'")[0][0]
     undone = rollback(ledger, sink(ledger, db), first.run_id)
     assert undone.status == "succeeded", undone.stats
-    assert dump(db) == before
+    assert (
+        undone.stats["sink"]["markers_dropped"] == 1 and "fts_index_not_restored" not in undone.stats["sink"]
+    )
+    after = dump(db)
+    assert {name for name in after if after[name] != before.get(name)} == set()
+    assert after == before
     constraints_hold(db)
-    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [
+        (3 if start == "existing" else 0,)
+    ]
+
+
+def test_the_fts_index_is_left_as_the_triggers_keep_it_when_the_app_wrote_since(tmp_path, ledger):
+    extract_input(ledger, data.write_zip(tmp_path / "b.zip", data.rich()))
+    db = app_database(tmp_path / "cherrystudio.sqlite")
+    first = replay_into(ledger, db)
+    app_writes(db)  # the app ran in between
+    undone = rollback(ledger, sink(ledger, db), first.run_id)
+    assert undone.stats["sink"]["fts_index_not_restored"] == 1
+    assert "chatledger_markers" not in dump(db) and "chatledger_baseline" not in dump(db)
+    constraints_hold(db)
+    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [(3,)]
 
 
 def test_a_new_database_is_created_from_the_apps_schema_and_a_dry_run_creates_nothing(tmp_path, ledger):
@@ -399,7 +443,7 @@ def test_a_batch_is_one_transaction_even_after_a_released_savepoint(tmp_path, le
     monkeypatch.setattr(Markers, "write", write_then_fail)
     result = replay_into(ledger, db, ReplaySettings(batch_records=10_000))
     assert result.stats["written"] == 0 and result.stats["rejected_units"] > 0
-    assert dump(db) == before and rows(db, "SELECT count(*) FROM chatledger_markers") == [(0,)]
+    assert dump(db) == before  # no marker, and with nothing written the sink's tables went too
 
 
 @pytest.mark.parametrize("engine_of", ["sink", "plain"])

@@ -163,6 +163,7 @@ class TargetRun:
                 register_target(self.ledger, self.sink)
                 self.stats.reconciled = reconcile(self.ledger, self.sink, self.run_id)
                 body(self)
+                self.sink.settle()
             finally:
                 self.sink.close()
             if self.stats.rejected_units:

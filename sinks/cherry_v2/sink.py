@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, delete, select
+from sqlalchemy import MetaData, delete, func, select
 
 from ledger.kit import (
     ConfigError,
@@ -108,7 +108,8 @@ class CherryV2Sink(SqlTarget, Sink):
                 )
 
     def _prepare(self) -> None:
-        """On the first write: the app's schema for a new file, and the markers table."""
+        """On the first write: the app's schema for a new file; the markers table, with a
+        copy of the FTS index as it is before chatledger writes anything (for ``settle``)."""
         if self._ready:
             return
         with self.engine.connect() as conn:
@@ -116,8 +117,32 @@ class CherryV2Sink(SqlTarget, Sink):
         if new:
             database.create_schema(self.engine)
         if self.markers is not None:
-            self.markers.table.create(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                if not conn.dialect.has_table(conn, self.markers.table.name):
+                    database.save_baseline(conn)
+                    self.markers.table.create(conn)
         self._ready = True
+
+    def settle(self) -> None:
+        """When no marker of any target says the database holds a record (the last run's
+        writes were rolled back or removed), put the FTS index back as it was before the
+        first write and drop the sink's tables: the database is as the app left it."""
+        if self.markers is None or self.engine is None or not self.path.exists():
+            return
+        self.engine.dispose()  # FTS5 caches its index structure per connection: a fresh one
+        table = self.markers.table
+        with self.engine.begin() as conn:
+            if not conn.dialect.has_table(conn, table.name):
+                return
+            if conn.scalar(select(func.count()).select_from(table).where(table.c.hash.is_not(None))):
+                return
+            restored = database.restore_baseline(conn)
+            table.drop(conn)
+        self.engine.dispose()
+        self._ready = False
+        self.count("markers_dropped")
+        if restored is False:
+            self.count("fts_index_not_restored")
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers of these runs; none before the first write made the markers table."""
