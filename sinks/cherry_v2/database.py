@@ -29,6 +29,9 @@ TOPIC_COLUMNS = (
 )  # fmt: skip
 PIN_COLUMNS = ("id", "entity_type", "entity_id", "order_key", "created_at", "updated_at")
 FILE_REF_COLUMNS = ("id", "file_entry_id", "source_type", "source_id", "role", "created_at", "updated_at")
+FILE_ENTRY_COLUMNS = (
+    "id", "origin", "name", "ext", "size", "external_path", "created_at", "updated_at", "deleted_at",
+)  # fmt: skip
 ASSISTANT_COLUMNS = (
     "id", "name", "prompt", "emoji", "description", "model_id", "settings", "created_at",
     "updated_at", "order_key",
@@ -43,8 +46,9 @@ FTS_SHADOWS = {
 }
 BASELINE = "chatledger_baseline"
 CONTENT = "message_content_sha256"
+FOLDER = "created_folder"
 REQUIRED = ("topic", "message", "pin", "file_ref", "assistant", "user_model", "file_entry", "message_fts")
-INTEGERS = {"is_name_manually_edited", "siblings_group_id", "created_at", "updated_at"}
+INTEGERS = {"is_name_manually_edited", "siblings_group_id", "created_at", "updated_at", "size", "deleted_at"}
 
 
 def _table(metadata: MetaData, name: str, columns: tuple[str, ...]) -> Table:
@@ -63,7 +67,7 @@ def tables(metadata: MetaData) -> dict[str, Table]:
         "file_ref": _table(metadata, "file_ref", FILE_REF_COLUMNS),
         "assistant": _table(metadata, "assistant", ASSISTANT_COLUMNS),
         "user_model": _table(metadata, "user_model", ("id",)),
-        "file_entry": _table(metadata, "file_entry", ("id",)),
+        "file_entry": _table(metadata, "file_entry", FILE_ENTRY_COLUMNS),
     }
 
 
@@ -141,6 +145,20 @@ def save_baseline(conn: Connection) -> None:
     conn.execute(
         text(f"INSERT INTO {BASELINE} (name, a) VALUES ('{CONTENT}', :digest)"), {"digest": _indexed(conn)}
     )
+
+
+def note_folders(conn: Connection, folders: list[str]) -> None:
+    """Folders the sink created for files (removed when empty, with the baseline)."""
+    if folders and conn.dialect.has_table(conn, BASELINE):
+        conn.execute(
+            text(f"INSERT INTO {BASELINE} (name, a) VALUES ('{FOLDER}', :f)"), [{"f": f} for f in folders]
+        )
+
+
+def created_folders(conn: Connection) -> list[str]:
+    if not conn.dialect.has_table(conn, BASELINE):
+        return []
+    return [row[0] for row in conn.execute(text(f"SELECT a FROM {BASELINE} WHERE name = '{FOLDER}'"))]
 
 
 def restore_baseline(conn: Connection) -> bool | None:
