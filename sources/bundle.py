@@ -10,7 +10,9 @@ checked against their sha256; a file whose bytes the bundle lacks is restored wi
 One complete scope per owner folder, fingerprinted by its ``records.jsonl``, so an
 unchanged folder is not read again, a record gone from the bundle is deleted, and a
 folder gone as a whole deletes its records. A line that is not a record is a reject
-naming the file and line; the rest lands.
+naming the file and line; the rest lands. A record the folder's ``conversations.jsonl``
+or ``files_manifest.jsonl`` lists but ``records.jsonl`` lacks (a folder written before
+bundles held it) is a reject too, so a partial restore never reports plain success.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from ledger.kit import (
     sha256_hex,
 )
 
-RECORDS = "records.jsonl"
+RECORDS, CONVERSATIONS, MANIFEST = "records.jsonl", "conversations.jsonl", "files_manifest.jsonl"
+RESYNC = "replay the bundle's target again with --resync to write it whole"
 FIELDS = ("stream", "kind", "key", "data", "raw", "refs")
 KINDS = ("user", "file", "conversation", "message")  # what the bundle sink carries
 READER_VERSION = 1  # bump when the records made from the same folder change
@@ -77,7 +80,13 @@ class BundleSource(Source):
         folder = self.options.path / scope.name.removeprefix("owner:")
         path = folder / RECORDS
         if not path.is_file():
-            yield [Reject(str(folder), f"no {RECORDS}: not a folder of a chatledger bundle")], None
+            written = (folder / CONVERSATIONS).is_file()
+            reason = f"no {RECORDS}: " + (
+                f"written before bundles held it; {RESYNC}"
+                if written
+                else "not a folder of a chatledger bundle"
+            )
+            yield [Reject(str(folder), reason)], None
             return
         items: list[Record | Reject] = []
         seen: dict[str, str] = {}  # key → the stream of the bundle it came from
@@ -91,7 +100,38 @@ class BundleSource(Source):
                 if len(items) >= CHUNK:
                     yield items, None
                     items = []
+        unlisted = self._unlisted(folder, seen)
+        if unlisted:
+            reason = (
+                f"{len(unlisted)} record(s) listed in {CONVERSATIONS} or {MANIFEST} are not in "
+                f"{RECORDS} (a folder partly written before bundles held it, or edited); {RESYNC}"
+            )
+            items.append(Reject(str(path), reason, unlisted[:20]))
         yield items, None
+
+    def _unlisted(self, folder: Path, seen: dict[str, str]) -> list[str]:
+        """Keys the folder's projections list that ``records.jsonl`` does not hold: what a
+        restore would silently lose."""
+        listed = []
+        for name in (CONVERSATIONS, MANIFEST):
+            path = folder / name
+            if not path.is_file():
+                continue
+            for line in path.read_bytes().splitlines():
+                try:
+                    entry = loads(line) if line.strip() else None
+                except ValueError:
+                    continue  # a projection is not what is restored; records.jsonl is checked line by line
+                if not isinstance(entry, dict) or (
+                    self.options.streams and entry.get("stream") not in self.options.streams
+                ):
+                    continue
+                if entry.get("conversation_record", True):  # a line may stand for messages only
+                    listed.append(entry.get("key"))
+                listed += [
+                    message.get("key") for message in entry.get("messages") or [] if isinstance(message, dict)
+                ]
+        return sorted({key for key in listed if isinstance(key, str) and key not in seen})
 
     def _item(self, folder: Path, where: str, line: bytes, seen: dict[str, str]) -> Record | Reject | None:
         text = line.decode("utf-8", errors="replace").rstrip("\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from ledger.canonical import loads
 from ledger.extract import ExtractSettings, extract
 from ledger.kit import SinkContext, SourceContext
 from ledger.replay import replay
@@ -113,5 +114,39 @@ def test_a_bundle_without_copies_restores_files_as_missing_and_bad_lines_are_rej
             if doc["kind"] == "file" and doc["data"]["blob"]
         ]
         assert files and all(data["blob"] is None and data["missing"] == NO_COPY for data in files)
+    finally:
+        ledger.close()
+
+
+def test_a_folder_whose_records_file_is_missing_or_partial_is_rejected_not_restored_silently(
+    original, tmp_path
+):
+    bundle = bundle_of(original, tmp_path / "bundle")
+    first, second = sorted(bundle.glob("*/records.jsonl"))[:2]
+    first.unlink()  # as a bundle written before bundles held records.jsonl
+    lines = second.read_bytes().splitlines()
+    dropped = loads(lines[-1])["key"]
+    second.write_bytes(b"".join(line + b"\n" for line in lines[:-1]))
+    ledger, result = restore(tmp_path / "restored", bundle)
+    try:
+        assert result.status == "with-rejects", result.stats
+        with ledger.read() as conn:
+            found = {
+                location.split(": ", 1)[1]: (reason, data)
+                for location, reason, data in conn.execute(
+                    select(rejects.c.location, rejects.c.reason, rejects.c.input)
+                )
+            }
+        assert set(found) == {str(first.parent), str(second)}
+        assert (
+            "written before bundles held it; replay the bundle's target again with --resync"
+            in found[str(first.parent)][0]
+        )
+        reason, listed = found[str(second)]
+        assert reason.startswith(
+            "1 record(s) listed in conversations.jsonl or files_manifest.jsonl are not in records.jsonl"
+        )
+        assert dropped in str(listed)
+        assert dropped not in live_records(ledger, "syn")
     finally:
         ledger.close()

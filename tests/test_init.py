@@ -27,8 +27,12 @@ def validated(path):
     for section in ("sources", "targets"):
         for name, entry in shown[section].items():
             assert "error" not in entry, entry["error"]
-            plugin = configuration._plugin(loaded, section, name, {}, None)
-            options_class = configuration._options_class(section, entry["type"])
+            if section == "sources":
+                plugin = configuration.stream(loaded, name, {}, None)
+                options_class = plugins.source_class(entry["type"]).Options
+            else:
+                plugin = configuration.target(loaded, name, {}, None)
+                options_class = plugins.sink_class(entry["type"]).Options
             configuration.check_literal_secrets(plugin, options_class)
     return loaded, shown
 
