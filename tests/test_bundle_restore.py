@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, select, text
 from ledger.canonical import loads
 from ledger.extract import ExtractSettings, extract
 from ledger.kit import SinkContext, SourceContext
-from ledger.replay import replay
+from ledger.replay import ReplaySettings, replay
+from ledger.replay.verify import verify
 from ledger.schema import rejects
 from ledger.store import Ledger
 from sinks.bundle import BundleOptions, BundleSink
@@ -150,3 +151,9 @@ def test_a_folder_whose_records_file_is_missing_or_partial_is_rejected_not_resto
         assert dropped not in live_records(ledger, "syn")
     finally:
         ledger.close()
+    # verify of the bundle's target sees both folders as drifted; a resync writes them whole
+    sink = BundleSink(BundleOptions(path=bundle), SinkContext("bundle", original.blobs))
+    checked = verify(original, sink, ["syn"])
+    assert not checked.matches and checked.counts["drifted"] >= 2, checked.counts
+    assert replay(original, sink, ["syn"], settings=ReplaySettings(resync=True)).status == "succeeded"
+    assert verify(original, sink, ["syn"]).matches
