@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine, make_url
 from ledger.canonical import canonical_text, loads
 from ledger.dialects import bulk_write, chunks
 from ledger.errors import ChatledgerError, ConfigError
+from ledger.extras import missing_extra
 from ledger.redact import redact
 from ledger.sink import Outcome, PermanentError, TransientError
 from ledger.store import normalize_url, sqlite_path
@@ -56,6 +57,7 @@ def target_engine(url: str, *, read_only: bool = False) -> Engine:
     url = normalize_url(url)
     if read_only and url.startswith("sqlite"):
         url = _read_only_sqlite(url)
+    named = redact(url)  # as the user wrote it, for errors
     if url.startswith(("mysql://", "mariadb://")):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
@@ -67,7 +69,13 @@ def target_engine(url: str, *, read_only: bool = False) -> Engine:
         options["connect_args"] = {"charset": "utf8mb4"}
     if read_only and parsed.get_backend_name() == "postgresql":
         options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
-    engine = create_engine(url, **options)
+    try:
+        engine = create_engine(url, **options)
+    except ImportError as error:  # the dialect's driver is an optional extra (PyMySQL)
+        missing = missing_extra(error, f"a {parsed.get_backend_name()} target ({named})")
+        if missing is None:
+            raise
+        raise missing from None
     if read_only and parsed.get_backend_name() == "mysql":
         event.listen(engine, "connect", _read_only_session)
     if parsed.get_backend_name() == "sqlite":
