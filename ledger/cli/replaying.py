@@ -34,7 +34,9 @@ def _replay_settings(**values: Any) -> ReplaySettings:
 
 def _print_replay(opened: Ledger, result, as_json: bool) -> None:
     if as_json:
-        print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
+        print_json(
+            {"run_id": result.run_id, "status": result.status, "stats": report.stats_json(result.stats)}
+        )
     elif result.run_id is None:
         plan = result.stats.get("plan", {})
         if "rollback" in plan:
@@ -176,8 +178,8 @@ def migrate(
             {
                 "run_id": done.run_id,
                 "status": done.status,
-                "extract": {"run_id": done.extract.run_id, "stats": done.extract.stats},
-                "replay": {"run_id": done.replay.run_id, "stats": done.replay.stats},
+                "extract": {"run_id": done.extract.run_id, "stats": report.stats_json(done.extract.stats)},
+                "replay": {"run_id": done.replay.run_id, "stats": report.stats_json(done.replay.stats)},
                 "verify": done.verify.as_json() if done.verify else None,
             }
         )

@@ -205,6 +205,14 @@ def forget_target_state(ledger: Ledger, target: str, streams: list[str]) -> int:
     return result.rowcount
 
 
+def check_target(sink: Sink) -> dict[str, Any]:
+    """A dry run's check of the target (:meth:`Sink.check`): raises when it is
+    unreachable or refuses a right a run needs; what it noted goes into the stats. The
+    sink is made read-only first: a dry run writes nothing, whoever built the sink."""
+    sink.context.read_only = True
+    return {"check": {"target": sink.target, "reachable": True, "notes": sink.check()}}
+
+
 def dry_run_plan(
     ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySettings
 ) -> dict[str, dict[str, int]]:
@@ -263,8 +271,9 @@ def replay(
     settings = settings or ReplaySettings()
     settings.check()
     if settings.dry_run:
+        checked = check_target(sink)
         stats = {"plan": dry_run_plan(ledger, sink, streams, settings)}
-        return ReplayResult(None, "dry-run", stats | preview(ledger, sink, streams, settings))
+        return ReplayResult(None, "dry-run", stats | checked | preview(ledger, sink, streams, settings))
 
     def body(run: TargetRun) -> None:
         run.extra["policy"] = settings.policy
