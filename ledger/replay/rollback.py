@@ -247,7 +247,8 @@ def rollback(
         run.extra["forced_over"] = len(problems)
         wanted = _wanted(ledger, sink, pairs, held)
         applier = run.applier(settings.retry)
-        run.progress.start(f"rollback run {run_id}", None)
+        units = {(w.stream, unit_key_of(w.kind, w.key, w.conversation, sink)) for w in wanted}
+        run.progress.start(f"rollback run {run_id}", len(units))
         try:
             with ledger.read() as conn:
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):

@@ -27,6 +27,7 @@ from ledger.replay.plan import (
     REPLACE,
     UnitBuilder,
     changed_rows,
+    changed_units,
     plan_counts,
     unchanged_counts,
 )
@@ -283,7 +284,11 @@ def replay(
             check_identity(ledger, sink)
         applier = run.applier(settings.retry, truncate=settings.truncate)
         batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
-        run.progress.start(f"replay {sink.target}", None)
+        with ledger.read() as conn:  # the bar's total, so it shows a rate and an ETA
+            total = sum(
+                changed_units(conn, sink.target, stream, sink, **settings.selection()) for stream in streams
+            )
+        run.progress.start(f"replay {sink.target}", total)
         try:
             for stream in streams:
                 with ledger.read() as conn:
