@@ -5,6 +5,7 @@ dry run, naming it without its password."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,20 @@ def plan_of(entries: list[dict]) -> dict[str, dict[str, int]]:
     return {entry["kind"]: entry for entry in entries}
 
 
+def keys_of(value) -> set[str]:
+    """Every key of every object inside a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in keys_of(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in keys_of(item)}
+    return set()
+
+
+def assert_plain_keys(document) -> None:
+    odd = sorted(key for key in keys_of(document) if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key))
+    assert not odd, odd
+
+
 def test_a_first_migrate_dry_run_plans_every_record(tmp_path):
     write_config(tmp_path)
     planned = cli_json("migrate", "syn", "out", "--dry-run", cwd=tmp_path)
@@ -61,12 +76,20 @@ def test_a_first_migrate_dry_run_plans_every_record(tmp_path):
     assert min(new.values()) > 0 and plan["message"]["tables"] == ["messages"]
     assert planned["replay"]["stats"]["check"]["reachable"] is True
     assert not (tmp_path / "chatledger.db").exists() and not (tmp_path / "target.db").exists()
+    assert_plain_keys(planned)
 
     piped = run_cli("migrate", "syn", "out", "--dry-run", cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     rows = {line.split()[0]: line.split()[1:] for line in piped.stdout.splitlines() if line.strip()}
     assert rows["message"][:2] == [f"{new['message']:,}", "0"]  # plan: insert, update
     assert "message → messages" in piped.stdout and "plan (nothing written)" in piped.stdout
+    assert "target out: reachable, with the rights a run needs" in piped.stdout
+    assert "the plan counts what the source holds now" in piped.stdout
+
+    migrated = cli_json("migrate", "syn", "out", "--no-progress", cwd=tmp_path)
+    assert_plain_keys(migrated)
+    inserted = {entry["kind"]: entry["inserted"] for entry in migrated["replay"]["stats"]["tables"]}
+    assert inserted == new  # the plan was the run
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a pseudo-terminal")

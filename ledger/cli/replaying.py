@@ -49,6 +49,7 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
                 out.print(f"  {fix.get('unit')}: {fix.get('fix')}", highlight=False)
         else:
             out.print(report.plan_report(plan))
+        out.print(report.dry_run_notes(result.stats))
         if result.stats.get("preview"):
             out.print("the sink's preview:")
             print_json(result.stats["preview"])
@@ -187,6 +188,7 @@ def migrate(
         out.print("dry run: nothing was written")
         out.print(report.extract_report(done.extract.stats))
         out.print(report.plan_report(done.replay.stats["plan"]))
+        out.print(report.dry_run_notes(done.replay.stats))
     else:
         parts = (done.extract, done.replay, *([done.verify] if done.verify else []))
         for run_id in (*(part.run_id for part in parts), done.run_id):
