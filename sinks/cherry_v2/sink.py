@@ -25,6 +25,7 @@ verifiable and reversible:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -121,6 +122,17 @@ class CherryV2Sink(SqlTarget, Sink):
                 raise ConfigError(
                     f"{self.path}: not a Cherry Studio v2 database (no {', '.join(missing)} table)"
                 )
+
+    def check(self) -> list[str]:
+        """A database that does not exist yet is not opened (connecting would create the
+        file): the dry run checks that its folder can take it."""
+        if self.path.exists():
+            return super().check()
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"{self.path}: its folder does not exist")
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{self.path}: its folder is not writable")
+        return [f"{self.path} does not exist yet: a run creates it from the app's schema"]
 
     def _prepare(self) -> None:
         """On the first write: the app's schema for a new file; the markers table, with a
