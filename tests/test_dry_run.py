@@ -85,6 +85,7 @@ def test_a_first_migrate_dry_run_plans_every_record(tmp_path):
     assert "message → messages" in piped.stdout and "plan (nothing written)" in piped.stdout
     assert "target out: reachable, with the rights a run needs" in piped.stdout
     assert "the plan counts what the source holds now" in piped.stdout
+    assert f"events a run would append: {sum(new.values()):,}" in piped.stdout
 
     migrated = cli_json("migrate", "syn", "out", "--no-progress", cwd=tmp_path)
     assert_plain_keys(migrated)

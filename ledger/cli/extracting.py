@@ -146,7 +146,7 @@ def extract(
         print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
     elif result.run_id is None:
         out.print("dry run: nothing was written")
-        out.print(report.extract_report(result.stats))
+        out.print(report.extract_report(result.stats, dry_run=True))
     else:
         run = runs.get_run(opened, result.run_id)
         out.print(report.run_report(run, queries.run_rejects(opened, result.run_id, limit=20)))

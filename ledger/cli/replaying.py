@@ -186,7 +186,7 @@ def migrate(
         )
     elif done.run_id is None:
         out.print("dry run: nothing was written")
-        out.print(report.extract_report(done.extract.stats))
+        out.print(report.extract_report(done.extract.stats, dry_run=True))
         out.print(report.plan_report(done.replay.stats["plan"]))
         out.print(report.dry_run_notes(done.replay.stats))
     else:

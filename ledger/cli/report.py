@@ -186,12 +186,14 @@ def run_summary(run: Run) -> Group:
     return Group(text, started)
 
 
-def extract_report(stats: dict[str, Any]) -> Group:
+def extract_report(stats: dict[str, Any], *, dry_run: bool = False) -> Group:
+    """``dry_run``: the events and blobs are what a run would append, not appended."""
     parts: list[Any] = [_kind_table(stats.get("kinds", {}), EXTRACT_COLUMNS)]
     scopes = stats.get("scopes", {})
     blobs = stats.get("blobs", {})
+    appended = "events a run would append" if dry_run else "events appended"
     lines: list[Any] = [
-        f"events appended: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
+        f"{appended}: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
         f"   records/s: {stats.get('records_per_second', 0):,}",
         Items("scopes: ", [f"{scopes.get(name, 0):,} {name}" for name in SCOPE_COUNTERS]),
         f"blobs: {blobs.get('new', 0):,} new ({human_bytes(blobs.get('bytes', 0))})",

@@ -156,25 +156,6 @@ def changed_rows(
         )
 
 
-def changed_units(
-    conn: Connection,
-    target: str,
-    stream: str,
-    sink: Sink,
-    *,
-    policy: str,
-    propagate_deletes: bool,
-    scope: str | None = None,
-) -> int:
-    """How many units :func:`changed_rows` will make (a progress bar's total): one count."""
-    _order, unit = _unit_order(sink)
-    return conn.scalar(
-        select(func.count(func.distinct(unit)))
-        .select_from(_joined(target))
-        .where(*_selection(stream, scope), _wanted_condition(policy, propagate_deletes))
-    )
-
-
 def plan_counts(
     conn: Connection,
     target: str,
@@ -198,24 +179,45 @@ def plan_counts(
         else:
             plan.add(wanted.kind, "insert" if wanted.held_hash is None else "update")
     if policy != REPLACE:
-        for kind, count in unchanged_counts(conn, target, stream, scope).items():
+        selected = selected_counts(
+            conn, target, stream, policy=policy, propagate_deletes=propagate_deletes, scope=scope
+        )
+        for kind, count in selected.unchanged.items():
             plan.add(kind, "unchanged", count)
     return plan
 
 
-def unchanged_counts(conn: Connection, target: str, stream: str, scope: str | None = None) -> dict[str, int]:
-    """Per kind: records whose version the target already has (or was skipped)."""
+@dataclass
+class Selected:
+    """What a replay selects in a stream, counted in one pass over its heads: per kind the
+    records the target holds at their version (or skipped), and how many records the
+    policy wants changed (a progress bar's total)."""
+
+    unchanged: dict[str, int]
+    changed: int
+
+
+def selected_counts(
+    conn: Connection,
+    target: str,
+    stream: str,
+    *,
+    policy: str,
+    propagate_deletes: bool,
+    scope: str | None = None,
+) -> Selected:
+    unchanged = and_(heads.c.deleted.is_(False), target_state.c.hash == heads.c.hash)
     rows = conn.execute(
-        select(heads.c.kind, func.count())
-        .select_from(_joined(target))
-        .where(
-            *_selection(stream, scope),
-            heads.c.deleted.is_(False),
-            target_state.c.hash == heads.c.hash,
+        select(
+            heads.c.kind,
+            func.count().filter(unchanged),
+            func.count().filter(_wanted_condition(policy, propagate_deletes)),
         )
+        .select_from(_joined(target))
+        .where(*_selection(stream, scope))
         .group_by(heads.c.kind)
-    )
-    return {kind: count for kind, count in rows}
+    ).all()
+    return Selected({kind: count for kind, count, _ in rows if count}, sum(changed for *_, changed in rows))
 
 
 def held_rows(

@@ -247,8 +247,8 @@ def rollback(
         run.extra["forced_over"] = len(problems)
         wanted = _wanted(ledger, sink, pairs, held)
         applier = run.applier(settings.retry)
-        units = {(w.stream, unit_key_of(w.kind, w.key, w.conversation, sink)) for w in wanted}
-        run.progress.start(f"rollback run {run_id}", len(units))
+        changing = sum(1 for w in wanted if w.hash != w.held_hash)  # the records the applier counts
+        run.progress.start(f"rollback run {run_id}", changing)
         try:
             with ledger.read() as conn:
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):

@@ -27,9 +27,8 @@ from ledger.replay.plan import (
     REPLACE,
     UnitBuilder,
     changed_rows,
-    changed_units,
     plan_counts,
-    unchanged_counts,
+    selected_counts,
 )
 from ledger.retry import RetryPolicy
 from ledger.runs import utcnow
@@ -285,17 +284,18 @@ def replay(
             check_identity(ledger, sink)
         applier = run.applier(settings.retry, truncate=settings.truncate)
         batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
-        with ledger.read() as conn:  # the bar's total, so it shows a rate and an ETA
-            total = sum(
-                changed_units(conn, sink.target, stream, sink, **settings.selection()) for stream in streams
-            )
-        run.progress.start(f"replay {sink.target}", total)
+        with ledger.read() as conn:  # and the progress bar's total (records to change)
+            selected = {
+                stream: selected_counts(conn, sink.target, stream, **settings.selection())
+                for stream in streams
+            }
+        run.progress.start(f"replay {sink.target}", sum(counts.changed for counts in selected.values()))
         try:
             for stream in streams:
+                if settings.policy != REPLACE:
+                    for kind, count in selected[stream].unchanged.items():
+                        run.stats.add(table_label(sink, kind), "unchanged", count)
                 with ledger.read() as conn:
-                    for kind, count in unchanged_counts(conn, sink.target, stream, settings.scope).items():
-                        if settings.policy != REPLACE:
-                            run.stats.add(table_label(sink, kind), "unchanged", count)
                     wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
                     builder = UnitBuilder(
                         conn, sink.target, sink, batch_records, force=settings.policy == REPLACE
