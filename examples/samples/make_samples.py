@@ -1,13 +1,18 @@
-"""Write chatgpt-export.zip: a tiny ChatGPT data export to try the `chatgpt` source on.
+"""Write the samples to try the real connectors on: chatgpt-export.zip, a tiny ChatGPT
+data export (the `chatgpt` source), and librechat-export.json, one conversation as
+LibreChat's "Export" button writes it (the `librechat` source with `export_paths`).
 
-Run ``python examples/samples/make_samples.py``; the output is the same bytes every time
-(fixed ZIP timestamps), and a test checks the committed file equals it. Every name, text
-and picture in it is made up here.
+Run ``python examples/samples/make_samples.py [FOLDER]``; the output is the same bytes
+every time (fixed ZIP timestamps), and a test checks the committed files equal it. Every
+name, text and picture in them is made up here.
 
 It has what a real export has: ``conversations.json`` (each conversation a ``mapping`` of
 nodes with ``parent``/``children`` and a ``current_node``), ``user.json``, ``chat.html``,
 and the attachments as ``file-<id>-<name>`` members. One conversation has a regenerated
 answer (two branches), one an image and a text file attached, and one is archived.
+
+The LibreChat export is ``recursive``: the message tree nested under ``messages``, each
+reply in its parent's ``children``, with an edited question (two branches).
 """
 
 from __future__ import annotations
@@ -180,12 +185,78 @@ MEMBERS = {
 }
 
 
-def write(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+NO_PARENT = "00000000-0000-0000-0000-000000000000"
+LIBRECHAT_CONVERSATION = "7d2e5b10-0001-4000-8000-0000000000aa"
+
+
+def librechat_message(ident, parent, sender, words, minute, children=(), **extra):
+    return {
+        "messageId": ident,
+        "conversationId": LIBRECHAT_CONVERSATION,
+        "parentMessageId": parent,
+        "sender": sender,
+        "text": words,
+        "isCreatedByUser": sender == "User",
+        "endpoint": "openAI",
+        "model": None if sender == "User" else "gpt-4o-mini",
+        "error": False,
+        "unfinished": False,
+        "createdAt": f"2025-03-02T09:{minute:02d}:00.000Z",
+        "updatedAt": f"2025-03-02T09:{minute:02d}:00.000Z",
+        **extra,
+        "children": list(children),
+    }
+
+
+LIBRECHAT_EXPORT = {
+    "conversationId": LIBRECHAT_CONVERSATION,
+    "endpoint": "openAI",
+    "title": "Plan a weekend hike",
+    "exportAt": "2025-03-02T10:00:00.000Z",
+    "branches": True,
+    "recursive": True,
+    "options": {"endpoint": "openAI", "model": "gpt-4o-mini", "promptPrefix": None},
+    "messages": [
+        librechat_message(
+            "m-001",
+            NO_PARENT,
+            "User",
+            "Suggest a 10 km hike near a lake.",
+            1,
+            [librechat_message("m-002", "m-001", "GPT-4o mini", "A loop around the lake, about 3 hours.", 2)],
+        ),
+        librechat_message(
+            "m-003",
+            NO_PARENT,
+            "User",
+            "Suggest a 10 km hike near a lake, with a café on the way.",
+            5,
+            [
+                librechat_message(
+                    "m-004",
+                    "m-003",
+                    "GPT-4o mini",
+                    "The east shore trail passes a café at the halfway point.",
+                    6,
+                    [librechat_message("m-005", "m-004", "User", "Thanks!", 7)],
+                )
+            ],
+        ),
+    ],
+}
+
+
+def write(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    chatgpt = folder / "chatgpt-export.zip"
+    with zipfile.ZipFile(chatgpt, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, body in MEMBERS.items():
             archive.writestr(zipfile.ZipInfo(name, date_time=STAMP), body, zipfile.ZIP_DEFLATED)
-    return path
+    librechat = folder / "librechat-export.json"
+    librechat.write_text(json.dumps(LIBRECHAT_EXPORT, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return [chatgpt, librechat]
 
 
 if __name__ == "__main__":
-    print(write(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "chatgpt-export.zip"))
+    for path in write(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(path)
