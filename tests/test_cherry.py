@@ -388,6 +388,8 @@ def test_rolling_back_every_run_leaves_the_database_exactly_as_before(tmp_path, 
     assert after == before
     assert not (tmp_path / "Data").exists()  # the attachment and the folders made for it
     constraints_hold(db)
+    checked = verify(ledger, sink(ledger, db), [STREAM])
+    assert checked.counts["unexpected"] == 0 and checked.counts["ok"] == 0
     assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [
         (3 if start == "existing" else 0,)
     ]

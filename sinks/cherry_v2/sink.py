@@ -500,8 +500,9 @@ class CherryV2Sink(SqlTarget, Sink):
         with self.engine.connect() as conn:
             if database.missing_tables(conn):
                 return
+            marked = self.markers is not None and conn.dialect.has_table(conn, self.markers.table.name)
         topics: list[str] = []
-        if self.markers is not None:
+        if marked:  # no table: nothing was written, or everything was rolled back
             with self.engine.connect() as conn:
                 keys = self.markers.keys(conn, streams)
                 refs = conn.execute(
