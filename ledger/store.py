@@ -13,6 +13,10 @@ Modes of :meth:`Ledger.open`:
   read-only: ``read_only`` is then set and nothing may write.
 - ``dry`` (dry runs): an existing ledger as ``existing``; a missing one is an empty
   ledger in a temporary folder, removed on close, so a dry run creates nothing.
+
+:meth:`Ledger.rehearsal` gives a dry run the ledger as it would be: it writes for real
+into one transaction that is rolled back at the end (``migrate --dry-run`` extracts
+into it and plans the replay from what it would hold).
 """
 
 from __future__ import annotations
@@ -142,6 +146,9 @@ def default_blob_dir(url: str) -> Path:
 class Ledger:
     """An open ledger: engine, blob store and the URL to show (password masked)."""
 
+    #: writes go to a transaction that is rolled back (:meth:`rehearsal`)
+    rehearsing = False
+
     def __init__(
         self,
         engine: Engine,
@@ -213,10 +220,51 @@ class Ledger:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[Ledger]:
+        """This ledger as it would be after writes that are thrown away: every read and
+        write of the ledger yielded shares one transaction, rolled back when the block
+        ends, however it ends. On SQLite that transaction holds the write lock until then
+        (other writers wait, up to the busy timeout)."""
+        if self.read_only:
+            raise UsageError(f"the ledger at {self.display_url} is read-only: nothing can rehearse in it")
+        with self.connect_writer() as conn:
+            conn.begin()
+            try:
+                yield _Rehearsal(self, conn)
+            finally:
+                conn.rollback()
+
     def close(self) -> None:
         self.engine.dispose()
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _Rehearsal(Ledger):
+    """A ledger whose transactions are savepoints of one outer transaction (see
+    :meth:`Ledger.rehearsal`); closing it leaves the ledger open."""
+
+    rehearsing = True
+
+    def __init__(self, ledger: Ledger, conn: Connection) -> None:
+        super().__init__(ledger.engine, ledger.blobs, ledger.display_url, ledger.revisions)
+        self.conn = conn
+
+    def connect_writer(self) -> Connection:
+        raise TypeError("a rehearsal writes through write(), in its one transaction")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.conn.begin_nested():
+            yield self.conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        yield self.conn
+
+    def close(self) -> None:
+        pass
 
 
 def _exists(url: str) -> bool:

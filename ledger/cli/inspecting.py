@@ -1,4 +1,5 @@
-"""Read commands and maintenance: runs, report, status, history, audit, unlock, config show."""
+"""Read commands and maintenance: runs, report, status, history, audit, unlock, config show,
+and init (a commented chatledger.toml to start from)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ledger import config as configuration
-from ledger import locks, queries, report_file, runs
+from ledger import locks, queries, report_file, runs, scaffold
 from ledger.cli import report
 from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
 from ledger.errors import UsageError
@@ -242,6 +243,32 @@ def unlock(
             f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing"
         )
     out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
+
+
+@command(app)
+def init(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to write.")] = Path(
+        configuration.CONFIG_NAME
+    ),
+    example: Annotated[
+        tuple[str, str],
+        typer.Option(
+            "--example",
+            metavar="SOURCE TARGET",
+            help="A source type and a sink type (see `chatledger sources` and `sinks`).",
+        ),
+    ] = ("synthetic", "sql"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a commented chatledger.toml for one source type and one sink type: every
+    option of both, with its help and default; required ones as CHANGE-ME, secrets as
+    env:VARIABLE. The default example (synthetic into sql) runs as written once
+    MY_SQL_URL is set, e.g. to sqlite:///copy.db."""
+    source_type, sink_type = example
+    written = scaffold.write_example(file, source_type, sink_type, force=force)
+    say(f"wrote {written}: a {source_type} stream into a {sink_type} target")
+    named = "" if written == Path(configuration.CONFIG_NAME) else f" --config {written}"
+    say(f"next: edit it, then run `chatledger{named} config show`")
 
 
 @command(config_app, name="show")

@@ -34,7 +34,9 @@ def _replay_settings(**values: Any) -> ReplaySettings:
 
 def _print_replay(opened: Ledger, result, as_json: bool) -> None:
     if as_json:
-        print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
+        print_json(
+            {"run_id": result.run_id, "status": result.status, "stats": report.stats_json(result.stats)}
+        )
     elif result.run_id is None:
         plan = result.stats.get("plan", {})
         if "rollback" in plan:
@@ -47,6 +49,7 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
                 out.print(f"  {fix.get('unit')}: {fix.get('fix')}", highlight=False)
         else:
             out.print(report.plan_report(plan))
+        out.print(report.dry_run_notes(result.stats))
         if result.stats.get("preview"):
             out.print("the sink's preview:")
             print_json(result.stats["preview"])
@@ -176,8 +179,8 @@ def migrate(
             {
                 "run_id": done.run_id,
                 "status": done.status,
-                "extract": {"run_id": done.extract.run_id, "stats": done.extract.stats},
-                "replay": {"run_id": done.replay.run_id, "stats": done.replay.stats},
+                "extract": {"run_id": done.extract.run_id, "stats": report.stats_json(done.extract.stats)},
+                "replay": {"run_id": done.replay.run_id, "stats": report.stats_json(done.replay.stats)},
                 "verify": done.verify.as_json() if done.verify else None,
             }
         )
@@ -185,6 +188,7 @@ def migrate(
         out.print("dry run: nothing was written")
         out.print(report.extract_report(done.extract.stats))
         out.print(report.plan_report(done.replay.stats["plan"]))
+        out.print(report.dry_run_notes(done.replay.stats))
     else:
         parts = (done.extract, done.replay, *([done.verify] if done.verify else []))
         for run_id in (*(part.run_id for part in parts), done.run_id):

@@ -294,6 +294,25 @@ def plan_report(plan: dict[str, dict[str, int]]) -> Group:
     return Group(*parts)
 
 
+PLAN_BASES = {
+    "ledger_and_source": "the plan counts what the source holds now (read into a rolled-back rehearsal)",
+    "ledger": "the plan counts only what the ledger holds (a read-only ledger cannot rehearse the extraction)",
+}
+
+
+def dry_run_notes(stats: dict[str, Any]) -> Group:
+    """What a dry run checked of the target, and what its plan rests on."""
+    parts: list[Any] = []
+    checked = stats.get("check")
+    if checked:
+        rights = "" if checked.get("notes") else ", with the rights a run needs"
+        parts.append(Paragraph(f"target {checked['target']}: reachable{rights}"))
+        parts += [Paragraph(f"  note: {note}", indent=4) for note in checked.get("notes", [])]
+    if stats.get("plan_basis") in PLAN_BASES:
+        parts.append(Paragraph(PLAN_BASES[stats["plan_basis"]]))
+    return Group(*parts)
+
+
 VERIFY_COUNTS = ("ok", "missing", "drifted", "unexpected", "pending", "skipped", "deleted_in_source")
 
 

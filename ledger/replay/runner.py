@@ -27,6 +27,7 @@ from ledger.replay.plan import (
     REPLACE,
     UnitBuilder,
     changed_rows,
+    changed_units,
     plan_counts,
     unchanged_counts,
 )
@@ -206,6 +207,14 @@ def forget_target_state(ledger: Ledger, target: str, streams: list[str]) -> int:
     return result.rowcount
 
 
+def check_target(sink: Sink) -> dict[str, Any]:
+    """A dry run's check of the target (:meth:`Sink.check`): raises when it is
+    unreachable or refuses a right a run needs; what it noted goes into the stats. The
+    sink is made read-only first: a dry run writes nothing, whoever built the sink."""
+    sink.context.read_only = True
+    return {"check": {"target": sink.target, "reachable": True, "notes": sink.check()}}
+
+
 def dry_run_plan(
     ledger: Ledger, sink: Sink, streams: list[str], settings: ReplaySettings
 ) -> dict[str, dict[str, int]]:
@@ -264,8 +273,9 @@ def replay(
     settings = settings or ReplaySettings()
     settings.check()
     if settings.dry_run:
+        checked = check_target(sink)
         stats = {"plan": dry_run_plan(ledger, sink, streams, settings)}
-        return ReplayResult(None, "dry-run", stats | preview(ledger, sink, streams, settings))
+        return ReplayResult(None, "dry-run", stats | checked | preview(ledger, sink, streams, settings))
 
     def body(run: TargetRun) -> None:
         run.extra["policy"] = settings.policy
@@ -275,7 +285,11 @@ def replay(
             check_identity(ledger, sink)
         applier = run.applier(settings.retry, truncate=settings.truncate)
         batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
-        run.progress.start(f"replay {sink.target}", None)
+        with ledger.read() as conn:  # the bar's total, so it shows a rate and an ETA
+            total = sum(
+                changed_units(conn, sink.target, stream, sink, **settings.selection()) for stream in streams
+            )
+        run.progress.start(f"replay {sink.target}", total)
         try:
             for stream in streams:
                 with ledger.read() as conn:
