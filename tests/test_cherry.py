@@ -412,7 +412,7 @@ def test_a_new_database_is_created_from_the_apps_schema_and_a_dry_run_creates_no
     db = tmp_path / "new" / "cherrystudio.sqlite"
     db.parent.mkdir()
     dry = replay_into(ledger, db, ReplaySettings(dry_run=True))
-    assert not db.exists()
+    assert not db.exists() and "does not exist yet" in dry.stats["check"]["notes"][0]
     preview = dry.stats["preview"]
     assert (preview["topics"], preview["messages_estimate"]) == (6, 33) and preview["rules"][
         "topics_skipped_empty"

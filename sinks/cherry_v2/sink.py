@@ -25,6 +25,7 @@ verifiable and reversible:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from ledger.kit import (
     Outcome,
     Sink,
     SqlTarget,
+    TargetUnreachable,
     Unit,
     canonical_text,
     chunks,
@@ -121,6 +123,19 @@ class CherryV2Sink(SqlTarget, Sink):
                 raise ConfigError(
                     f"{self.path}: not a Cherry Studio v2 database (no {', '.join(missing)} table)"
                 )
+
+    def check(self) -> list[str]:
+        """Dry runs: a database that is not there yet is not opened (connecting would create
+        the file); its folder must let the first write create it."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            return super().check()
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"{self.path}: its folder does not exist")
+        if not os.access(self.path.parent, os.W_OK):
+            raise TargetUnreachable(
+                f"target {self.target!r} ({self.describe()}): {self.path.parent} is not writable"
+            )
+        return [f"{self.path} does not exist yet: the first write creates it from the app's schema"]
 
     def _prepare(self) -> None:
         """On the first write: the app's schema for a new file; the markers table, with a
