@@ -388,6 +388,8 @@ def test_rolling_back_every_run_leaves_the_database_exactly_as_before(tmp_path, 
     assert after == before
     assert not (tmp_path / "Data").exists()  # the attachment and the folders made for it
     constraints_hold(db)
+    checked = verify(ledger, sink(ledger, db), [STREAM])
+    assert checked.counts["unexpected"] == 0 and checked.counts["ok"] == 0
     assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [
         (3 if start == "existing" else 0,)
     ]
@@ -410,7 +412,7 @@ def test_a_new_database_is_created_from_the_apps_schema_and_a_dry_run_creates_no
     db = tmp_path / "new" / "cherrystudio.sqlite"
     db.parent.mkdir()
     dry = replay_into(ledger, db, ReplaySettings(dry_run=True))
-    assert not db.exists()
+    assert not db.exists() and "does not exist yet" in dry.stats["check"]["notes"][0]
     preview = dry.stats["preview"]
     assert (preview["topics"], preview["messages_estimate"]) == (6, 33) and preview["rules"][
         "topics_skipped_empty"

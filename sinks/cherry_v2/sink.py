@@ -41,6 +41,7 @@ from ledger.kit import (
     Outcome,
     Sink,
     SqlTarget,
+    TargetUnreachable,
     Unit,
     canonical_text,
     chunks,
@@ -124,15 +125,17 @@ class CherryV2Sink(SqlTarget, Sink):
                 )
 
     def check(self) -> list[str]:
-        """A database that does not exist yet is not opened (connecting would create the
-        file): the dry run checks that its folder can take it."""
-        if self.path.exists():
+        """Dry runs: a database that is not there yet is not opened (connecting would create
+        the file); its folder must let the first write create it."""
+        if self.path.exists() and self.path.stat().st_size > 0:
             return super().check()
         if not self.path.parent.is_dir():
             raise ConfigError(f"{self.path}: its folder does not exist")
-        if not os.access(self.path.parent, os.W_OK | os.X_OK):
-            raise ConfigError(f"{self.path}: its folder is not writable")
-        return [f"{self.path} does not exist yet: a run creates it from the app's schema"]
+        if not os.access(self.path.parent, os.W_OK):
+            raise TargetUnreachable(
+                f"target {self.target!r} ({self.describe()}): {self.path.parent} is not writable"
+            )
+        return [f"{self.path} does not exist yet: the first write creates it from the app's schema"]
 
     def _prepare(self) -> None:
         """On the first write: the app's schema for a new file; the markers table, with a
@@ -512,8 +515,9 @@ class CherryV2Sink(SqlTarget, Sink):
         with self.engine.connect() as conn:
             if database.missing_tables(conn):
                 return
+            marked = self.markers is not None and conn.dialect.has_table(conn, self.markers.table.name)
         topics: list[str] = []
-        if self.markers is not None:
+        if marked:  # no table: nothing was written, or everything was rolled back
             with self.engine.connect() as conn:
                 keys = self.markers.keys(conn, streams)
                 refs = conn.execute(
