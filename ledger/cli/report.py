@@ -82,12 +82,26 @@ class Fitted:
         return Measurement.get(console, options, self.table)
 
 
+class DataTable(Table):
+    """A table whose text cells are data, never markup: a title such as "[bold] notes"
+    or a target named "[targets.pg]" prints as written."""
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in renderables), **options)
+
+
 def plain_table(
     *headers: str, numeric: tuple[str, ...] = (), whole: tuple[str, ...] = (), title: str | None = None
 ) -> Table:
     """A borderless table: ``numeric`` columns right-aligned, they and the ``whole``
     ones (names, times) never wrap; the others fold where the screen ends."""
-    table = Table(box=None, pad_edge=False, title=title, title_justify="left", title_style="bold")
+    table = DataTable(
+        box=None,
+        pad_edge=False,
+        title=None if title is None else Text(title),
+        title_justify="left",
+        title_style="bold",
+    )
     for header in headers:
         if header in numeric:
             table.add_column(header, justify="right", no_wrap=True)
