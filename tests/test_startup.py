@@ -77,7 +77,7 @@ def help_of(*args: str) -> str:
 
 def test_the_generic_help_names_the_types_and_points_to_their_options():
     text = help_of("extract")
-    assert "Source types: chatbotui, chatgpt," in text
+    assert "Source types: bundle, chatbotui, chatgpt," in text
     assert "`chatledger extract TYPE --help` lists the options of one" in text
     assert "Options of the" not in text
     assert "Sink types: bundle, cherry-v2," in help_of("replay")
