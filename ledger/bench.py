@@ -106,12 +106,13 @@ def _series(ledger_url: str, users: int, workdir: Path, echo: Callable[[str], An
 
 def read_alone(ledger_url: str, users: int) -> dict[str, Any]:
     """The extraction's reader with no writer: the synthetic source read, each record
-    encoded, hashed and compressed into batches as an extraction makes them, and each
-    batch dropped. ``ledger_url`` is a fresh ledger, used for its blob store only (the
+    encoded into batches as an extraction makes them, hashed and compressed (which an
+    extraction's writer does), and each batch dropped. ``ledger_url`` is a fresh ledger, used for its blob store only (the
     source writes its attachments there, as in the first extraction)."""
     from ledger import api
     from ledger.config import Config
     from ledger.extract import ExtractSettings
+    from ledger.extract.batch import seal
     from ledger.extract.reader import Reader
     from ledger.progress import NoProgress
 
@@ -125,7 +126,7 @@ def read_alone(ledger_url: str, users: int) -> dict[str, Any]:
 
         def drop(batch) -> None:
             nonlocal records
-            records += len(batch.records)
+            records += len([seal(record) for record in batch.records])
 
         started = time.monotonic()
         reader = Reader(

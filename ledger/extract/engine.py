@@ -245,7 +245,7 @@ def _die_with_parent() -> None:
 
 #: Pickled parts the reader may have waiting for the pipe (each up to 10,000 encoded
 #: records, a few MB): enough to keep reading through a commit, little enough for memory.
-SEND_AHEAD = 4
+SEND_AHEAD = 3
 
 
 class _Sender:

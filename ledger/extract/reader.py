@@ -12,9 +12,8 @@ import structlog
 from ledger import failpoints
 from ledger.canonical import CanonicalError, canonical_text, loads
 from ledger.extract.batch import KEY, SCOPE_COUNTERS, Batch, ScopeDone, Tally
-from ledger.payloads import pack
 from ledger.progress import Progress
-from ledger.records import KINDS, Record, Reject, encode_record
+from ledger.records import KINDS, Record, Reject, record_body
 from ledger.source import Scope, Source
 
 log = structlog.get_logger("chatledger.extract")
@@ -158,7 +157,7 @@ class Reader:
             problem = f"unknown kind {record.kind!r} (kinds: {', '.join(KINDS)})"
         else:
             try:
-                body, digest = encode_record(record)
+                body = record_body(record)
             except CanonicalError as exc:
                 problem = f"cannot be encoded: {exc}"
         if problem is not None:
@@ -166,9 +165,7 @@ class Reader:
             location = f"{record.kind} {record.key}"
             self._reject(Reject(location, problem, record_input(record), record.key), scope)
             return
-        self.batch.records.append(
-            (record.kind, record.key, scope, record.conversation, digest, len(body), *pack(body))
-        )
+        self.batch.records.append((record.kind, record.key, scope, record.conversation, body))
 
     def _reject(self, reject: Reject, scope: str) -> None:
         self.rejects += 1

@@ -22,6 +22,7 @@ from ledger.extract.batch import (
     STORED,
     Batch,
     Tally,
+    seal,
 )
 from ledger.extract.reader import json_or_repr
 from ledger.records import Reject
@@ -114,7 +115,7 @@ class Writer:
 
     def _apply(self, conn: Connection, batch: Batch, *, write: bool) -> None:
         stream, run_id = self.stream, self.run_id or 0
-        records = batch.records  # in key order (the reader sorts them)
+        records = [seal(record) for record in batch.records]  # in key order (the reader sorts them)
         current = _load_heads(conn, stream, [record[KEY] for record in records])
         new_events: list[tuple] = []
         head_rows: dict[str, tuple] = {}  # key → its heads row (HEAD_COLUMNS), last one wins
