@@ -2,10 +2,11 @@
 
 extract → normalize → load, one batch at a time:
 
-1. the *reader* walks the source's scopes, encodes each record canonically and hashes
-   it, or rejects it with the reason, and fills batches of ``batch_size`` records (or
-   what it read in 5 seconds), handed over in parts of up to 10,000;
-2. the *writer* compares each part with ``heads`` and writes a batch in one ledger
+1. the *reader* walks the source's scopes, encodes each record canonically, or rejects
+   it with the reason, and fills batches of ``batch_size`` records (or what it read in
+   5 seconds), handed over in parts of up to 5,000;
+2. the *writer* hashes and compresses each part's payloads (``batch.seal``), compares
+   the part with ``heads`` and writes a batch in one ledger
    transaction: payloads once per hash, events, heads, checkpoints, rejects, the run's
    stats and the lock's heartbeat;
 3. the append rule: unchanged → no event; changed → version + 1; a key missing from a
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
 import resource
 import signal
@@ -35,7 +37,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from sqlalchemy import select
@@ -243,8 +244,9 @@ def _die_with_parent() -> None:
         pass
 
 
-#: Pickled parts the reader may have waiting for the pipe (each up to 10,000 encoded
-#: records, a few MB): enough to keep reading through a commit, little enough for memory.
+#: Pickled parts the reader may have waiting for the pipe (each up to 5,000 encoded
+#: records, about 10 MB): enough to keep reading through a commit, few enough that the
+#: reader's memory stays flat when the writer is the slower one.
 SEND_AHEAD = 3
 
 
@@ -263,7 +265,9 @@ class _Sender:
     def send(self, message: tuple) -> None:
         if self.failure is not None:
             raise self.failure  # the writer went away: stop reading
-        self.waiting.put(ForkingPickler.dumps(message))
+        # pickle.dumps returns exact-size bytes (ForkingPickler.dumps a view of a buffer
+        # with up to twice the room); recv on the other end unpickles either
+        self.waiting.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         """Wait until everything queued is written (or the pipe failed)."""

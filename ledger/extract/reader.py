@@ -20,8 +20,9 @@ log = structlog.get_logger("chatledger.extract")
 _by_key = itemgetter(KEY)
 
 #: A ledger transaction reaches the writer in parts of at most this many records, so
-#: memory stays flat however large transactions are.
-PART_RECORDS = 10_000
+#: memory stays flat however large transactions are (a part of canonical bodies is
+#: about 10 MB pickled).
+PART_RECORDS = 5_000
 #: ... and commits at least this often, so a slow source neither keeps its progress
 #: uncommitted nor holds the ledger's write lock for long.
 COMMIT_SECONDS = 5.0
