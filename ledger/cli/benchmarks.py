@@ -25,7 +25,7 @@ EXTRACT_MEASURES = (
     ("peak RSS MB", lambda s: f"{s['peak_rss_mb']:,.0f}"),
     ("writer floor records/s", lambda s: f"{s['floor']['records_per_second']:,}"),
     ("first ÷ reader alone", lambda s: f"{s['of_reader']:.2f}"),
-    ("… in CPU time", lambda s: f"{s['of_reader_cpu']:.2f}"),
+    ("first ÷ reader, CPU s", lambda s: f"{s['of_reader_cpu']:.2f}"),
     ("first ÷ writer floor", lambda s: f"{s['of_floor']:.2f}"),
 )
 
