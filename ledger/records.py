@@ -78,9 +78,14 @@ class Record:
         return value if isinstance(value, str) else None
 
 
+def record_body(record: Record) -> bytes:
+    """The record's canonical payload bytes (its document as canonical JSON)."""
+    return canonical_bytes(record.document())
+
+
 def encode_record(record: Record) -> tuple[bytes, str]:
     """Canonical payload bytes and their sha256 hex: the record's content hash."""
-    body = canonical_bytes(record.document())
+    body = record_body(record)
     return body, sha256_hex(body)
 
 

@@ -5,15 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.canonical import sha256_hex
+from ledger.payloads import pack
 from ledger.records import Reject
 
 COUNTERS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
 SCOPE_COUNTERS = ("listed", "read", "unchanged", "resumed", "vanished", "deletes_withheld")
 
-# An encoded record is a plain tuple, cheap to pickle between processes. The reader
-# compresses the payload (``CODEC``, ``STORED``; ``SIZE`` is the canonical JSON's length)
-# so that work runs on its core, and fewer bytes cross the pipe.
-KIND, KEY, SCOPE, CONVERSATION, HASH, SIZE, CODEC, STORED = range(8)
+# An encoded record is a plain tuple, cheap to pickle between processes: the reader
+# sends (KIND, KEY, SCOPE, CONVERSATION, BODY), BODY being the canonical JSON, and the
+# writer seals it: BODY's sha256 (``HASH``) and length (``SIZE``), and the payload as
+# stored (``CODEC``, ``STORED``). The reader runs the source and the encoding, the larger
+# share of an extraction's Python work, so hashing and compressing on the writer's side
+# balances the two processes.
+KIND, KEY, SCOPE, CONVERSATION, BODY = range(5)
+HASH, SIZE, CODEC, STORED = range(4, 8)
+
+
+def seal(record: tuple) -> tuple:
+    """An encoded record with its hash, size and stored payload (KIND … STORED)."""
+    body = record[BODY]
+    return (*record[:BODY], sha256_hex(body), len(body), *pack(body))
 
 
 class Tally:
@@ -54,7 +66,7 @@ class ScopeDone:
 
 @dataclass
 class Batch:
-    records: list[tuple] = field(default_factory=list)  # encoded, in key order: KIND..STORED
+    records: list[tuple] = field(default_factory=list)  # encoded, in key order: KIND..BODY
     rejects: list[tuple[Reject, str]] = field(default_factory=list)  # (reject, scope)
     cursors: dict[str, Any] = field(default_factory=dict)  # unfinished scopes
     done: list[ScopeDone] = field(default_factory=list)

@@ -2,18 +2,20 @@
 
 extract → normalize → load, one batch at a time:
 
-1. the *reader* walks the source's scopes, encodes each record canonically and hashes
-   it, or rejects it with the reason, and fills batches of ``batch_size`` records (or
-   what it read in 5 seconds), handed over in parts of up to 10,000;
-2. the *writer* compares each part with ``heads`` and writes a batch in one ledger
+1. the *reader* walks the source's scopes, encodes each record canonically, or rejects
+   it with the reason, and fills batches of ``batch_size`` records (or what it read in
+   5 seconds), handed over in parts of up to 5,000;
+2. the *writer* hashes and compresses each part's payloads (``batch.seal``), compares
+   the part with ``heads`` and writes a batch in one ledger
    transaction: payloads once per hash, events, heads, checkpoints, rejects, the run's
    stats and the lock's heartbeat;
 3. the append rule: unchanged → no event; changed → version + 1; a key missing from a
    scope read completely → a ``delete`` event; partial scopes never delete.
 
 The reader runs in a forked child process and sends batches through a pipe, so reading
-and encoding (Python work) overlap with writing on a second core; ``parallel=False``
-(or a platform without fork) runs both in the calling process.
+and encoding (Python work) overlap with writing on a second core; a sender thread lets
+it run a few parts ahead while the writer commits. ``parallel=False`` (or a platform
+without fork) runs both in the calling process.
 
 Crash safety: everything a batch covers commits together, so a process killed at any
 moment leaves the ledger as of its last commit. The next run skips scopes whose
@@ -26,9 +28,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import queue
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -84,11 +89,13 @@ class _Job:
         self.settings = settings
         self.progress = progress
         self.started = time.monotonic()
+        self.cpu_started = time.process_time()
         self.timeline = Timeline(self.started)
         self.extra: dict[str, Any] = {}
         self.reader_stats: dict[str, Any] = {"kinds": {}, "scopes": {}, "rejects": 0}
         self.blobs = {"new": 0, "bytes": 0}
         self.reader_rss_mb: float | None = None
+        self.reader_cpu_seconds: float | None = None  # the forked reader's, when it finished
         self.writer = Writer(ledger, source.stream, run_id, dry_run=settings.dry_run, stats=self.batch_stats)
 
     def make_reader(self, submit) -> Reader:
@@ -115,6 +122,12 @@ class _Job:
             "seconds": seconds,
             "records_per_second": round(read / seconds) if seconds else 0,
             "peak_rss_mb": {"writer": _peak_rss_mb(), "reader": self.reader_rss_mb or _peak_rss_mb()},
+            # CPU time apart from the load of the machine: with free cores, a forked run
+            # takes about the larger of the two
+            "cpu_seconds": {
+                "writer": round(time.process_time() - self.cpu_started, 2),
+                "reader": self.reader_cpu_seconds,
+            },
             "timeline": self.timeline.as_json(),
             **self.extra,
         }
@@ -182,7 +195,7 @@ class _Job:
                 elif message[0] == "describe":
                     self.extra["source"] = message[1]
                 elif message[0] == "done":
-                    self.reader_stats, self.blobs, self.reader_rss_mb = message[1:4]
+                    self.reader_stats, self.blobs, self.reader_rss_mb, self.reader_cpu_seconds = message[1:5]
                     return
                 else:
                     raise ChatledgerError(f"reading {self.source.stream!r} failed: {message[1]}")
@@ -231,32 +244,74 @@ def _die_with_parent() -> None:
         pass
 
 
-def _reader_process(job: _Job, saved: dict, resumable_run: int | None, send) -> None:
+#: Pickled parts the reader may have waiting for the pipe (each up to 5,000 encoded
+#: records, about 10 MB): enough to keep reading through a commit, few enough that the
+#: reader's memory stays flat when the writer is the slower one.
+SEND_AHEAD = 3
+
+
+class _Sender:
+    """The reader child's end of the pipe: messages are pickled by the caller and written
+    by a thread, so the reader keeps reading while the pipe is full (the writer commits).
+    At most ``SEND_AHEAD`` wait; the caller then blocks, so memory stays bounded."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.waiting: queue.Queue = queue.Queue(SEND_AHEAD)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._write, name="chatledger-sender", daemon=True)
+        self.thread.start()
+
+    def send(self, message: tuple) -> None:
+        if self.failure is not None:
+            raise self.failure  # the writer went away: stop reading
+        # pickle.dumps returns exact-size bytes (ForkingPickler.dumps a view of a buffer
+        # with up to twice the room); recv on the other end unpickles either
+        self.waiting.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+    def close(self) -> None:
+        """Wait until everything queued is written (or the pipe failed)."""
+        self.waiting.put(None)
+        self.thread.join()
+
+    def _write(self) -> None:
+        while (data := self.waiting.get()) is not None:
+            if self.failure is None:
+                try:
+                    self.connection.send_bytes(data)
+                except BaseException as exc:  # handed to the reader thread
+                    self.failure = exc  # keep draining, so a blocked send() returns
+
+
+def _reader_process(job: _Job, saved: dict, resumable_run: int | None, connection) -> None:
     """The forked child: read, encode, send batches; never touches the ledger database."""
     parent = os.getppid()
     _die_with_parent()
     code = 0
+    sender = _Sender(connection)
     try:
         if os.getppid() != parent:
             return
         blobs = job.source.context.blobs
         before = (blobs.written, blobs.written_bytes)
-        send.send(("describe", job.source.describe()))
-        reader = job.make_reader(lambda batch: send.send(("batch", batch)))
+        sender.send(("describe", job.source.describe()))
+        reader = job.make_reader(lambda batch: sender.send(("batch", batch)))
         try:
             _read_all(reader, saved, resumable_run)
         finally:
             job.source.close()
         new_blobs = {"new": blobs.written - before[0], "bytes": blobs.written_bytes - before[1]}
-        send.send(("done", reader.snapshot(), new_blobs, _peak_rss_mb()))
+        cpu = round(time.process_time(), 2)  # a forked child's count starts at zero
+        sender.send(("done", reader.snapshot(), new_blobs, _peak_rss_mb(), cpu))
     except BaseException as exc:
         code = 1
         detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"
         try:
-            send.send(("error", redact(detail), redact(traceback.format_exc())))
-        except (BrokenPipeError, OSError):
+            sender.send(("error", redact(detail), redact(traceback.format_exc())))
+        except BaseException:  # the pipe is gone: nobody to tell
             pass
     finally:
+        sender.close()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # skip the parent's atexit handlers and pooled connections

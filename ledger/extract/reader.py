@@ -12,17 +12,17 @@ import structlog
 from ledger import failpoints
 from ledger.canonical import CanonicalError, canonical_text, loads
 from ledger.extract.batch import KEY, SCOPE_COUNTERS, Batch, ScopeDone, Tally
-from ledger.payloads import pack
 from ledger.progress import Progress
-from ledger.records import KINDS, Record, Reject, encode_record
+from ledger.records import KINDS, Record, Reject, record_body
 from ledger.source import Scope, Source
 
 log = structlog.get_logger("chatledger.extract")
 _by_key = itemgetter(KEY)
 
 #: A ledger transaction reaches the writer in parts of at most this many records, so
-#: memory stays flat however large transactions are.
-PART_RECORDS = 10_000
+#: memory stays flat however large transactions are (a part of canonical bodies is
+#: about 10 MB pickled).
+PART_RECORDS = 5_000
 #: ... and commits at least this often, so a slow source neither keeps its progress
 #: uncommitted nor holds the ledger's write lock for long.
 COMMIT_SECONDS = 5.0
@@ -158,7 +158,7 @@ class Reader:
             problem = f"unknown kind {record.kind!r} (kinds: {', '.join(KINDS)})"
         else:
             try:
-                body, digest = encode_record(record)
+                body = record_body(record)
             except CanonicalError as exc:
                 problem = f"cannot be encoded: {exc}"
         if problem is not None:
@@ -166,9 +166,7 @@ class Reader:
             location = f"{record.kind} {record.key}"
             self._reject(Reject(location, problem, record_input(record), record.key), scope)
             return
-        self.batch.records.append(
-            (record.kind, record.key, scope, record.conversation, digest, len(body), *pack(body))
-        )
+        self.batch.records.append((record.kind, record.key, scope, record.conversation, body))
 
     def _reject(self, reject: Reject, scope: str) -> None:
         self.rejects += 1

@@ -3,6 +3,7 @@ arrives in parts; the last one says ``commit``)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -21,6 +22,7 @@ from ledger.extract.batch import (
     STORED,
     Batch,
     Tally,
+    seal,
 )
 from ledger.extract.reader import json_or_repr
 from ledger.records import Reject
@@ -115,29 +117,53 @@ class Writer:
             conn.close()  # closing rolls back
 
     def _apply(self, conn: Connection, batch: Batch, *, write: bool) -> None:
-        stream, run_id, add = self.stream, self.run_id or 0, self.tally.add
-        records = batch.records  # in key order (the reader sorts them)
+        stream, run_id = self.stream, self.run_id or 0
+        records = [seal(record) for record in batch.records]  # in key order (the reader sorts them)
         current = _load_heads(conn, stream, [record[KEY] for record in records])
         new_events: list[tuple] = []
-        head_rows: dict[str, tuple] = {}
+        head_rows: dict[str, tuple] = {}  # key → its heads row (HEAD_COLUMNS), last one wins
         rescoped: list[dict[str, Any]] = []
         new_payloads: dict[str, tuple] = {}
+        # the kind of each record per outcome, counted once at the end (a Tally call per
+        # record costs more than the rest of this loop)
+        outcomes: dict[str, list[str]] = {"new": [], "changed": [], "unchanged": []}
+        payload_bytes: dict[str, int] = {}
         for record in records:
             kind, key, digest = record[KIND], record[KEY], record[HASH]
-            # a head is (version, hash, deleted, scope), from the ledger or from this batch
-            head = head_rows.get(key) or current.get(key)
-            if head is not None and head[1] == digest and not head[2]:
-                add(kind, "unchanged")
+            # a head is (version, hash, deleted, scope), from this batch or from the ledger
+            written = head_rows.get(key)
+            head = current.get(key) if written is None else (written[5], written[6], False, written[3])
+            if head is None:
+                version = 1
+                outcomes["new"].append(kind)
+            elif head[1] == digest and not head[2]:
+                outcomes["unchanged"].append(kind)
                 if head[3] != record[SCOPE]:
                     rescoped.append({"b_key": key, "b_scope": record[SCOPE]})
                 continue
-            version = head[0] + 1 if head is not None else 1
-            add(kind, "changed" if head is not None else "new")
+            else:
+                version = head[0] + 1
+                outcomes["changed"].append(kind)
             if digest not in new_payloads:
                 new_payloads[digest] = (digest, record[CODEC], record[STORED], record[SIZE])
-                add(kind, "bytes", record[SIZE])
+                payload_bytes[kind] = payload_bytes.get(kind, 0) + record[SIZE]
             new_events.append((run_id, stream, kind, key, version, "put", digest))
-            head_rows[key] = (version, digest, False, record[SCOPE], record)
+            head_rows[key] = (
+                stream,
+                key,
+                kind,
+                record[SCOPE],
+                record[CONVERSATION],
+                version,
+                digest,
+                False,
+                run_id,
+            )
+        for outcome, kinds in outcomes.items():
+            for kind, count in Counter(kinds).items():
+                self.tally.add(kind, outcome, count)
+        for kind, size in payload_bytes.items():
+            self.tally.add(kind, "bytes", size)
         if write:
             bulk_write(
                 conn,
@@ -151,10 +177,7 @@ class Writer:
                 conn,
                 heads,
                 HEAD_COLUMNS,
-                [
-                    (stream, r[KEY], r[KIND], r[SCOPE], r[CONVERSATION], v, d, False, run_id)
-                    for v, d, _, _, r in head_rows.values()
-                ],
+                list(head_rows.values()),
                 conflict=("stream", "key"),
                 update=HEAD_COLUMNS[2:],
             )
@@ -337,14 +360,21 @@ class RejectBook:
 
 
 def _load_heads(conn: Connection, stream: str, keys: list[str]) -> dict[str, tuple]:
-    """key → (version, hash, deleted, scope) for the keys that have a head."""
-    found: dict[str, tuple] = {}
-    for chunk in chunks(list(dict.fromkeys(keys))):
-        rows = conn.execute(
-            select(heads.c.key, heads.c.version, heads.c.hash, heads.c.deleted, heads.c.scope).where(
-                heads.c.stream == stream, heads.c.key.in_(chunk)
-            )
-        )
-        for key, version, digest, deleted, scope in rows:
-            found[key] = (version, digest, deleted, scope)
-    return found
+    """key → (version, hash, deleted, scope) for the keys that have a head.
+
+    One query for all the keys, passed as one parameter (a JSON array on SQLite, an array
+    on Postgres): Core's expanding IN would render and bind every key on its own, which
+    cost more than the look-ups."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    columns = "key, version, hash, deleted, scope FROM heads WHERE stream"
+    if conn.dialect.name == "postgresql":
+        query, parameters = f"SELECT {columns} = %s AND key = ANY(%s)", (stream, keys)
+    else:
+        query = f"SELECT {columns} = ? AND key IN (SELECT value FROM json_each(?))"
+        parameters = (stream, canonical_text(keys))
+    return {
+        key: (version, digest, bool(deleted), scope)
+        for key, version, digest, deleted, scope in conn.exec_driver_sql(query, parameters)
+    }
