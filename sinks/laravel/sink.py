@@ -163,8 +163,15 @@ class LaravelSink(SqlTarget, Sink):
         with self.engine.begin() as conn:
             if truncate:
                 self._truncate(conn)
+            threads: list = []  # consecutive conversation units, written together
             for unit in units:
-                outcomes += self._apply_unit(conn, unit, resolved, count)
+                if unit.kind == "conversation":
+                    threads.append((unit, Planner(self.columns, unit.items[0].stream, count).plan(unit)))
+                    continue
+                outcomes += self.writer.write(conn, threads, count)
+                threads = []
+                outcomes += self._apply_record(conn, unit, resolved, count)
+            outcomes += self.writer.write(conn, threads, count)
             if self.markers is not None:
                 self.markers.write(conn, outcomes, versions, run_id)
         for name, amount in counts.items():  # only once the batch committed
@@ -188,10 +195,7 @@ class LaravelSink(SqlTarget, Sink):
                     found[workos_id] = self.directory.resolve(workos_id)
         return found
 
-    def _apply_unit(self, conn, unit: Unit, resolved: dict, count) -> list[Outcome]:
-        if unit.kind == "conversation":
-            plan = Planner(self.columns, unit.items[0].stream, count).plan(unit)
-            return self.writer.apply(conn, unit, plan, count)
+    def _apply_record(self, conn, unit: Unit, resolved: dict, count) -> list[Outcome]:
         item = unit.items[0]
         if not item.changed:
             return []

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from ledger.kit import Item, digest
+from ledger.kit import Item, chunks, digest
 from sinks.laravel import identity
 from sinks.laravel.columns import Columns, Count, canonical_ms, utc_now
 
@@ -48,8 +48,15 @@ class Users:
         self.table = table
         self.columns = columns
 
-    def laravel_id(self, conn: Connection, workos_id: str) -> int | None:
-        return conn.scalar(select(self.table.c.id).where(self.table.c.workos_id == workos_id))
+    def laravel_ids(self, conn: Connection, workos_ids: set[str]) -> dict[str, int]:
+        """workos_id → users.id of those the target has (one query per thousand)."""
+        found: dict[str, int] = {}
+        for chunk in chunks(sorted(workos_ids)):
+            rows = conn.execute(
+                select(self.table.c.workos_id, self.table.c.id).where(self.table.c.workos_id.in_(chunk))
+            )
+            found.update({row.workos_id: row.id for row in rows})
+        return found
 
     def _unique_email(self, conn: Connection, email: str, workos_id: str) -> tuple[str, bool]:
         """The address, or a placeholder retry when another user holds it."""
