@@ -202,7 +202,12 @@ def _ledger(workdir: Path, messages: int, echo) -> tuple[str, dict[str, Any]]:
     if not done["stats"]["events"] and not (workdir / f"{path.name}.done").exists():
         raise StepFailed(f"{path} holds another extraction; remove it")
     (workdir / f"{path.name}.done").touch()
-    counts = {kind: row["read"] for kind, row in done["stats"]["kinds"].items()}
+    engine = create_engine(url)
+    with engine.connect() as conn:  # what the ledger holds (a reused one was not read again)
+        counts = dict(
+            conn.execute(text("SELECT kind, count(*) FROM heads WHERE NOT deleted GROUP BY kind")).all()
+        )
+    engine.dispose()
     return url, {"users": users, "messages": counts.get("message", 0), "records": sum(counts.values())}
 
 
