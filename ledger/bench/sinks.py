@@ -15,10 +15,11 @@ given (MongoDB, an Onyx database with its API) are listed as not run, with the r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +295,12 @@ def replay_benchmark(
                     root, document_messages if target.documents else messages, echo
                 )
             ledger_url, scale = ledgers[target.documents]
-            figures += _one_target(target, services, root, ledger_url, scale, echo)
+            measured = _one_target(target, services, root, ledger_url, scale, echo)
+            figures += measured
+            if workdir is not None:  # kept as they come: a long run stopped early keeps its figures
+                with open(workdir / "figures.jsonl", "a", encoding="utf-8") as kept:
+                    for figure in measured:
+                        kept.write(json.dumps({**asdict(figure), "at": facts["date"]}, default=str) + "\n")
     finally:
         if scratch is not None:
             scratch.cleanup()
