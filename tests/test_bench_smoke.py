@@ -3,17 +3,81 @@ at a million messages; their figures are ratios within one run, never asserted h
 
 from __future__ import annotations
 
+import io
 import json
 
+import pytest
+from rich.console import Console
+
+from ledger.cli.benchmarks import figures_table
 from tests.conftest import run_cli
+from tests.librechat_onyx.onyx import API_KEY, OnyxApi, load_onyx
 
 
-def test_bench_extract_and_replay_run_at_a_tiny_scale(tmp_path, postgres_admin):
-    extracted = run_cli("bench", "extract", "--messages", "1500", "--sqlite-only", "--json", cwd=tmp_path)
-    assert extracted.returncode == 0, extracted.stderr
-    sqlite = json.loads(extracted.stdout)["backends"]["sqlite"]
-    assert sqlite["first"]["events"] > 0 and sqlite["noop"]["events"] == 0
-    replayed = run_cli("bench", "replay", "--messages", "1500", "--json", cwd=tmp_path)
-    assert replayed.returncode == 0, replayed.stderr
-    figures = json.loads(replayed.stdout)
-    assert figures["copy_rows"] == figures["records"] > 0 and figures["noop_written"] == 0
+@pytest.fixture
+def onyx_service(postgres_database):
+    """An Onyx database with the simulated API: the bench's --onyx-* options."""
+    load_onyx(postgres_database)
+    with OnyxApi(postgres_database) as api:
+        yield ["--onyx-db", postgres_database, "--onyx-api-base", api.base, "--onyx-api-key", API_KEY]
+
+
+def figures(done) -> dict[str, dict]:
+    assert done.returncode == 0, done.stderr
+    return {figure["figure"]: figure for figure in json.loads(done.stdout)["figures"]}
+
+
+def test_bench_extract_runs_at_a_tiny_scale(tmp_path):
+    extracted = figures(
+        run_cli("bench", "extract", "--messages", "800", "--sqlite-only", "--json", cwd=tmp_path)
+    )
+    first, noop = extracted["extract sqlite first"], extracted["extract sqlite no-op"]
+    assert first["detail"]["events"] > 0 and noop["detail"]["events"] == 0
+    assert first["baseline"] == "executemany floor sqlite ledger" and first["ratio"] > 0
+    assert extracted["executemany floor sqlite ledger"]["detail"]["records"] == first["detail"]["events"]
+
+
+def test_bench_replay_runs_at_a_tiny_scale(tmp_path, postgres_admin):
+    """Two targets (a database and a folder) in the default suite: every process costs
+    about a second here; the run of every sink is marked ``bench``."""
+    measured = figures(run_cli("bench", "replay", "--messages", "300", "--sink", "sql-postgres", "--sink", "bundle",
+                               "--database-prefix", "chatledger_test_bench", "--json", cwd=tmp_path))  # fmt: skip
+    for name in ("sql-postgres", "bundle"):
+        replayed, noop = measured[f"replay {name}"], measured[f"no-op replay {name}"]
+        assert measured[replayed["baseline"]]["detail"]["rows"] > 0 and replayed["ratio"] > 0
+        assert noop["detail"]["records_written"] == 0
+    # the sql sink writes one row per record: its COPY baseline writes the same rows
+    assert (
+        measured["COPY sql-postgres"]["detail"]["rows"]
+        == measured["replay sql-postgres"]["detail"]["records_written"]
+    )
+
+
+@pytest.mark.bench
+def test_bench_replay_runs_every_sink_at_a_tiny_scale(
+    tmp_path, postgres_admin, mariadb_admin, onyx_service, mongo_server
+):
+    done = run_cli(
+        "bench", "replay", "--messages", "400", "--document-messages", "100", "--mongo", mongo_server,
+        *onyx_service, "--database-prefix", "chatledger_test_bench", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    measured = figures(done)
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(figures_table(json.loads(done.stdout), "bench"))
+    shown = console.export_text()
+    assert "replay laravel-mariadb" in shown and "peak RSS MB" in shown and "COPY onyx-postgres" in shown
+    for name in ("sql-postgres", "sql-sqlite", "onyx-postgres", "laravel-postgres", "laravel-mariadb",
+                 "laravel-sqlite", "cherry-v2-sqlite", "langgraph-postgres", "bundle", "mongo-toolkit",
+                 "langgraph-json"):  # fmt: skip
+        replayed, noop = measured[f"replay {name}"], measured[f"no-op replay {name}"]
+        baseline = measured[replayed["baseline"]]
+        assert replayed["detail"]["status"] == "succeeded", name
+        assert replayed["detail"]["records_written"] > 0 and noop["detail"]["records_written"] == 0, name
+        assert baseline["detail"]["rows"] > 0 and replayed["peak_rss_mb"] > 0, name
+
+
+def test_bench_rerun_runs_at_a_tiny_scale(tmp_path):
+    measured = figures(run_cli("bench", "rerun", "--messages", "300", "--json", cwd=tmp_path))
+    assert measured["migrate first"]["detail"]["records_written"] > 0
+    assert measured["migrate no-op"]["detail"]["records_written"] == 0
+    assert measured["verify full"]["detail"]["matches"] is True

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, MetaData, delete, insert, select, update
 
-from ledger.kit import Item, PermanentError, canonical_text, digest
+from ledger.kit import Item, PermanentError, canonical_text, chunks, digest
 from sinks.laravel import blueprint as blueprints
 from sinks.laravel.columns import Columns, Count, utc_now
 from sinks.laravel.identity import gravatar, is_valid_email, owner_workos_id
@@ -85,15 +85,18 @@ class Autopilots:
             if c.name not in ("autopilot_id", "created_at", "updated_at")
         ]
 
-    def of_owner(self, conn: Connection, user_id: int) -> Any:
-        """The owner's autopilot (id, config_version), the first by created_at."""
+    def of_owners(self, conn: Connection, user_ids: set[int]) -> dict[int, Any]:
+        """Each owner's autopilot (id, config_version), the first by created_at."""
         table = self.autopilots
-        return conn.execute(
-            select(table.c.id, table.c.config_version)
-            .where(table.c.owner_user_id == user_id)
-            .order_by(table.c.created_at, table.c.id)
-            .limit(1)
-        ).first()
+        found: dict[int, Any] = {}
+        for chunk in chunks(sorted(user_ids)):
+            rows = conn.execute(
+                select(table.c.owner_user_id, table.c.id, table.c.config_version)
+                .where(table.c.owner_user_id.in_(chunk))
+                .order_by(table.c.created_at.desc(), table.c.id.desc())
+            )
+            found.update({row.owner_user_id: row for row in rows})  # the first wins: it comes last
+        return found
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Autopilots:
             ).first()
             if found is not None:
                 return found
-        return self.of_owner(conn, user_id)
+        return self.of_owners(conn, {user_id}).get(user_id)
 
     def _presentation(self, profile: dict[str, Any]) -> dict[str, Any]:
         tagline = None if self.skip_blueprints else (profile.get("persona_summary") or None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 from sqlalchemy import Table, event, inspect
 
@@ -167,8 +168,16 @@ class LaravelSink(SqlTarget, Sink):
         with self.engine.begin() as conn:
             if truncate:
                 self._truncate(conn)
-            for unit in units:
-                outcomes += self._apply_unit(conn, unit, resolved, count)
+            # consecutive units of one kind are written together: users, then threads
+            for kind, run in groupby(units, key=lambda unit: unit.kind):
+                if kind == "conversation":
+                    planned = [(u, Planner(self.columns, u.items[0].stream, count).plan(u)) for u in run]
+                    outcomes += self.writer.write(conn, planned, count)
+                elif kind == "user":
+                    outcomes += self._apply_users(conn, list(run), resolved, count)
+                else:
+                    for unit in run:
+                        outcomes += self._apply_record(conn, unit, resolved, count)
             if self.markers is not None:
                 self.markers.write(conn, outcomes, versions, run_id)
         for name, amount in counts.items():  # only once the batch committed
@@ -192,23 +201,42 @@ class LaravelSink(SqlTarget, Sink):
                     found[workos_id] = self.directory.resolve(workos_id)
         return found
 
-    def _apply_unit(self, conn, unit: Unit, resolved: dict, count) -> list[Outcome]:
-        if unit.kind == "conversation":
-            plan = Planner(self.columns, unit.items[0].stream, count).plan(unit)
-            return self.writer.apply(conn, unit, plan, count)
+    def _apply_users(self, conn, units: list[Unit], resolved: dict, count) -> list[Outcome]:
+        """Users in order; the present ones of each stretch between removals in one go."""
+        outcomes: list[Outcome] = []
+        present: list = []
+
+        def flush() -> None:
+            entries = [
+                (item, resolved.get(workos_id_of(item.stream, item.key, item.data))) for item in present
+            ]
+            refs = self.users.write(conn, entries, count)
+            outcomes.extend(Outcome.written(item, ref) for item, ref in zip(present, refs, strict=True))
+            present.clear()
+
+        for unit in units:
+            item = unit.items[0]
+            if not item.changed:
+                continue
+            if item.removed:
+                flush()
+                outcomes.extend(self._apply_record(conn, unit, resolved, count))
+            else:
+                present.append(item)
+        flush()
+        return outcomes
+
+    def _apply_record(self, conn, unit: Unit, resolved: dict, count) -> list[Outcome]:
+        """An autopilot record, or a removed user."""
         item = unit.items[0]
         if not item.changed:
             return []
         if item.removed:
             (self.users if unit.kind == "user" else self.autopilots).remove(conn, item)
             return [Outcome.written(item, item.held_ref)] if item.held_hash is not None else []
-        if unit.kind == "user":
-            workos_id = workos_id_of(item.stream, item.key, item.data)
-            ref = self.users.apply(conn, item, resolved.get(workos_id), count)
-        else:
-            ref = self.autopilots.apply(conn, item, item.stream, count)
-            if ref is None:
-                return [Outcome.skip(item, SKIPPED_OWNERLESS)]
+        ref = self.autopilots.apply(conn, item, item.stream, count)
+        if ref is None:
+            return [Outcome.skip(item, SKIPPED_OWNERLESS)]
         return [Outcome.written(item, ref)]
 
     # -- verifying -------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ from sinks.laravel.columns import Count
 from sinks.laravel.plan import Plan, holds_row
 from sinks.laravel.users import Users
 
+#: the tables a batch of threads is upserted into, parents first
+UPSERTED = ("threads", "agent_conversations", "runs", "messages", "agent_conversation_messages")
 REF_OF_KIND = {"conversation": "thread", "message": "message", "run": "run", "run_event": "run_event"}
 
 
@@ -66,49 +68,65 @@ class ThreadWriter:
         self.users = users
         self.autopilots = autopilots
 
-    def apply(self, conn: Connection, unit: Unit, plan: Plan, count: Count) -> list[Outcome]:
-        if plan.skip or unit.removed:
-            return self._drop(conn, unit, plan, count)
-        user_id = self.users.laravel_id(conn, plan.owner_id)
-        if user_id is None:
-            raise PermanentError(
-                f"{unit.key}: its owner user:{plan.owner_id} is not in the target's users table"
+    def write(self, conn: Connection, planned: list[tuple[Unit, Plan]], count: Count) -> list[Outcome]:
+        """Write consecutive conversation units of one batch: owners and autopilots looked
+        up once, then one upsert per table for all of them (parents first)."""
+        outcomes: list[Outcome] = []
+        live = []
+        for unit, plan in planned:
+            if plan.skip or unit.removed:
+                outcomes += self._drop(conn, unit, plan, count)
+            else:
+                live.append((unit, plan))
+        if not live:
+            return outcomes
+        user_ids = self.users.laravel_ids(conn, {plan.owner_id for _, plan in live})
+        autopilots = self.autopilots.of_owners(conn, set(user_ids.values()))
+        rows: dict[str, dict[Any, dict[str, Any]]] = {name: {} for name in UPSERTED}
+        written = []
+        for unit, plan in live:
+            user_id = user_ids.get(plan.owner_id)
+            if user_id is None:
+                raise PermanentError(
+                    f"{unit.key}: its owner user:{plan.owner_id} is not in the target's users table"
+                )
+            autopilot = autopilots.get(user_id)
+            linked = {"user_id": user_id, "autopilot_id": autopilot.id if autopilot else None}
+            kept = plan.written()
+            self._delete_held(
+                conn, [item for item in unit.items if id(item) not in kept and item is not unit.head]
             )
-        autopilot = self.autopilots.of_owner(conn, user_id)
-        linked = {"user_id": user_id, "autopilot_id": autopilot.id if autopilot else None}
-        written = plan.written()
-        self._delete_held(
-            conn, [item for item in unit.items if id(item) not in written and item is not unit.head]
-        )
-        thread = {**plan.thread, **linked}
-        upsert(conn, self.tables["threads"], [thread], ["id"])
-        upsert(
-            conn,
-            self.tables["agent_conversations"],
-            [{k: v for k, v in thread.items() if k != "autopilot_id"}],
-            ["id"],
-        )
-        refs: dict[int, Any] = {id(unit.head): {"thread": plan.thread["id"]}}
-        version = autopilot.config_version if autopilot else None
-        runs = [{**row, **linked, "autopilot_config_version": version} for _, row in plan.runs]
-        upsert(conn, self.tables["runs"], runs, ["id"])
-        refs |= {id(item): {"run": row["id"]} for item, row in plan.runs}
-        upsert(conn, self.tables["messages"], [{**row, **linked} for _, row, _ in plan.messages], ["id"])
-        upsert(
-            conn,
-            self.tables["agent_conversation_messages"],
-            [{**row, "user_id": user_id} for *_, row in plan.messages],
-            ["id"],
-        )
-        refs |= {id(item): {"message": row["id"]} for item, row, _ in plan.messages}
-        refs |= {id(item): {"folded_into": row_id} for item, row_id in plan.folded}
-        refs |= self._events(conn, plan, linked, count)
-        count("threads_imported", 1)
-        count("runs_imported", len(plan.runs))
-        count("messages_imported", len(plan.messages))
-        count("events_imported", len(plan.events))
-        self._count_skipped(plan, count)
-        return self._outcomes(unit, refs, dict((id(item), reason) for item, reason in plan.skipped))
+            thread = {**plan.thread, **linked}
+            version = autopilot.config_version if autopilot else None
+            # keyed by id: a row two units of the batch write is written once, the later wins
+            rows["threads"][thread["id"]] = thread
+            rows["agent_conversations"][thread["id"]] = {
+                k: v for k, v in thread.items() if k != "autopilot_id"
+            }
+            for _, row in plan.runs:
+                rows["runs"][row["id"]] = {**row, **linked, "autopilot_config_version": version}
+            for _, row, conversation_row in plan.messages:
+                rows["messages"][row["id"]] = {**row, **linked}
+                rows["agent_conversation_messages"][conversation_row["id"]] = {
+                    **conversation_row,
+                    "user_id": user_id,
+                }
+            written.append((unit, plan, linked))
+        for name in UPSERTED:
+            upsert(conn, self.tables[name], list(rows[name].values()), ["id"])
+        for unit, plan, linked in written:
+            refs: dict[int, Any] = {id(unit.head): {"thread": plan.thread["id"]}}
+            refs |= {id(item): {"run": row["id"]} for item, row in plan.runs}
+            refs |= {id(item): {"message": row["id"]} for item, row, _ in plan.messages}
+            refs |= {id(item): {"folded_into": row_id} for item, row_id in plan.folded}
+            refs |= self._events(conn, plan, linked, count)
+            count("threads_imported", 1)
+            count("runs_imported", len(plan.runs))
+            count("messages_imported", len(plan.messages))
+            count("events_imported", len(plan.events))
+            self._count_skipped(plan, count)
+            outcomes += self._outcomes(unit, refs, dict((id(item), reason) for item, reason in plan.skipped))
+        return outcomes
 
     # -- removing ------------------------------------------------------------------------------
 

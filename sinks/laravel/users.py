@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from ledger.kit import Item, digest
+from ledger.kit import Item, chunks, digest
 from sinks.laravel import identity
 from sinks.laravel.columns import Columns, Count, canonical_ms, utc_now
 
@@ -48,23 +48,30 @@ class Users:
         self.table = table
         self.columns = columns
 
-    def laravel_id(self, conn: Connection, workos_id: str) -> int | None:
-        return conn.scalar(select(self.table.c.id).where(self.table.c.workos_id == workos_id))
+    def laravel_ids(self, conn: Connection, workos_ids: set[str]) -> dict[str, int]:
+        """workos_id → users.id of those the target has (one query per thousand)."""
+        found: dict[str, int] = {}
+        for chunk in chunks(sorted(workos_ids)):
+            rows = conn.execute(
+                select(self.table.c.workos_id, self.table.c.id).where(self.table.c.workos_id.in_(chunk))
+            )
+            found.update({row.workos_id: row.id for row in rows})
+        return found
 
-    def _unique_email(self, conn: Connection, email: str, workos_id: str) -> tuple[str, bool]:
-        """The address, or a placeholder retry when another user holds it."""
-        users, attempt, candidate = self.table, 0, email
-        while conn.scalar(
-            select(users.c.id)
-            .where(func.lower(users.c.email) == candidate, users.c.workos_id != workos_id)
-            .limit(1)
-        ):
-            attempt += 1
-            candidate = identity.placeholder(workos_id, attempt)
-        return candidate, attempt > 0
+    def write(
+        self, conn: Connection, entries: list[tuple[Item, dict | None]], count: Count
+    ) -> list[dict[str, Any]]:
+        """Write consecutive present users of one batch (each with its WorkOS answer);
+        their target refs, in order. The rows they may clash with are read once, new rows
+        are inserted in one statement."""
+        if not entries:
+            return []
+        batch = _Batch(self, conn, entries)
+        refs = [self._apply(batch, item, resolved, count) for item, resolved in entries]
+        return batch.insert(refs)
 
-    def apply(self, conn: Connection, item: Item, resolved: dict | None, count: Count) -> dict[str, Any]:
-        """Write one present user; its target ref."""
+    def _apply(self, batch: _Batch, item: Item, resolved: dict | None, count: Count) -> dict[str, Any]:
+        """One present user's target ref (a new row's ``id`` is filled in by ``insert``)."""
         data, held = item.data, item.held_ref or {}
         workos_id = identity.workos_id_of(item.stream, item.key, data)
         if workos_id == identity.placeholder_workos_id(item.stream, item.key):
@@ -72,24 +79,20 @@ class Users:
         if (resolved or {}).get("email"):
             count("users_resolved_via_workos", 1)
         resolved = profile_of(data, resolved)
-        existing = conn.execute(
-            select(self.table.c.id, self.table.c.name, self.table.c.email, self.table.c.avatar).where(
-                self.table.c.workos_id == workos_id
-            )
-        ).first()
+        existing = batch.existing.get(workos_id)
         ours = existing is None or (held.get("created") and held.get("id") == existing.id)
         if ours:
-            ref = self._write_ours(conn, existing, data, workos_id, resolved, count)
+            ref = self._write_ours(batch, existing, data, workos_id, resolved, count)
         else:
-            ref = self._upgrade(conn, existing, data, workos_id, resolved, held, count)
+            ref = self._upgrade(batch, existing, data, workos_id, resolved, held, count)
         if identity.is_placeholder(ref["email"]) and not identity.is_valid_email(resolved.get("email")):
             count("users_unresolved_placeholder", 1)
         count("users_imported", 1)
         return ref
 
-    def _write_ours(self, conn, existing, data, workos_id, resolved, count: Count) -> dict[str, Any]:
+    def _write_ours(self, batch: _Batch, existing, data, workos_id, resolved, count: Count) -> dict[str, Any]:
         wanted = identity.preferred_email(resolved.get("email"), workos_id)
-        email, conflict = self._unique_email(conn, wanted, workos_id)
+        email, conflict = batch.unique_email(wanted, workos_id)
         if conflict:
             count("users_email_conflicts", 1)
         name = identity.display_name(workos_id, email, resolved.get("name"))
@@ -102,25 +105,22 @@ class Users:
         if existing is None:
             row = {**values, "workos_id": workos_id, "email_verified_at": None, "remember_token": None,
                    "created_at": created, "updated_at": created}  # fmt: skip
-            user_id = conn.execute(insert(self.table).values(**row)).inserted_primary_key[0]
-        else:
-            user_id = existing.id
-            if any(getattr(existing, column) != value for column, value in values.items()):
-                conn.execute(
-                    update(self.table)
-                    .where(self.table.c.id == user_id)
-                    .values(**values, updated_at=utc_now())
-                )
-        return {"id": user_id, "workos_id": workos_id, "created": True, **values}
+            batch.new.setdefault(workos_id, row).update(values)  # two records of one user: one row
+            return {"id": None, "workos_id": workos_id, "created": True, **values}
+        if any(getattr(existing, column) != value for column, value in values.items()):
+            batch.update(existing, values)
+        return {"id": existing.id, "workos_id": workos_id, "created": True, **values}
 
-    def _upgrade(self, conn, existing, data, workos_id, resolved, held, count: Count) -> dict[str, Any]:
+    def _upgrade(
+        self, batch: _Batch, existing, data, workos_id, resolved, held, count: Count
+    ) -> dict[str, Any]:
         """The original importer's upgrade-only rules for a user the app already had."""
         current = {column: getattr(existing, column) or "" for column in UPGRADABLE}
         wanted = identity.preferred_email(resolved.get("email"), workos_id)
         changes: dict[str, Any] = {}
         email = current["email"].strip().lower()
         if identity.should_upgrade_email(email, wanted):
-            email, conflict = self._unique_email(conn, wanted, workos_id)
+            email, conflict = batch.unique_email(wanted, workos_id)
             if conflict:
                 count("users_email_conflicts", 1)
             if email != current["email"]:
@@ -133,11 +133,7 @@ class Users:
             changes["avatar"] = resolved["avatar"]
         changes = {column: value for column, value in changes.items() if value != current[column]}
         if changes:
-            conn.execute(
-                update(self.table)
-                .where(self.table.c.id == existing.id)
-                .values(**changes, updated_at=utc_now())
-            )
+            batch.update(existing, changes)
         prior = held.get("prior") or (
             {column: getattr(existing, column) for column in changes} if changes else None
         )
@@ -177,3 +173,71 @@ class Users:
             [getattr(row, column) for column in UPGRADABLE] if held.get("created") else []
         )
         return digest(shown)
+
+
+class _Batch:
+    """What one batch of users reads up front: the rows of their WorkOS ids and the
+    holders of the addresses they want; and the rows it will insert."""
+
+    def __init__(self, users: Users, conn: Connection, entries: list[tuple[Item, dict | None]]) -> None:
+        self.users, self.conn, self.table = users, conn, users.table
+        self.new: dict[str, dict[str, Any]] = {}  # workos id → the row to insert
+        workos_ids = [identity.workos_id_of(item.stream, item.key, item.data) for item, _ in entries]
+        columns = (
+            self.table.c.id,
+            self.table.c.workos_id,
+            self.table.c.name,
+            self.table.c.email,
+            self.table.c.avatar,
+        )
+        self.existing: dict[str, Any] = {}
+        for chunk in chunks(sorted(set(workos_ids))):
+            rows = conn.execute(select(*columns).where(self.table.c.workos_id.in_(chunk)))
+            self.existing.update({row.workos_id: row for row in rows})
+        wanted = {
+            identity.preferred_email(profile_of(item.data, resolved).get("email"), workos_id)
+            for (item, resolved), workos_id in zip(entries, workos_ids, strict=True)
+        }
+        #: lower-cased address → the workos ids holding it (the target's, then this batch's)
+        self.holders: dict[str, set[str]] = {}
+        self._read_holders(wanted)
+
+    def _read_holders(self, emails: set[str]) -> None:
+        emails = {email for email in emails if email not in self.holders}
+        for email in emails:
+            self.holders[email] = set()
+        lowered = func.lower(self.table.c.email)
+        for chunk in chunks(sorted(emails)):
+            for row in self.conn.execute(
+                select(lowered.label("email"), self.table.c.workos_id).where(lowered.in_(chunk))
+            ):
+                self.holders.setdefault(row.email, set()).add(row.workos_id)
+
+    def unique_email(self, email: str, workos_id: str) -> tuple[str, bool]:
+        """The address, or a placeholder retry when another user holds it; claimed."""
+        attempt, candidate = 0, email
+        while True:
+            self._read_holders({candidate})
+            if not self.holders[candidate] - {workos_id}:
+                break
+            attempt += 1
+            candidate = identity.placeholder(workos_id, attempt)
+        self.holders[candidate].add(workos_id)
+        return candidate, attempt > 0
+
+    def update(self, existing, values: dict[str, Any]) -> None:
+        if "email" in values and existing.email:  # the old address is free from now on
+            self.holders.get(existing.email.strip().lower(), set()).discard(existing.workos_id)
+        self.conn.execute(
+            update(self.table).where(self.table.c.id == existing.id).values(**values, updated_at=utc_now())
+        )
+
+    def insert(self, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert the new rows in one statement; fill in their ids."""
+        if self.new:
+            self.conn.execute(insert(self.table), list(self.new.values()))
+            ids = self.users.laravel_ids(self.conn, set(self.new))
+            for ref in refs:
+                if ref["id"] is None:
+                    ref["id"] = ids[ref["workos_id"]]
+        return refs

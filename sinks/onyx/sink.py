@@ -181,13 +181,14 @@ class OnyxSink(SqlTarget, Sink):
         outcomes: list[Outcome] = []
         with self.engine.connect() as conn:  # the API's part: not transactional, idempotent
             cursor = self._cursor(conn)
-            for item in changed_users:
-                if not item.removed:
-                    reference, skipped = self.accounts.ensure(cursor, item)
-                    self.owners.put(item.stream, item.key, reference)
-                    outcomes.append(
-                        Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
-                    )
+            with self.accounts.prefetched(cursor, [item for item in changed_users if not item.removed]):
+                for item in changed_users:
+                    if not item.removed:
+                        reference, skipped = self.accounts.ensure(cursor, item)
+                        self.owners.put(item.stream, item.key, reference)
+                        outcomes.append(
+                            Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
+                        )
             for stream, owner in _owners_written(by_kind["conversation"], changed_files):
                 self.accounts.ensure_late(cursor, stream, owner)
             file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)

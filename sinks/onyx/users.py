@@ -35,6 +35,8 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +134,26 @@ class Accounts:
         self.options = sink.options
         self.skip = {email.strip().lower() for email in sink.options.skip_emails}
         self.credentials = Credentials(sink.options.credentials_file)
+        self._known: dict[str, str | None] = {}  # email → account id (None: none), read for one batch
 
     # -- before the transaction: the API ------------------------------------------------------
 
+    @contextmanager
+    def prefetched(self, cursor, items: list[Item]) -> Iterator[None]:
+        """Inside, ``find`` answers for these users' emails from one query made up front."""
+        emails = sorted(
+            {e.strip().lower() for e in (i.data.get("email") for i in items) if isinstance(e, str)}
+        )
+        cursor.execute('SELECT email, id::text FROM "user" WHERE email = ANY(%s)', (emails,))
+        self._known = dict.fromkeys(emails) | dict(cursor.fetchall())
+        try:
+            yield
+        finally:
+            self._known = {}
+
     def find(self, cursor, email: str) -> str | None:
+        if email in self._known:
+            return self._known[email]
         cursor.execute('SELECT id::text FROM "user" WHERE email = %s', (email,))
         row = cursor.fetchone()
         return row[0] if row else None
@@ -182,6 +200,7 @@ class Accounts:
         self.sink.owners.put(stream, user_key, entry)
 
     def _create(self, cursor, email: str) -> str:
+        self._known.pop(email, None)  # from here on the database says whether it exists
         api = self.sink.api()
         self.credentials.check()
         if self.options.invite_users:

@@ -1,0 +1,131 @@
+"""What every benchmark shares: one run's figures, each step in its own process.
+
+A run is a list of figures (rows of one table): a value with its unit, the figure it is
+compared with (its baseline, measured in the same run on the same machine) and the ratio
+to it, the peak RSS of the process that produced it, and the 1-minute load average when
+it ended. Only ratios within one run mean something: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Figure:
+    figure: str
+    value: float
+    unit: str
+    baseline: str | None = None  # the figure this one is compared with
+    ratio: float | None = None  # value / the baseline's value
+    peak_rss_mb: float | None = None
+    load: float | None = None  # 1-minute load average when the step ended
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    """One finished child process: wall time, its peak RSS, what it printed."""
+
+    seconds: float
+    peak_rss_mb: float
+    load: float
+    stdout: str
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def run_step(args: list[str], cwd: Path, *, ok: tuple[int, ...] = (0,)) -> Step:
+    """Run a child process to its end; its own peak RSS comes from ``wait4``."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(args, cwd=cwd, stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        if child.returncode not in ok:
+            raise StepFailed(f"{' '.join(args[:6])} … exited {child.returncode}: {stderr.read()[-2000:]}")
+        return Step(round(seconds, 2), round(usage.ru_maxrss / 1024, 1), os.getloadavg()[0], stdout.read())
+
+
+def chatledger(ledger_url: str, *args: str, cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[Step, dict]:
+    """One ``chatledger … --no-progress --json`` process; its step and its JSON."""
+    step = run_step(
+        [sys.executable, "-m", "ledger", "--ledger", ledger_url, *args, "--no-progress", "--json"], cwd, ok=ok
+    )
+    return step, json.loads(step.stdout)
+
+
+def python_step(module: str, *args: str, cwd: Path) -> tuple[Step, dict]:
+    """``python -m module args`` printing one JSON object (a baseline writer)."""
+    step = run_step([sys.executable, "-m", module, *args], cwd)
+    return step, json.loads(step.stdout)
+
+
+def ratio(value: float, baseline: float) -> float:
+    return round(value / max(baseline, 1e-3), 2)
+
+
+def machine(postgres_url: str | None = None, mariadb_url: str | None = None) -> dict[str, Any]:
+    """The facts a reader needs to compare runs: cores, memory, servers, load."""
+    facts: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_at_start": [round(value, 2) for value in os.getloadavg()],
+    }
+    if postgres_url:
+        facts["postgres"] = _server_version(postgres_url, "SHOW server_version")
+    if mariadb_url:
+        facts["mariadb"] = _server_version(mariadb_url, "SELECT VERSION()")
+    return facts
+
+
+def _server_version(url: str, query: str) -> str | None:
+    from sqlalchemy import text
+
+    from ledger.sql_target import target_engine
+
+    try:
+        engine = target_engine(url)
+        with engine.connect() as conn:
+            return str(conn.scalar(text(query)))
+    except Exception:  # a server that is down has no version; the run says which were used
+        return None
+    finally:
+        engine.dispose()
+
+
+def results(name: str, facts: dict[str, Any], figures: list[Figure], **more: Any) -> dict[str, Any]:
+    facts["load_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    return {"benchmark": name, "machine": facts, **more, "figures": [asdict(figure) for figure in figures]}
+
+
+def scratch_dir(keep: Path | None) -> tempfile.TemporaryDirectory | None:
+    """A temporary folder, or None when the caller keeps its own (``--workdir``)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return None
+    return tempfile.TemporaryDirectory(prefix="chatledger-bench-")
+
+
+def empty_folder(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
