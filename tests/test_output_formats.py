@@ -183,22 +183,20 @@ def test_times_in_tables_are_whole_and_say_utc():
 
 
 def test_bench_tables_fit_80_columns():
-    from ledger.cli.benchmarks import extract_table, replay_table
+    from ledger.bench.figures import Figure, machine, results
+    from ledger.cli.benchmarks import figures_table
 
-    series = {
-        "first": {"records": 1_262_101, "messages": MILLION, "seconds": 123.4},
-        "records_per_second": 10_227, "noop": {"seconds": 4.21}, "noop_speedup": 29.3,
-        "noop_full": {"seconds": 61.7}, "noop_full_speedup": 2.0, "peak_rss_mb": 612,
-        "floor": {"records_per_second": 31_554}, "of_reader": 0.31, "of_reader_cpu": 0.9, "of_floor": 0.32, "of_limit": 0.32,
-    }  # fmt: skip
-    results = {
-        "users": 2_500, "reader": {"records_per_second": 33_012},
-        "backends": {"sqlite": series, "postgres": series},
-    }  # fmt: skip
-    assert_fits(rendered(extract_table(results)))
-    replayed = {"messages": MILLION, "sink_seconds": 98.76, "copy_seconds": 41.2, "ratio": 2.4,
-                "noop_replay_seconds": 7.65, "records_per_second_through_the_sink": 12_500}  # fmt: skip
-    assert_fits(rendered(replay_table(replayed)))
+    figures = [
+        Figure("COPY laravel-mariadb", 150.51, "s", peak_rss_mb=1_291.0, load=17.4),
+        Figure("replay laravel-mariadb", 12_559.12, "s", "COPY laravel-mariadb", 83.72, 291.0, 21.3),
+        Figure("no-op replay laravel-mariadb", 1.93, "s", "replay laravel-mariadb", 0.01, 280.0, 9.9),
+        Figure("extract sqlite first", 1_262_101.0, "records/s", peak_rss_mb=612.0, load=8.0),
+    ]
+    facts = machine() | {
+        "postgres": "15.20 (Debian 15.20-0+deb12u1)",
+        "mariadb": "10.11.19-MariaDB-0+deb12u1",
+    }
+    assert_fits(rendered(figures_table(results("replay", facts, figures), "bench replay")))
 
 
 def test_run_json_has_plain_keys_and_zoned_times():
