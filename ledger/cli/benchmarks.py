@@ -4,19 +4,24 @@ figures, columns their value, unit, ratio to their baseline and peak RSS."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
 
 from ledger.cli.app import JsonFlag, bench_app, command, err, out, print_json
-from ledger.cli.report import Paragraph, plain_table
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 MARIADB = "mysql://root@127.0.0.1:3306/"
 
 
 def figures_table(results: dict[str, Any], title: str) -> Group:
+    from rich.console import Group
+
+    from ledger.cli.report import Paragraph, plain_table
+
     facts = results["machine"]
     table = plain_table(
         "figure", "value", "unit", "ratio", "to", "peak RSS MB", "load",
