@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 
 import pytest
 from rich.console import Console
+from sqlalchemy import create_engine, text
 
+from ledger.bench.extract import postgres_floor
 from ledger.cli.benchmarks import figures_table
 from tests.conftest import run_cli
 from tests.librechat_onyx.onyx import API_KEY, OnyxApi, load_onyx
@@ -28,13 +31,43 @@ def figures(done) -> dict[str, dict]:
 
 
 def test_bench_extract_runs_at_a_tiny_scale(tmp_path):
-    extracted = figures(
-        run_cli("bench", "extract", "--messages", "800", "--sqlite-only", "--json", cwd=tmp_path)
-    )
-    first, noop = extracted["extract sqlite first"], extracted["extract sqlite no-op"]
+    done = run_cli("bench", "extract", "--messages", "800", "--sqlite-only", "--json", cwd=tmp_path)
+    extracted = figures(done)
+    first, noop = extracted["sqlite first"], extracted["sqlite no-op"]
     assert first["detail"]["events"] > 0 and noop["detail"]["events"] == 0
-    assert first["baseline"] == "executemany floor sqlite ledger" and first["ratio"] > 0
-    assert extracted["executemany floor sqlite ledger"]["detail"]["records"] == first["detail"]["events"]
+    assert noop["baseline"] == "sqlite first" and extracted["sqlite --full"]["detail"]["events"] == 0
+    # the limits read and write what the first extraction did, each in its own process
+    reader, floor = extracted["reader alone"], extracted["sqlite floor"]
+    assert reader["detail"]["records"] == first["detail"]["records"] and reader["peak_rss_mb"] > 0
+    assert floor["detail"]["records"] == first["detail"]["events"] and floor["peak_rss_mb"] > 0
+    for name, baseline in (
+        ("of reader", "reader alone"),
+        ("CPU", "reader CPU"),
+        ("of floor", "sqlite floor"),
+    ):
+        row = extracted[f"sqlite {name}"]
+        assert row["baseline"] == baseline and row["ratio"] == round(
+            row["value"] / extracted[baseline]["value"], 2
+        )
+    slower = min(reader, floor, key=lambda figure: figure["value"])["figure"]
+    assert extracted["sqlite of limit"]["baseline"] == slower
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(figures_table(json.loads(done.stdout), "bench extract"))
+    shown = console.export_text()
+    assert "sqlite of limit" in shown and "reader alone" in shown and "…" not in shown
+
+
+def test_postgres_floor_copies_the_rows_of_a_sqlite_ledger(tmp_path, postgres_database):
+    """``bench extract``'s Postgres writer floor, on a ledger one tiny extraction wrote."""
+    extracted = run_cli("--ledger", "sqlite:///ledger.db", "extract", "synthetic", "--name", "bench", "--users", "2",
+                        "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert extracted.returncode == 0, extracted.stderr
+    floor = postgres_floor(tmp_path / "ledger.db", postgres_database)
+    events = sqlite3.connect(tmp_path / "ledger.db").execute("SELECT count(*) FROM events").fetchone()[0]
+    copied = create_engine(postgres_database)
+    with copied.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM events")) == floor["records"] == events > 0
+    copied.dispose()
 
 
 def test_bench_replay_runs_at_a_tiny_scale(tmp_path, postgres_admin):

@@ -197,6 +197,19 @@ def test_bench_tables_fit_80_columns():
         "mariadb": "10.11.19-MariaDB-0+deb12u1",
     }
     assert_fits(rendered(figures_table(results("replay", facts, figures), "bench replay")))
+    # bench extract's longest rows at a million messages: every name whole, none folded
+    extract = [
+        Figure("reader alone", 15_100, "rec/s", peak_rss_mb=1_192.0, load=17.4),
+        Figure("postgres first", 1_018.45, "s", peak_rss_mb=1_212.0, load=21.3),
+        Figure("postgres --full", 612.07, "s", "postgres first", 0.6, 1_277.0, 19.9),
+        Figure("postgres floor", 108_159, "rec/s", peak_rss_mb=1_074.0, load=20.1),
+        Figure("postgres of reader", 11_689, "rec/s", "reader alone", 0.77),
+        Figure("postgres of floor", 11_689, "rec/s", "postgres floor", 0.11),
+    ]
+    lines = rendered(figures_table(results("extract", facts, extract), "bench extract"))
+    assert_fits(lines)
+    for figure in extract:
+        assert any(line.startswith(figure.figure) and (figure.baseline or "") in line for line in lines)
 
 
 def test_run_json_has_plain_keys_and_zoned_times():

@@ -15,7 +15,8 @@ only the writing:
 - files: each file written again with ``open``/``write`` (no ``fsync``: the bundle
   sink leaves its files to the page cache too).
 
-``ledger-floor`` is ``bench extract``'s floor (see ``ledger.bench.extract``). Run as
+``ledger-floor`` and ``ledger-floor-postgres`` are ``bench extract``'s writer floors (see
+``ledger.bench.extract``). Run as
 ``python -m ledger.bench.baselines KIND ARGS…`` (one process, so its peak RSS is
 its own); prints ``{"rows", "seconds", "tables"}`` as JSON.
 """
@@ -212,8 +213,15 @@ def ledger_floor(ledger_path: str, workdir: str) -> dict[str, Any]:
     return sqlite_floor(Path(ledger_path), Path(workdir))
 
 
+def ledger_floor_postgres(ledger_path: str, url: str) -> dict[str, Any]:
+    from ledger.bench.extract import postgres_floor
+
+    return postgres_floor(Path(ledger_path), url)
+
+
 KINDS = {
     "ledger-floor": ledger_floor,
+    "ledger-floor-postgres": ledger_floor_postgres,
     "postgres": postgres,
     "sqlite": sqlite,
     "mariadb": mariadb,

@@ -17,9 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from ledger.store import normalize_url
 
 
 @dataclass
@@ -36,12 +41,13 @@ class Figure:
 
 @dataclass
 class Step:
-    """One finished child process: wall time, its peak RSS, what it printed."""
+    """One finished child process: wall time, its peak RSS and CPU seconds, what it printed."""
 
     seconds: float
     peak_rss_mb: float
     load: float
     stdout: str
+    cpu_seconds: float  # user + system, its own and its waited-for children's (``wait4``)
 
 
 class StepFailed(RuntimeError):
@@ -49,7 +55,7 @@ class StepFailed(RuntimeError):
 
 
 def run_step(args: list[str], cwd: Path, *, ok: tuple[int, ...] = (0,)) -> Step:
-    """Run a child process to its end; its own peak RSS comes from ``wait4``."""
+    """Run a child process to its end; its own peak RSS and CPU time come from ``wait4``."""
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(args, cwd=cwd, stdout=stdout, stderr=stderr, text=True)
@@ -60,7 +66,10 @@ def run_step(args: list[str], cwd: Path, *, ok: tuple[int, ...] = (0,)) -> Step:
         stderr.seek(0)
         if child.returncode not in ok:
             raise StepFailed(f"{' '.join(args[:6])} … exited {child.returncode}: {stderr.read()[-2000:]}")
-        return Step(round(seconds, 2), round(usage.ru_maxrss / 1024, 1), os.getloadavg()[0], stdout.read())
+        cpu = round(usage.ru_utime + usage.ru_stime, 2)
+        return Step(
+            round(seconds, 2), round(usage.ru_maxrss / 1024, 1), os.getloadavg()[0], stdout.read(), cpu
+        )
 
 
 def chatledger(ledger_url: str, *args: str, cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[Step, dict]:
@@ -75,6 +84,29 @@ def python_step(module: str, *args: str, cwd: Path) -> tuple[Step, dict]:
     """``python -m module args`` printing one JSON object (a baseline writer)."""
     step = run_step([sys.executable, "-m", module, *args], cwd)
     return step, json.loads(step.stdout)
+
+
+def server_database(server: str, name: str, *, mysql: bool = False) -> tuple[str, Callable[[], None]]:
+    """A fresh database on a server: its URL and how to drop it."""
+    url = normalize_url(server)
+    if mysql:
+        url = "mysql+pymysql://" + url.split("://", 1)[1]
+    admin = create_engine(
+        url, isolation_level="AUTOCOMMIT", **({"connect_args": {"charset": "utf8mb4"}} if mysql else {})
+    )
+    quoted = f"`{name}`" if mysql else f'"{name}"'
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{'' if mysql else ' WITH (FORCE)'}"))
+        conn.execute(text(f"CREATE DATABASE {quoted}" + (" CHARACTER SET utf8mb4" if mysql else "")))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{'' if mysql else ' WITH (FORCE)'}"))
+        admin.dispose()
+
+    base = server.rstrip("/")
+    database_url = (base.rsplit("/", 1)[0] if not mysql else base) + f"/{name}"
+    return database_url, drop
 
 
 def ratio(value: float, baseline: float) -> float:
@@ -98,8 +130,6 @@ def machine(postgres_url: str | None = None, mariadb_url: str | None = None) -> 
 
 
 def _server_version(url: str, query: str) -> str | None:
-    from sqlalchemy import text
-
     from ledger.sql_target import target_engine
 
     try:

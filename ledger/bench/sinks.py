@@ -35,8 +35,8 @@ from ledger.bench.figures import (
     ratio,
     results,
     scratch_dir,
+    server_database,
 )
-from ledger.store import normalize_url
 
 #: the synthetic shape (about 8.4 messages per conversation at seed 1)
 CONVERSATIONS_PER_USER = 10
@@ -76,32 +76,9 @@ BASELINE_LABEL = {
 }
 
 
-def _server_database(server: str, name: str, *, mysql: bool = False) -> tuple[str, Callable[[], None]]:
-    """A fresh database on a server: its URL and how to drop it."""
-    url = normalize_url(server)
-    if mysql:
-        url = "mysql+pymysql://" + url.split("://", 1)[1]
-    admin = create_engine(
-        url, isolation_level="AUTOCOMMIT", **({"connect_args": {"charset": "utf8mb4"}} if mysql else {})
-    )
-    quoted = f"`{name}`" if mysql else f'"{name}"'
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{'' if mysql else ' WITH (FORCE)'}"))
-        conn.execute(text(f"CREATE DATABASE {quoted}" + (" CHARACTER SET utf8mb4" if mysql else "")))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{'' if mysql else ' WITH (FORCE)'}"))
-        admin.dispose()
-
-    base = server.rstrip("/")
-    database_url = (base.rsplit("/", 1)[0] if not mysql else base) + f"/{name}"
-    return database_url, drop
-
-
 @contextmanager
 def _postgres(services: Services, workdir: Path, name: str, option: str, *extra: str) -> Iterator[tuple]:
-    url, drop = _server_database(services.postgres, name)
+    url, drop = server_database(services.postgres, name)
     try:
         yield [option, url, *extra], [url, str(workdir / "dumps")]
     finally:
@@ -110,7 +87,7 @@ def _postgres(services: Services, workdir: Path, name: str, option: str, *extra:
 
 @contextmanager
 def _mariadb(services: Services, workdir: Path, name: str) -> Iterator[tuple]:
-    url, drop = _server_database(services.mariadb, name, mysql=True)
+    url, drop = server_database(services.mariadb, name, mysql=True)
     try:
         yield ["--url", url, "--create-tables"], [url]
     finally:

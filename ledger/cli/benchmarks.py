@@ -30,7 +30,7 @@ def figures_table(results: dict[str, Any], title: str) -> Group:
     for figure in results["figures"]:
         table.add_row(
             figure["figure"],
-            f"{figure['value']:,.2f}",
+            f"{figure['value']:,}" if isinstance(figure["value"], int) else f"{figure['value']:,.2f}",
             figure["unit"],
             "" if figure["ratio"] is None else f"{figure['ratio']:,.2f}×",
             figure["baseline"] or "",
@@ -71,7 +71,8 @@ def bench_extract(
 ) -> None:
     """Extract synthetic messages into fresh SQLite and Postgres ledgers, then again
     unchanged (with checkpoints, and --full); compare the no-ops with the first, and the
-    first with the SQLite floor (the same rows stored with plain executemany)."""
+    first with the reader alone (no ledger) and each ledger's writer floor (the same rows
+    stored with plain executemany or COPY)."""
     from ledger import bench
 
     results = bench.extract_benchmark(
