@@ -211,7 +211,8 @@ def _copy_baseline(target_url: str) -> dict[str, Any]:
 def replay_benchmark(
     messages: int, *, postgres_url: str, echo: Callable[[str], Any] = print
 ) -> dict[str, Any]:
-    """Replay synthetic messages into the Postgres ``sql`` sink; compare with plain COPY."""
+    """Replay synthetic messages into the Postgres ``sql`` sink; compare with plain COPY;
+    verify the target (records/s, peak RSS of the replay and the verify process)."""
     users = max(1, messages // MESSAGES_PER_USER)
     database = f"chatledger_bench_target_{os.getpid()}"
     admin = create_engine(normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
@@ -233,6 +234,10 @@ def replay_benchmark(
             first = _cli_json(replay_args, workdir)
             echo("replay again (no-op) …")
             noop = _cli_json(replay_args, workdir)
+            echo("verify (the target read back) …")
+            checked = _cli_json(
+                [*ledger, "verify", "sql", "--name", "bench-target", "--url", target_url], workdir
+            )
             echo("plain COPY of the same rows …")
             baseline = _copy_baseline(target_url)
     finally:
@@ -253,4 +258,9 @@ def replay_benchmark(
         "noop_seconds": noop["stats"]["seconds"],
         "noop_to_first_percent": round(100 * noop["stats"]["seconds"] / first_seconds, 2),
         "noop_written": noop["stats"]["written"],
+        "replay_peak_rss_mb": first["stats"]["peak_rss_mb"],
+        "verify_seconds": checked["seconds"],
+        "verify_records_per_second": round(checked["ok"] / max(checked["seconds"], 1e-3)),
+        "verify_matches": checked["matches"],
+        "verify_peak_rss_mb": checked["peak_rss_mb"],
     }

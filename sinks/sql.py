@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     delete,
     func,
     inspect,
@@ -77,6 +78,7 @@ Stream = Text().with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
 # exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
 CANONICAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z")
+KEY_ARRAY = postgresql.ARRAY(Text)
 _TYPES = {JSON: Json, TIME: Moment, TEXT: LongText, BOOL: Boolean, INT: BigInteger}
 _KEY_TYPES = {"stream": Stream, "key": Key}
 
@@ -147,6 +149,34 @@ def _moment(value: Any) -> str | None:
         return None
 
 
+def _json(value: Any) -> str | None:
+    return ledger_text(value) if value is not None else None
+
+
+def _bool(value: Any) -> bool | None:
+    return bool(value) if value is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else ledger_text(value)
+
+
+def _postgres_text(value: Any) -> str | None:
+    """Postgres text cannot hold NUL."""
+    text = _text(value)
+    return text.replace("\x00", "\ufffd") if text is not None else None
+
+
+#: column type → value → what is written (TEXT depends on the dialect)
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {JSON: _json, TIME: _moment, BOOL: _bool, INT: _int}
+
+
 # Postgres fingerprints: each column as "<length>:<text>" ("-" for NULL), concatenated
 # and hashed with sha256, computed by the server from the row and here from the row
 # ``row`` writes. Times as UTC with microseconds, booleans as true/false, JSON as the
@@ -196,6 +226,7 @@ class SqlSink(SqlTarget, Sink):
         super().__init__(options, context)
         self.engine = None
         self.absent: set[str] = set()  # tables a read-only open did not find
+        self._row_plans: dict[tuple[str, bool], list[tuple[str, Callable[[Any], Any]]]] = {}
         self.metadata = MetaData(schema=options.schema)
         # table name (unprefixed) → (Table, the type of each column in order)
         self.layout: dict[str, tuple[Table, list[str]]] = {}
@@ -247,16 +278,15 @@ class SqlSink(SqlTarget, Sink):
         """The row of one record version, in the table's column order, as written."""
         kind = document["kind"]
         data = document["data"]
-        _, columns = _layout(kind)
         values: list[Any] = [stream, key]
-        for name, type_ in columns:
+        for name, convert in self._converters(kind):
             if name == "text":
                 value = _text_of(data.get("parts"))
             elif name == "kind":
                 value = kind
             else:
                 value = data.get(name)
-            values.append(self._value(type_, value))
+            values.append(convert(value))
         values += [
             ledger_text(data),
             ledger_text(document.get("raw")),
@@ -266,21 +296,28 @@ class SqlSink(SqlTarget, Sink):
         ]
         return tuple(values)
 
-    def _value(self, type_: str, value: Any) -> Any:
-        if type_ == JSON:
-            return ledger_text(value) if value is not None else None
-        if type_ == TIME:
-            return _moment(value)
-        if type_ == BOOL:
-            return bool(value) if value is not None else None
-        if type_ == INT:
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-        if value is None:
-            return None
-        text = value if isinstance(value, str) else ledger_text(value)
-        if self.engine is not None and self.engine.dialect.name == "postgresql":
-            return text.replace("\x00", "\ufffd")
-        return text
+    def _converters(self, kind: str) -> list[tuple[str, Callable[[Any], Any]]]:
+        """(column, value → what is written) for a kind's content columns, worked out
+        once per kind and dialect: ``row`` runs for every record."""
+        postgres = self.engine is not None and self.engine.dialect.name == "postgresql"
+        found = self._row_plans.get((kind, postgres))
+        if found is None:
+            by_type = {**_CONVERTERS, TEXT: _postgres_text if postgres else _text}
+            found = [(name, by_type[type_]) for name, type_ in _layout(kind)[1]]
+            self._row_plans[(kind, postgres)] = found
+        return found
+
+    def prepare(self, units: list[Unit]) -> None:
+        """Rows are built in the reader thread, ahead of the COPY (and of verify's digests)."""
+        for unit in units:
+            for item in unit.items:
+                if item.document is not None:
+                    item.prepared = self.row(item.stream, item.key, item.document, item.version, item.hash)
+
+    def _row_of(self, item) -> tuple:
+        if item.prepared is not None:
+            return item.prepared
+        return self.row(item.stream, item.key, item.document, item.version, item.hash)
 
     @staticmethod
     def _read_value(type_: str, value: Any) -> Any:
@@ -333,7 +370,7 @@ class SqlSink(SqlTarget, Sink):
         return outcomes
 
     def _write(self, conn, table: Table, items: list) -> None:
-        rows = [self.row(i.stream, i.key, i.document, i.version, i.hash) for i in items]
+        rows = [self._row_of(i) for i in items]
         bulk_write(conn, table, [column.name for column in table.columns], rows)
 
     def _write_fresh(self, conn, table: Table, items: list) -> None:
@@ -364,7 +401,7 @@ class SqlSink(SqlTarget, Sink):
     def fingerprint(self, unit: Unit) -> str:
         item = unit.items[0]
         _, types = self.layout[_layout(item.kind)[0]]
-        values = self.row(item.stream, item.key, item.document, item.version, item.hash)
+        values = self._row_of(item)
         if self._digests_in_target():
             return sha256_hex(_row_text(types, values).encode())
         return self._digest(types, values)
@@ -396,11 +433,15 @@ class SqlSink(SqlTarget, Sink):
                 table, types = self.layout[name]
                 if table.name in self.absent:
                     continue
-                for chunk in chunks(keys):
+                # Postgres: the batch's keys as one array parameter, one statement
+                for chunk in [keys] if in_target else chunks(keys):
+                    wanted_keys = (
+                        table.c.key == any_(literal(list(chunk), KEY_ARRAY))
+                        if in_target
+                        else table.c.key.in_(chunk)
+                    )
                     rows = conn.execute(
-                        self._select(table, types).where(
-                            and_(table.c.stream == stream, table.c.key.in_(chunk))
-                        )
+                        self._select(table, types).where(table.c.stream == stream, wanted_keys)
                     )
                     for row in rows:
                         found[row.key] = row.digest if in_target else self._digest(types, row)
