@@ -118,17 +118,28 @@ class Statistics:
     stream per key lookup. SQLite plans these queries well without statistics.
     """
 
-    def __init__(self, tables: Sequence[Table], first: int = 50_000) -> None:
+    def __init__(self, tables: Sequence[Table], first: int = 50_000, *, keys_only: bool = False) -> None:
         self.tables = tables
         self.written = 0
         self.next = first
+        #: only the primary key's and the indexes' columns: a sink's tables are looked up
+        #: by key alone, and sampling their large JSON columns is most of ANALYZE's time
+        self.keys_only = keys_only
 
     def wrote(self, conn: Connection, rows: int) -> None:
         self.written += rows
         if conn.dialect.name == "postgresql" and self.written >= self.next:
-            names = ", ".join(_qualified(conn, table) for table in self.tables)
+            names = ", ".join(self._analyzed(conn, table) for table in self.tables)
             conn.exec_driver_sql(f"ANALYZE {names}")
             self.next = self.written * 2
+
+    def _analyzed(self, conn: Connection, table: Table) -> str:
+        name = _qualified(conn, table)
+        if not self.keys_only:
+            return name
+        keys = [*table.primary_key.columns, *(column for index in table.indexes for column in index.columns)]
+        quote = conn.dialect.identifier_preparer.quote
+        return f"{name} ({', '.join(dict.fromkeys(quote(column.name) for column in keys))})"
 
 
 def _qualified(conn: Connection, table: Table) -> str:

@@ -37,7 +37,7 @@ class Prefetch(Generic[T]):
     producer and closes its generator in its own thread.
     """
 
-    def __init__(self, produce: Callable[[], Iterator[T]], *, depth: int = 2, name: str = "prefetch") -> None:
+    def __init__(self, produce: Callable[[], Iterator[T]], *, depth: int = 1, name: str = "prefetch") -> None:
         self._produce = produce
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()

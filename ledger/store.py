@@ -56,6 +56,10 @@ SQLITE_PRAGMAS = (
 )
 
 
+#: The page cache of a long streaming read (:meth:`Ledger.scan`), in KB.
+SCAN_CACHE_KB = 8192
+
+
 #: A read-only connection changes nothing: no journal mode, and writes refused.
 SQLITE_READ_PRAGMAS = ("busy_timeout=60000", "cache_size=-65536", "query_only=1")
 
@@ -213,6 +217,19 @@ class Ledger:
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def scan(self) -> Iterator[Connection]:
+        """A read transaction that streams a large selection once, in a thread beside a
+        writer (replay's and verify's reader). On SQLite its page cache is small: the
+        pages it reads are mostly not read again, and the writer keeps its own cache.
+        The connection is closed afterwards instead of going back to the pool."""
+        with self.engine.connect() as conn:
+            conn.detach()
+            with conn.begin():
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SCAN_CACHE_KB}")
+                yield conn
 
     def close(self) -> None:
         self.engine.dispose()

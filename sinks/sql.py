@@ -243,7 +243,8 @@ class SqlSink(SqlTarget, Sink):
             self.layout[name] = (table, [kind for _, kind in all_columns])
         self.markers = Markers(marker_table(self.metadata), self.target) if options.markers else None
         self.statistics = Statistics(
-            [table for table, _ in self.layout.values()] + ([self.markers.table] if self.markers else [])
+            [table for table, _ in self.layout.values()] + ([self.markers.table] if self.markers else []),
+            keys_only=True,
         )
 
     # -- lifecycle ---------------------------------------------------------------------

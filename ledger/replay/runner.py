@@ -260,7 +260,7 @@ def planned_batches(
     payloads, the sink's ``prepare``), for a :class:`Prefetch` reader thread."""
 
     def produce() -> Iterator[list[Unit]]:
-        with ledger.read() as conn:
+        with ledger.scan() as conn:
             wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
             builder = UnitBuilder(conn, sink.target, sink, batch_records, force=settings.policy == REPLACE)
             for units in builder.batches(wanted):

@@ -271,7 +271,7 @@ def verify(
     progress: Progress | None = None,
     args: dict[str, Any] | None = None,
     parent_run_id: int | None = None,
-    batch_records: int = 2000,
+    batch_records: int = 1000,
     written_by: int | None = None,
 ) -> VerifyResult:
     """Verify ``streams`` of the sink's target; ``written_by``: only what that replay run
@@ -322,7 +322,7 @@ def held_batches(
     sink's ``prepare``), for a :class:`Prefetch` reader thread."""
 
     def produce() -> Iterator[list[Unit]]:
-        with ledger.read() as conn:
+        with ledger.scan() as conn:
             held = (
                 held_rows(conn, sink.target, stream)
                 if written_by is None
