@@ -92,6 +92,41 @@ def bulk_write(
     conn.exec_driver_sql(f"INSERT INTO {name} ({names}) VALUES ({marks}){suffix}", list(rows))
 
 
+#: What COPY's text format escapes inside a value.
+_COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def copy_line(row: Sequence[Any]) -> bytes:
+    """One row in COPY's text format (UTF-8), for :func:`copy_lines`: values of str, int,
+    bool or None. Built ahead, e.g. in a reader thread, so the writer only sends bytes."""
+    fields = []
+    for value in row:
+        if value is None:
+            fields.append("\\N")
+        elif value is True or value is False:
+            fields.append("t" if value else "f")
+        elif isinstance(value, int):
+            fields.append(str(value))
+        else:
+            for char, escaped in _COPY_ESCAPES:
+                if char in value:
+                    value = value.replace(char, escaped)
+            fields.append(value)
+    return ("\t".join(fields) + "\n").encode()
+
+
+def copy_lines(conn: Connection, table: Table, columns: Sequence[str], lines: Sequence[bytes]) -> None:
+    """COPY rows already formatted by :func:`copy_line` into ``table`` (Postgres, a UTF-8
+    connection)."""
+    if not lines:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {_qualified(conn, table)} ({names}) FROM STDIN") as copy:
+        copy.write(b"".join(lines))
+
+
 def _copy_write(conn: Connection, table: Table, names: str, rows: Sequence[tuple], suffix: str) -> None:
     """COPY ``rows`` into ``table``; with an ON CONFLICT ``suffix``, through a staging table."""
     cursor = conn.connection.driver_connection.cursor()

@@ -59,6 +59,8 @@ from ledger.kit import (
     bulk_write,
     canonical_bytes,
     chunks,
+    copy_line,
+    copy_lines,
     format_datetime,
     ledger_text,
     marker_table,
@@ -175,6 +177,11 @@ def _postgres_text(value: Any) -> str | None:
 
 #: column type → value → what is written (TEXT depends on the dialect)
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {JSON: _json, TIME: _moment, BOOL: _bool, INT: _int}
+
+
+def _utf8(conn) -> bool:
+    """COPY lines are UTF-8: the connection must be too."""
+    return conn.connection.driver_connection.info.encoding == "utf-8"
 
 
 # Postgres fingerprints: each column as "<length>:<text>" ("-" for NULL), concatenated
@@ -300,7 +307,7 @@ class SqlSink(SqlTarget, Sink):
     def _converters(self, kind: str) -> list[tuple[str, Callable[[Any], Any]]]:
         """(column, value → what is written) for a kind's content columns, worked out
         once per kind and dialect: ``row`` runs for every record."""
-        postgres = self.engine is not None and self.engine.dialect.name == "postgresql"
+        postgres = self._postgres()
         found = self._row_plans.get((kind, postgres))
         if found is None:
             by_type = {**_CONVERTERS, TEXT: _postgres_text if postgres else _text}
@@ -309,14 +316,24 @@ class SqlSink(SqlTarget, Sink):
         return found
 
     def prepare(self, units: list[Unit]) -> None:
-        """Rows are built in the reader thread, ahead of the COPY (and of verify's digests)."""
+        """Done in the reader thread, ahead of the target: verify (read-only) gets each
+        item's fingerprint, a Postgres replay its row as a COPY line, others its row."""
+        lines = not self.context.read_only and self._postgres()
         for unit in units:
             for item in unit.items:
-                if item.document is not None:
-                    item.prepared = self.row(item.stream, item.key, item.document, item.version, item.hash)
+                if item.document is None:
+                    continue
+                row = self.row(item.stream, item.key, item.document, item.version, item.hash)
+                if self.context.read_only:
+                    item.prepared = self._fingerprint_of(item.kind, row)
+                else:
+                    item.prepared = copy_line(row) if lines else row
+
+    def _postgres(self) -> bool:
+        return self.engine is not None and self.engine.dialect.name == "postgresql"
 
     def _row_of(self, item) -> tuple:
-        if item.prepared is not None:
+        if isinstance(item.prepared, tuple):
             return item.prepared
         return self.row(item.stream, item.key, item.document, item.version, item.hash)
 
@@ -371,8 +388,12 @@ class SqlSink(SqlTarget, Sink):
         return outcomes
 
     def _write(self, conn, table: Table, items: list) -> None:
-        rows = [self._row_of(i) for i in items]
-        bulk_write(conn, table, [column.name for column in table.columns], rows)
+        columns = [column.name for column in table.columns]
+        lines = [i.prepared for i in items if isinstance(i.prepared, bytes)]
+        if lines and len(lines) == len(items) and _utf8(conn):
+            copy_lines(conn, table, columns, lines)
+        else:
+            bulk_write(conn, table, columns, [self._row_of(i) for i in items])
 
     def _write_fresh(self, conn, table: Table, items: list) -> None:
         """Records the target does not hold, by the ledger: COPY them straight in. Should
@@ -401,8 +422,12 @@ class SqlSink(SqlTarget, Sink):
 
     def fingerprint(self, unit: Unit) -> str:
         item = unit.items[0]
-        _, types = self.layout[_layout(item.kind)[0]]
-        values = self._row_of(item)
+        if isinstance(item.prepared, str):  # prepare made it
+            return item.prepared
+        return self._fingerprint_of(item.kind, self._row_of(item))
+
+    def _fingerprint_of(self, kind: str, values: tuple) -> str:
+        _, types = self.layout[_layout(kind)[0]]
         if self._digests_in_target():
             return sha256_hex(_row_text(types, values).encode())
         return self._digest(types, values)
@@ -410,7 +435,7 @@ class SqlSink(SqlTarget, Sink):
     def _digests_in_target(self) -> bool:
         """Postgres computes each row's fingerprint itself (``_row_digest``): verify then
         fetches a key and a digest per row, not the row."""
-        return self.engine is not None and self.engine.dialect.name == "postgresql"
+        return self._postgres()
 
     def _digest(self, types: list[str], values) -> str:
         read = [self._read_value(type_, value) for type_, value in zip(types, values)]
