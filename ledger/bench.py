@@ -214,6 +214,7 @@ def replay_benchmark(
     """Replay synthetic messages into the Postgres ``sql`` sink; compare with plain COPY;
     verify the target (records/s, peak RSS of the replay and the verify process)."""
     users = max(1, messages // MESSAGES_PER_USER)
+    load_before = os.getloadavg()[0]  # other work on the machine: figures are ratios
     database = f"chatledger_bench_target_{os.getpid()}"
     admin = create_engine(normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -263,4 +264,6 @@ def replay_benchmark(
         "verify_records_per_second": round(checked["ok"] / max(checked["seconds"], 1e-3)),
         "verify_matches": checked["matches"],
         "verify_peak_rss_mb": checked["peak_rss_mb"],
+        "load_average_start": round(load_before, 2),
+        "load_average_end": round(os.getloadavg()[0], 2),
     }

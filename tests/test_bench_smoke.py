@@ -17,3 +17,5 @@ def test_bench_extract_and_replay_run_at_a_tiny_scale(tmp_path, postgres_admin):
     assert replayed.returncode == 0, replayed.stderr
     figures = json.loads(replayed.stdout)
     assert figures["copy_rows"] == figures["records"] > 0 and figures["noop_written"] == 0
+    assert figures["verify_matches"] is True and figures["verify_records_per_second"] > 0
+    assert 0 < figures["replay_peak_rss_mb"] < 1000 and 0 < figures["verify_peak_rss_mb"] < 1000
