@@ -325,13 +325,15 @@ def migrate(
     extract_settings = extract_settings or ExtractSettings()
     dry_run = replay_settings.dry_run or extract_settings.dry_run
     if dry_run:
-        extract_settings = dataclasses.replace(extract_settings, dry_run=True)
-        replay_settings = dataclasses.replace(replay_settings, dry_run=True)
-        extracted = extract_stream(ledger, config, stream, settings=extract_settings, progress=progress)
-        planned = replay_target(
-            ledger, config, target, streams=[stream], settings=replay_settings, progress=progress
+        return _rehearse_migrate(
+            ledger,
+            config,
+            stream,
+            target,
+            dataclasses.replace(extract_settings, dry_run=True),
+            dataclasses.replace(replay_settings, dry_run=True),
+            progress,
         )
-        return MigrateResult(None, "dry-run", extracted, planned, None)
     results: dict[str, Any] = {}
 
     def stats() -> dict[str, Any]:
@@ -387,6 +389,33 @@ def migrate(
     return MigrateResult(
         active.id, active.outcome[0], results["extract"], results["replay"], results.get("verify")
     )
+
+
+def _rehearse_migrate(
+    ledger: Ledger,
+    config: configuration.Config,
+    stream: str,
+    target: str,
+    extract_settings: ExtractSettings,
+    replay_settings: ReplaySettings,
+    progress: Progress | None,
+) -> MigrateResult:
+    """``migrate --dry-run``: the extraction writes into a rehearsal of the ledger (rolled
+    back), so the replay's plan counts what the source adds to what the ledger holds, a
+    first run's records included. A read-only ledger cannot rehearse: the plan is then
+    what the ledger holds already, and says so."""
+    plugin, sink_class = resolve_target(config, target)
+    build_sink(ledger, plugin, sink_class, [stream], read_only=True).check()  # before reading the source
+    if ledger.read_only:
+        extracted = extract_stream(ledger, config, stream, settings=extract_settings, progress=progress)
+        planned = replay_target(ledger, config, target, streams=[stream], settings=replay_settings)
+        planned.stats["plan_basis"] = "ledger"
+        return MigrateResult(None, "dry-run", extracted, planned, None)
+    with ledger.rehearsal() as rehearsed:
+        extracted = extract_stream(rehearsed, config, stream, settings=extract_settings, progress=progress)
+        planned = replay_target(rehearsed, config, target, streams=[stream], settings=replay_settings)
+    planned.stats["plan_basis"] = "ledger_and_source"
+    return MigrateResult(None, "dry-run", extracted, planned, None)
 
 
 def migrate_outcome(

@@ -27,7 +27,8 @@ from bson import ObjectId
 from pymongo import errors
 
 from ledger.errors import ChatledgerError
-from ledger.sink import Item, PermanentError, TransientError
+from ledger.redact import redact
+from ledger.sink import Item, PermanentError, TargetUnreachable, TransientError, unreachable
 
 MARKER_FIELD = "chatledger"
 
@@ -100,11 +101,51 @@ class DocumentTarget:
     client: pymongo.MongoClient | None = None
     database: Any = None
     target: str
+    #: how long to wait for a server to answer: a run rides out a failover, a dry run's
+    #: check reports a server that does not answer sooner
+    server_timeout_ms = 15000
 
     def connect(self, uri: str, database: str) -> None:
         if self.client is None:
-            self.client = pymongo.MongoClient(uri, tz_aware=False, serverSelectionTimeoutMS=15000)
+            self.client = pymongo.MongoClient(
+                uri, tz_aware=False, serverSelectionTimeoutMS=self.server_timeout_ms
+            )
             self.database = self.client[database]
+
+    def check(self) -> list[str]:
+        """Dry runs: ``open`` (read-only: it connects, creates nothing), a ping, a read of
+        the database's collections, and, where the server has users, whether this one
+        may write there. Nothing is written."""
+        self.server_timeout_ms = 5000
+        try:
+            self.open()
+            self.client.admin.command("ping")
+            self.database.list_collection_names()
+            refused = self._refused_actions()
+        except ChatledgerError:
+            raise
+        except Exception as error:
+            raise unreachable(self, error) from error
+        finally:
+            self.close()
+        if refused:
+            raise TargetUnreachable(
+                redact(f"target {self.target!r} ({self.describe()}): not allowed to {', '.join(refused)}")
+            )
+        return []
+
+    def _refused_actions(self) -> list[str]:
+        """Writes the authenticated user may not do in the database (none without users)."""
+        status = self.client.admin.command("connectionStatus", showPrivileges=True)
+        info = status.get("authInfo", {})
+        if not info.get("authenticatedUsers"):
+            return []  # no access control: everything is allowed
+        granted: set[str] = set()
+        for privilege in info.get("authenticatedUserPrivileges", []):
+            resource = privilege.get("resource", {})
+            if resource.get("anyResource") or resource.get("db") in ("", self.database.name):
+                granted.update(privilege.get("actions", []))
+        return [action for action in ("insert", "update", "remove") if action not in granted]
 
     def close(self) -> None:
         if self.client is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class ChatledgerError(Exception):
     """A failure to report to the user as a message; exit code 1."""
@@ -35,3 +37,16 @@ class VerificationMismatch(ChatledgerError):
     """verify found differences; exit code 3."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (the run ends ``interrupted``; exit code 143)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated("terminated (SIGTERM)")
+
+
+def terminate_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
+    signal.signal(signal.SIGTERM, _raise_terminated)

@@ -7,7 +7,8 @@ module; a test walks their imports to hold them to it. What is here:
   :class:`Record`, :class:`Reject`; :class:`Sink`, :class:`SinkContext`, :class:`Unit`,
   :class:`Item`, :class:`Outcome` (``insert | update | delete | skip``), :class:`Repair`
   (a sink's context also says which users own something to migrate),
-  the error classes (:class:`TransientError` retries, :class:`PermanentError` does not);
+  the error classes (:class:`TransientError` retries, :class:`PermanentError` does not;
+  :class:`TargetUnreachable`, built by :func:`unreachable`, fails a dry run's ``check``);
 - **typed options**: :func:`option` fields on an ``Options`` dataclass;
 - **canonical views**: :class:`ConversationView` (tree, active branch, order, files),
   :func:`message_text`, :func:`parts_of`, :func:`parse_time`, :func:`owner_of`;
@@ -102,9 +103,11 @@ from ledger.sink import (
     Sink,
     SinkContext,
     TargetFull,
+    TargetUnreachable,
     TransientError,
     Unit,
     out_of_space,
+    unreachable,
 )
 from ledger.source import Scope, Source, SourceContext
 from ledger.sql_target import (
@@ -164,6 +167,7 @@ __all__ = [
     "SqlTarget",
     "Statistics",
     "TargetFull",
+    "TargetUnreachable",
     "TransientError",
     "Unit",
     "UsageError",
@@ -208,5 +212,6 @@ __all__ = [
     "register_secret",
     "sha256_hex",
     "target_engine",
+    "unreachable",
     "upsert",
 ]

@@ -6,8 +6,8 @@ takes the lock (a lock held elsewhere ends the run ``refused``), and on the way 
 
 - the body returned: the run ends with what ``active.finish(status, stats, error)``
   said, by default ``succeeded`` with ``active.stats()``;
-- Ctrl-C (``KeyboardInterrupt``) or SIGTERM (:class:`Terminated`, raised by the handler
-  :func:`terminate_on_sigterm` installs): ``interrupted``;
+- Ctrl-C (``KeyboardInterrupt``) or SIGTERM (:class:`ledger.errors.Terminated`, raised by the
+  handler :func:`ledger.errors.terminate_on_sigterm` installs): ``interrupted``;
 - any other exception: ``failed``, with the (redacted) error.
 
 The lock is released either way. Each run logs two events (:func:`ledger.logs.run_event`):
@@ -20,7 +20,6 @@ which the next command marks ``interrupted`` once this process is gone.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,24 +29,11 @@ from typing import Any
 import structlog
 
 from ledger import locks, logs, runs
-from ledger.errors import ChatledgerError, LockHeld
+from ledger.errors import ChatledgerError, LockHeld, Terminated
 from ledger.report_file import run_counts
 from ledger.store import Ledger
 
 log = structlog.get_logger("chatledger.run")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop like Ctrl-C (the run ends ``interrupted``; exit code 143)."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated("terminated (SIGTERM)")
-
-
-def terminate_on_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def error_text(exc: BaseException) -> str:

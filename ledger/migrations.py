@@ -7,6 +7,11 @@ Two first commands may race on a new ledger. The upgrade runs under a lock (Post
 transaction-level advisory lock; SQLite: ``BEGIN IMMEDIATE``, the database's write lock,
 which the loser waits for), and the revision is read again once the lock is held, so
 the loser finds the schema made and does nothing.
+
+A ledger already at the head revision, what nearly every command finds, is checked with
+one query and without importing Alembic (a third of a command's start-up): the head is
+the newest file of alembic/versions, each named after its revision (tests/test_migrations.py
+holds the files to that and Alembic's own head to it).
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
 
-from alembic import command
 from ledger.errors import LedgerVersionError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+#: alembic's default version table, which alembic/env.py keeps
+VERSION_TABLE = "alembic_version"
 
 
 def migrations_dir() -> Path:
@@ -33,18 +41,28 @@ def migrations_dir() -> Path:
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     return config
 
 
+def revision_files() -> list[Path]:
+    """The migration scripts, oldest first (``0001_initial.py``, …)."""
+    return sorted((migrations_dir() / "versions").glob("[0-9]*.py"))
+
+
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return revision_files()[-1].stem
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The ledger's schema revision, None when it has none (an empty database)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one_or_none()
 
 
 #: Any constant: the advisory lock that serializes schema upgrades of one Postgres ledger.
@@ -53,12 +71,17 @@ SCHEMA_LOCK = 0x6368_6C65_6467  # "chledg"
 
 def ensure_current(engine: Engine, *, display_url: str) -> tuple[str | None, str]:
     """Bring the ledger to the head revision; return (revision before, revision now)."""
-    config = _config()
-    script = ScriptDirectory.from_config(config)
-    head = script.get_current_head()
+    head = head_revision()
     before = current_revision(engine)
     if before == head:
         return before, head
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from alembic import command
+
+    config = _config()
+    script = ScriptDirectory.from_config(config)
     _check_known(script, before, head, display_url)
     with _schema_locked(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()  # the winner's work?
@@ -70,6 +93,8 @@ def ensure_current(engine: Engine, *, display_url: str) -> tuple[str | None, str
 
 
 def _check_known(script: ScriptDirectory, revision: str | None, head: str, display_url: str) -> None:
+    from alembic.util.exc import CommandError
+
     if revision is None:
         return
     try:

@@ -56,6 +56,13 @@ class OptionSpec:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    @property
+    def usage(self) -> str:
+        """How the flag is written: ``--users INTEGER``, ``--markers/--no-markers``."""
+        if self.type is bool and not self.multiple:
+            return f"{self.flag}/--no-{self.flag[2:]}"
+        return f"{self.flag} {self.describe_type()}"
+
     def describe_type(self) -> str:
         name = {str: "TEXT", int: "INTEGER", float: "NUMBER", bool: "", Path: "PATH"}[self.type]
         return f"{name} (repeatable)" if self.multiple else name

@@ -27,6 +27,7 @@ import structlog
 from ledger.blobs import BlobStore
 from ledger.errors import ChatledgerError
 from ledger.records import KINDS
+from ledger.redact import redact
 
 
 class TransientError(ChatledgerError):
@@ -49,6 +50,11 @@ class TargetFull(ChatledgerError):
     batch is rejected, and running the command again once space is freed resumes it."""
 
 
+class TargetUnreachable(ChatledgerError):
+    """A dry run's check: the target cannot be reached, or refuses a right a run needs
+    (the message names the target, never a secret)."""
+
+
 #: OSError numbers that mean "no space": the disk is full, or the user's quota is used up
 OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -61,6 +67,16 @@ def out_of_space(error: BaseException, where: str) -> TargetFull | None:
             "command again; it continues where it stopped"
         )
     return None
+
+
+def unreachable(sink: Sink, error: BaseException, what: str = "cannot reach it") -> TargetUnreachable:
+    """The check's failure, naming the target and where it is (secrets masked)."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(detail) > 240:  # drivers append their whole state (pymongo: the topology)
+        detail = detail[:240] + "…"
+    return TargetUnreachable(
+        redact(f"target {sink.target!r} ({sink.describe()}): {what}: {type(error).__name__}: {detail}")
+    )
 
 
 @dataclass
@@ -258,6 +274,28 @@ class Sink(abc.ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+    def settle(self) -> None:
+        """A writing run's every batch is recorded in the ledger (not called after a
+        failure): tidy what only healing a crash between the two commits needed, e.g. a
+        marker table nothing in the target refers to any more."""
+
+    def check(self) -> list[str]:
+        """Dry runs: prove without writing what can be proven that a run could write
+        here: the target answers, and grants what a run needs (tables present or
+        creatable, write rights; for an HTTP service a read with the credentials).
+        Raises :class:`TargetUnreachable` (or ConfigError) naming the target; returns
+        notes on what it could not check. Default: ``open`` read-only, then ``close``
+        (the kit's SqlTarget and DocumentTarget check more)."""
+        try:
+            self.open()
+        except ChatledgerError:
+            raise
+        except Exception as error:
+            raise unreachable(self, error) from error
+        finally:
+            self.close()
+        return []
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers the target holds from these runs (``stream, key, version, hash,

@@ -10,9 +10,11 @@ rests on deterministic keys and verify.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import psycopg
 from sqlalchemy import (
@@ -31,6 +33,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
@@ -38,8 +41,9 @@ from sqlalchemy.engine import Engine, make_url
 from ledger.canonical import canonical_text, loads
 from ledger.dialects import bulk_write, chunks
 from ledger.errors import ChatledgerError, ConfigError
+from ledger.extras import missing_extra
 from ledger.redact import redact
-from ledger.sink import Outcome, PermanentError, TransientError
+from ledger.sink import Outcome, PermanentError, TargetUnreachable, TransientError, unreachable
 from ledger.store import normalize_url, sqlite_path
 
 MARKER_TABLE = "chatledger_markers"
@@ -56,6 +60,7 @@ def target_engine(url: str, *, read_only: bool = False) -> Engine:
     url = normalize_url(url)
     if read_only and url.startswith("sqlite"):
         url = _read_only_sqlite(url)
+    named = redact(url)  # as the user wrote it, for errors
     if url.startswith(("mysql://", "mariadb://")):
         url = "mysql+pymysql://" + url.split("://", 1)[1]
     try:
@@ -67,7 +72,13 @@ def target_engine(url: str, *, read_only: bool = False) -> Engine:
         options["connect_args"] = {"charset": "utf8mb4"}
     if read_only and parsed.get_backend_name() == "postgresql":
         options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
-    engine = create_engine(url, **options)
+    try:
+        engine = create_engine(url, **options)
+    except ImportError as error:  # the dialect's driver is an optional extra (PyMySQL)
+        missing = missing_extra(error, f"a {parsed.get_backend_name()} target ({named})")
+        if missing is None:
+            raise
+        raise missing from None
     if read_only and parsed.get_backend_name() == "mysql":
         event.listen(engine, "connect", _read_only_session)
     if parsed.get_backend_name() == "sqlite":
@@ -234,6 +245,30 @@ class SqlTarget:
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         return classify_sql_error(error)
 
+    def written_tables(self) -> list[Table]:
+        """The tables a run writes, for :meth:`check`: the marker table; sinks add theirs."""
+        return [self.markers.table] if self.markers is not None else []
+
+    def check(self) -> list[str]:
+        """Dry runs: ``open`` (read-only: it connects, creates nothing), then ask the
+        database whether each table a run writes can be written, or created where it is
+        missing. Nothing is written."""
+        try:
+            self.open()
+            with self.engine.connect() as conn:
+                problems, notes = table_rights(conn, self.written_tables())
+        except ChatledgerError:
+            raise
+        except Exception as error:
+            raise unreachable(self, error) from error
+        finally:
+            self.close()
+        if problems:
+            raise TargetUnreachable(
+                redact(f"target {self.target!r} ({self.describe()}): {'; '.join(problems)}")
+            )
+        return notes
+
     def marker_count(self) -> int | None:
         if self.markers is None or self.engine is None:
             return None
@@ -248,3 +283,69 @@ class SqlTarget:
             return iter(())
         with self.engine.connect() as conn:
             return iter(list(self.markers.of_runs(conn, run_ids)))
+
+
+#: what a run does to the tables it writes
+TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+def table_rights(conn: Connection, tables: list[Table]) -> tuple[list[str], list[str]]:
+    """(problems, notes): rights a run needs on ``tables`` that the database refuses,
+    and what could not be checked. Postgres answers through its privilege functions;
+    SQLite by the file's permissions; MySQL/MariaDB have no such functions, so only the
+    connection and which tables exist are checked there."""
+    dialect = conn.dialect.name
+    missing = [table for table in tables if not inspect(conn).has_table(table.name, schema=table.schema)]
+    if dialect == "postgresql":
+        return _postgres_rights(conn, tables, missing), []
+    if dialect == "sqlite":
+        return _sqlite_rights(conn), []
+    notes = [f"{dialect}: write and create rights are not checked (only the connection and the tables)"]
+    if missing:
+        notes.append(f"tables a run creates: {', '.join(table.name for table in missing)}")
+    return [], notes
+
+
+def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
+    problems = []
+    current = conn.scalar(text("SELECT current_schema()"))
+    for table in tables:
+        schema = table.schema or current
+        if schema is None:
+            return ["no schema of the search_path exists to create tables in"]
+        name = f"{schema}.{table.name}"
+        if table not in missing:
+            refused = [
+                right
+                for right in TABLE_RIGHTS
+                if not conn.scalar(
+                    text(
+                        "SELECT has_table_privilege("
+                        "format('%I.%I', CAST(:schema AS text), CAST(:table AS text)), CAST(:right AS text))"
+                    ),
+                    {"schema": schema, "table": table.name, "right": right},
+                )
+            ]
+            if refused:
+                problems.append(f"no {', '.join(refused)} right on table {name}")
+        elif conn.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = CAST(:s AS text)"), {"s": schema}):
+            if not conn.scalar(
+                text("SELECT has_schema_privilege(CAST(:s AS text), 'CREATE')"), {"s": schema}
+            ):
+                problems.append(f"table {name} is missing and there is no CREATE right on schema {schema}")
+        elif not conn.scalar(text("SELECT has_database_privilege(current_database(), 'CREATE')")):
+            problems.append(f"schema {schema} is missing and there is no CREATE right on the database")
+    return problems
+
+
+def _sqlite_rights(conn: Connection) -> list[str]:
+    """A file and its folder this process can write (a new file: its folder)."""
+    database = conn.engine.url.database or ""
+    if database.startswith("file:"):  # a read-only URI of an existing file
+        database = unquote(database[len("file:") :].split("?", 1)[0])
+    if not database or database == ":memory:":
+        return []  # the file does not exist yet (a read-only open reads it as empty)
+    path = Path(database)
+    writable = [p for p in (path, path.parent) if p.exists()]
+    refused = [str(p) for p in writable if not os.access(p, os.W_OK)]
+    return [f"{where} is not writable" for where in refused]

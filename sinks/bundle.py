@@ -4,6 +4,7 @@
 <path>/<owner>/summary.json          the owner, counts, time range, streams
 <path>/<owner>/conversations.jsonl   one conversation per line, messages in order
 <path>/<owner>/files_manifest.jsonl  one file per line: sha256, size, copy status
+<path>/<owner>/records.jsonl         every record exactly as the ledger holds it
 <path>/<owner>/files/<sha256>        the bytes, with copy_files = true
 ```
 
@@ -13,6 +14,12 @@ chronological order; ``active_branch`` (root to ``active_leaf``); ``branch_point
 the conversation); and ``files`` with the ``referenced`` and ``missing`` file keys.
 Lines are sorted by creation time, then key, and written as canonical JSON, so a
 re-run produces the same bytes.
+
+``records.jsonl`` makes the bundle a backup as well as an export: one line per record
+(``stream``, ``kind``, ``key``, ``data``, ``raw``, ``refs``: the ledger's record), the
+owner's user first, then files, then each conversation followed by its messages. The
+``bundle`` source restores a bundle from it, with the same record hashes; the other
+files are projections for people and tools, which drop the native ``raw`` documents.
 
 Every changed owner's files are rewritten whole: a temporary file, then a rename, never
 an append. So re-runs never duplicate anything, and a rollback rewrites the previous
@@ -49,6 +56,9 @@ from ledger.kit import (
 )
 
 CONVERSATIONS, MANIFEST, SUMMARY = "conversations.jsonl", "files_manifest.jsonl", "summary.json"
+RECORDS = "records.jsonl"
+RECORD_FIELDS = ("stream", "kind", "key", "data", "raw", "refs")
+GROUP_ORDER = {"user": 0, "file": 1, "conversation": 2}
 UNOWNED = "_unowned"
 MESSAGE_FIELDS = (
     "parent", "role", "author", "model", "created_at", "updated_at", "status", "parts",
@@ -112,6 +122,21 @@ def conversation_line(unit: Unit) -> dict[str, Any]:
     }
 
 
+def unit_records(unit: Unit) -> list[dict[str, Any]]:
+    """The ``records.jsonl`` lines of a unit: its records still present, the unit's own
+    record first, messages by creation time."""
+    present = [item for item in unit.items if not item.removed]
+    present.sort(key=lambda item: (item.key != unit.key, item.data.get("created_at") or "", item.key))
+    return [{name: item.document[name] for name in RECORD_FIELDS} for item in present]
+
+
+def _group_of(record: dict[str, Any]) -> str:
+    """The unit a ``records.jsonl`` line belongs to: a message's conversation, else itself."""
+    if record["kind"] == "message":
+        return record["data"].get("conversation") or record["key"]
+    return record["key"]
+
+
 def _owner_of(unit: Unit) -> str | None:
     """The owner key of a unit: the user itself, or the conversation's or file's owner,
     or (for what is being removed) the owner whose folder holds it."""
@@ -134,6 +159,9 @@ class _Owner:
         self.folder = folder
         self.lines = {line["key"]: line for line in self._read_jsonl(CONVERSATIONS)}
         self.files = {entry["key"]: entry for entry in self._read_jsonl(MANIFEST)}
+        self.records: dict[str, list[dict[str, Any]]] = {}  # unit key → its records
+        for record in self._read_jsonl(RECORDS):
+            self.records.setdefault(_group_of(record), []).append(record)
         summary = self._read_json(SUMMARY) or {}
         self.user = summary.get("user")
         if owner is None:  # a folder read to find what it holds: its summary names the owner
@@ -174,7 +202,7 @@ class _Owner:
         }
 
     def empty(self) -> bool:
-        return not self.user and not self.lines and not self.files
+        return not self.user and not self.lines and not self.files and not self.records
 
     def write(self) -> None:
         """Write the folder back; an owner left with nothing loses its folder, and
@@ -194,8 +222,29 @@ class _Owner:
         )
         manifest = [self.files[key] for key in sorted(self.files)]
         _atomic_write(self.folder / MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest))
+        _atomic_write(
+            self.folder / RECORDS,
+            b"".join(canonical_bytes(record) + b"\n" for group in self._groups() for record in group),
+        )
         _atomic_write(self.folder / SUMMARY, canonical_bytes(self.summary()) + b"\n")
         self._drop_unlisted_copies()
+
+    def _groups(self) -> list[list[dict[str, Any]]]:
+        """The records grouped by unit: the user, the files by key, then conversations in
+        the order of ``conversations.jsonl``."""
+        position = {
+            key: (line.get("created_at") or "", key) for key, line in self.lines.items()
+        }  # a conversation's group sorts as its line does
+        return [
+            self.records[key]
+            for key in sorted(
+                self.records,
+                key=lambda key: (
+                    GROUP_ORDER.get(self.records[key][0]["kind"], 2),
+                    position.get(key, ("", key)),
+                ),
+            )
+        ]
 
     def _drop_unlisted_copies(self) -> None:
         copies = self.folder / "files"
@@ -207,6 +256,10 @@ class _Owner:
                 path.unlink()
         if not any(copies.iterdir()):
             copies.rmdir()
+
+
+def _fingerprint(shown: Any, records: list[dict[str, Any]]) -> str:
+    return sha256_hex(canonical_bytes([shown, records]))
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -290,6 +343,11 @@ class BundleSink(Sink):
                 self._apply_file(owner, unit.items[0])
             else:
                 self._apply_conversation(owner, unit)
+            records = unit_records(unit)
+            if records:
+                owner.records[unit.key] = records
+            else:
+                owner.records.pop(unit.key, None)
             for item in unit.items:
                 if not item.changed or (item.removed and item.held_hash is None):
                     continue
@@ -306,7 +364,7 @@ class BundleSink(Sink):
         folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
         for folder in folders:
             found = _Owner(folder, None)
-            if key in found.lines or key in found.files:
+            if key in found.lines or key in found.files or key in found.records:
                 return found.owner
         return None
 
@@ -355,14 +413,15 @@ class BundleSink(Sink):
     # -- verifying -----------------------------------------------------------------------
 
     def fingerprint(self, unit: Unit) -> str:
+        """What the bundle should hold for ``unit``: its projection and its records."""
         if unit.kind == "user":
-            return sha256_hex(canonical_bytes({"key": unit.key, **unit.items[0].data}))
-        if unit.kind == "file":
+            shown: Any = {"key": unit.key, **unit.items[0].data}
+        elif unit.kind == "file":
             item = unit.items[0]
-            entry = {"key": item.key, "sha256": item.data.get("sha256"), "size": item.data.get("size")}
-            return sha256_hex(canonical_bytes(entry))
-        line = conversation_line(unit)
-        return sha256_hex(canonical_bytes(line))
+            shown = {"key": item.key, "sha256": item.data.get("sha256"), "size": item.data.get("size")}
+        else:
+            shown = conversation_line(unit)
+        return _fingerprint(shown, unit_records(unit))
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -370,23 +429,16 @@ class BundleSink(Sink):
         for unit in units:
             owner_key = _owner_of(unit)
             owner = self._owner(owners, owner_key)
+            records = owner.records.get(unit.key, [])
             if unit.kind == "user":
-                user = owner.user
-                found[unit.key] = sha256_hex(canonical_bytes(user)) if user else None
+                shown: Any = owner.user
             elif unit.kind == "file":
                 entry = owner.files.get(unit.key)
-                found[unit.key] = (
-                    sha256_hex(canonical_bytes({k: entry.get(k) for k in ("key", "sha256", "size")}))
-                    if entry
-                    else None
-                )
+                shown = {k: entry.get(k) for k in ("key", "sha256", "size")} if entry else None
             else:
                 line = owner.lines.get(unit.key)
-                if line is None:
-                    found[unit.key] = None
-                else:
-                    line = dict(line, files={"referenced": line["files"]["referenced"]})
-                    found[unit.key] = sha256_hex(canonical_bytes(line))
+                shown = dict(line, files={"referenced": line["files"]["referenced"]}) if line else None
+            found[unit.key] = _fingerprint(shown, records) if shown else None
         return found
 
     def count_by_kind(self, streams: list[str]) -> dict[str, int] | None:

@@ -263,6 +263,9 @@ class SqlSink(SqlTarget, Sink):
     def tables(self, kind: str) -> list[str]:
         return [self.options.prefix + _layout(kind)[0]]
 
+    def written_tables(self) -> list[Table]:
+        return [table for table, _ in self.layout.values()] + super().written_tables()
+
     def open(self) -> None:
         if self.engine is not None:
             return

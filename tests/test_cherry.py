@@ -3,6 +3,7 @@ sink writing a database made from the app's real schema, read back row by row.""
 
 from __future__ import annotations
 
+import gzip
 import json
 import zipfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.cherry import data
 from tests.cherry.harness import (
     STREAM,
     app_database,
+    app_writes,
     constraints_hold,
     dump,
     execute,
@@ -105,15 +107,17 @@ def test_every_backup_form_reads_the_same_chats(tmp_path, ledger):
         "folder": data.write_folder(tmp_path / "folder", backup),
         "json": tmp_path / "data.json",
         "exporter": data.write_exporter(tmp_path / "exported", backup),
+        "bak": tmp_path / "cherry-studio.202403011000.bak",  # a legacy .bak: gzip-compressed data.json
     }
     forms["json"].write_bytes(orjson.dumps(backup))
+    forms["bak"].write_bytes(gzip.compress(orjson.dumps(backup)))
     chats = {
         name: {
             k: v for k, v in records_of(ledger, path).items() if k.startswith(("conversation:", "message:"))
         }
         for name, path in forms.items()
     }
-    assert chats["zip"] == chats["folder"] == chats["json"] == chats["exporter"]
+    assert chats["zip"] == chats["folder"] == chats["json"] == chats["exporter"] == chats["bak"]
     assert len([k for k in chats["zip"] if k.startswith("message:")]) == 33
     files = records_of(ledger, forms["zip"])
     assert (
@@ -183,6 +187,17 @@ def test_a_bad_input_is_named(tmp_path, ledger):
         records_of(ledger, broken)
     with pytest.raises(ChatledgerError, match="no such file"):
         records_of(ledger, tmp_path / "nowhere.zip")
+    odd = tmp_path / "cherry-studio.bak"
+    odd.write_bytes(b"\x00\x01binary, not a backup")
+    with pytest.raises(
+        ChatledgerError, match=r"cherry-studio.bak: not a Cherry Studio backup: neither a ZIP"
+    ):
+        records_of(ledger, odd)
+    odd.write_bytes(gzip.compress(orjson.dumps(data.rich()))[:200])  # cut short
+    with pytest.raises(
+        ChatledgerError, match=r"cherry-studio.bak: a gzip-compressed .bak that does not decompress"
+    ):
+        records_of(ledger, odd)
 
 
 # -- the sink --------------------------------------------------------------------------------------
@@ -235,9 +250,15 @@ def test_rows_parts_and_data_quality_counters(tmp_path, ledger):
         "duplicate_message_ids": 2, "topic_id_mismatch": 1, "messages_with_missing_blocks": 1,
         "missing_redux_metadata": 1, "orphaned_assistant_topics": 1, "topics_unnamed": 2,
         "messages_skipped_no_blocks": 1, "topics_skipped_empty": 1, "topics_kept_empty": 2,
-        "mentions_kept": 1, "clear_markers_kept": 1, "topic_prompts_kept": 1, "file_refs_written": 1,
-        "file_refs_dangling_skipped": 2, "model_ids_cleared": 4,
+        "mentions_kept": 1, "clear_markers_kept": 1, "topic_prompts_kept": 1, "file_refs_written": 2,
+        "file_refs_dangling_skipped": 1, "model_ids_cleared": 4,
     }  # fmt: skip
+    # f1: the app already has its entry; f2: bytes in the backup; f3: not in the backup
+    assert (
+        counters["file_entries_written"],
+        counters["file_entries_existing_kept"],
+        counters["files_without_bytes"],
+    ) == (1, 1, 1)
     assert result.stats["rejected_units"] == 0
     topics = {
         r[0]: r[1:] for r in rows(db, "SELECT id, name, assistant_id, created_at, updated_at FROM topic")
@@ -271,7 +292,17 @@ def test_rows_parts_and_data_quality_counters(tmp_path, ledger):
     assert kinds == ["web", "knowledge", "memory"]
     assert (parts[4]["state"], parts[4]["errorText"]) == ("output-error", "MCP error -32000: boom")
     assert parts[5]["url"].startswith("data:image/png;base64,")
-    assert rows(db, "SELECT file_entry_id, source_id FROM file_ref") == [("f1", "w2")]
+    # v1 ids are UUIDs and are kept; the test's short "f2" is not one, so it maps to a uuid5
+    f2 = mapped_id(STREAM, "file:f2")
+    assert sorted(rows(db, "SELECT file_entry_id, source_id FROM file_ref")) == sorted(
+        [("f1", "w2"), (f2, "w2")]
+    )
+    assert rows(db, "SELECT origin, name, ext, size, external_path FROM file_entry WHERE id = ?", f2) == [
+        ("internal", "chart", "png", len(data.PNG), None)
+    ]
+    assert (tmp_path / "Data" / "Files" / f"{f2}.png").read_bytes() == data.PNG  # where the app keeps it
+    image = next(p for p in parts if p.get("filename") == "chart.png")
+    assert image["providerMetadata"]["cherry"]["fileEntryId"] == f2
     assert message(db, "a3")["model_id"] is None  # anthropic::claude-3 is not in user_model
     assert message(db, "w3")["data"]["legacy"] == {"type": "clear"}
     mentions = message(db, "w1")["data"]["parts"][0]["providerMetadata"]["cherry"]["references"]
@@ -297,8 +328,10 @@ def test_rerun_writes_nothing_and_verify_matches(tmp_path, ledger):
     assert checked.matches, checked.as_json()
     # drift: a message edited behind the sink's back; a dangling row breaks validate
     execute(db, "UPDATE message SET data = '{\"parts\":[]}' WHERE id = 'u2'")
+    (db.parent / "Data" / "Files" / f"{mapped_id(STREAM, 'file:f2')}.png").unlink()  # an attachment deleted
     drifted = verify(ledger, sink(ledger, db), [STREAM])
     assert drifted.counts["drifted"] == 1 and drifted.samples["drifted"] == ["cherry conversation:t1"]
+    assert drifted.samples["missing"] == ["cherry file:f2"]
 
 
 def test_validate_reports_a_broken_tree(tmp_path, ledger):
@@ -314,17 +347,64 @@ def test_validate_reports_a_broken_tree(tmp_path, ledger):
     assert any(p.startswith("validate foreign_key_check: message") for p in problems)
 
 
-def test_rollback_leaves_the_database_as_before(tmp_path, ledger):
+def edited(backup: dict) -> dict:
+    """The same backup later: one text edited, the plain topics of ``mixed`` added."""
+    later = data.mixed(12)
+    text = next(b for b in later["indexedDB"]["message_blocks"] if b["type"] == "main_text")
+    text["content"] += " (edited later)"
+    return later
+
+
+@pytest.mark.parametrize("start", ["existing", "new"])
+def test_rolling_back_every_run_leaves_the_database_exactly_as_before(tmp_path, ledger, start):
+    """Every table, FTS5's shadow tables and sqlite_master: the app's own chat is kept, the
+    sink's tables go with the last run's writes. A new database ends as the app's schema."""
+    if start == "existing":
+        db = app_database(tmp_path / "cherrystudio.sqlite")
+        app_writes(db)
+        before = dump(db)
+    else:
+        db = tmp_path / "cherrystudio.sqlite"
+        before = dump(app_database(tmp_path / "schema-only.sqlite", models=(), files=(), provider=False))
     extract_input(ledger, data.write_zip(tmp_path / "b.zip", data.rich()))
-    db = app_database(tmp_path / "cherrystudio.sqlite")
-    before = dump(db)
     first = replay_into(ledger, db)
-    assert first.stats["written"] > 40
+    extract_input(ledger, data.write_zip(tmp_path / "b.zip", edited(data.rich())))
+    second = replay_into(ledger, db)
+    assert second.stats["written"] > 3 and rows(
+        db, "SELECT count(*) FROM message WHERE data LIKE '%edited later%'"
+    )
+
+    assert rollback(ledger, sink(ledger, db), second.run_id).status == "succeeded"
+    assert {"chatledger_markers", "chatledger_baseline"} <= set(dump(db))  # the first run still holds rows
+    assert (tmp_path / "Data" / "Files" / f"{mapped_id(STREAM, 'file:f2')}.png").read_bytes() == data.PNG
+    assert not rows(db, "SELECT count(*) FROM message WHERE data LIKE '%edited later%'")[0][0]
     undone = rollback(ledger, sink(ledger, db), first.run_id)
     assert undone.status == "succeeded", undone.stats
-    assert dump(db) == before
+    assert (
+        undone.stats["sink"]["markers_dropped"] == 1 and "fts_index_not_restored" not in undone.stats["sink"]
+    )
+    after = dump(db)
+    assert {name for name in after if after[name] != before.get(name)} == set()
+    assert after == before
+    assert not (tmp_path / "Data").exists()  # the attachment and the folders made for it
     constraints_hold(db)
-    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [(0,)]
+    checked = verify(ledger, sink(ledger, db), [STREAM])
+    assert checked.counts["unexpected"] == 0 and checked.counts["ok"] == 0
+    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [
+        (3 if start == "existing" else 0,)
+    ]
+
+
+def test_the_fts_index_is_left_as_the_triggers_keep_it_when_the_app_wrote_since(tmp_path, ledger):
+    extract_input(ledger, data.write_zip(tmp_path / "b.zip", data.rich()))
+    db = app_database(tmp_path / "cherrystudio.sqlite")
+    first = replay_into(ledger, db)
+    app_writes(db)  # the app ran in between
+    undone = rollback(ledger, sink(ledger, db), first.run_id)
+    assert undone.stats["sink"]["fts_index_not_restored"] == 1
+    assert "chatledger_markers" not in dump(db) and "chatledger_baseline" not in dump(db)
+    constraints_hold(db)
+    assert rows(db, "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hello'") == [(3,)]
 
 
 def test_a_new_database_is_created_from_the_apps_schema_and_a_dry_run_creates_nothing(tmp_path, ledger):
@@ -332,7 +412,7 @@ def test_a_new_database_is_created_from_the_apps_schema_and_a_dry_run_creates_no
     db = tmp_path / "new" / "cherrystudio.sqlite"
     db.parent.mkdir()
     dry = replay_into(ledger, db, ReplaySettings(dry_run=True))
-    assert not db.exists()
+    assert not db.exists() and "does not exist yet" in dry.stats["check"]["notes"][0]
     preview = dry.stats["preview"]
     assert (preview["topics"], preview["messages_estimate"]) == (6, 33) and preview["rules"][
         "topics_skipped_empty"
@@ -399,7 +479,7 @@ def test_a_batch_is_one_transaction_even_after_a_released_savepoint(tmp_path, le
     monkeypatch.setattr(Markers, "write", write_then_fail)
     result = replay_into(ledger, db, ReplaySettings(batch_records=10_000))
     assert result.stats["written"] == 0 and result.stats["rejected_units"] > 0
-    assert dump(db) == before and rows(db, "SELECT count(*) FROM chatledger_markers") == [(0,)]
+    assert dump(db) == before  # no marker, and with nothing written the sink's tables went too
 
 
 @pytest.mark.parametrize("engine_of", ["sink", "plain"])

@@ -1,7 +1,7 @@
 """The issue's "done when", through the real ``chatledger`` command with text output: a
 v1 backup with more than 200 topics migrated into a v2 database the app made; counters
 printed, constraints hold, the second run writes nothing, a rollback restores the
-database; a replay killed between the database's commit and the ledger's is healed."""
+database exactly (its sink tables and the attachment files gone); a replay killed between the database's commit and the ledger's is healed."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def test_migrate_twice_then_rollback(tmp_path):
     assert counter(first, "topics_written") == TOPICS - 3 - 1 + 1
     assert counter(first, "topics_skipped_empty") == 1
     assert counter(first, "duplicate_message_ids") == 2 and counter(first, "useful_kept") == 2
+    assert [counter(first, name) for name in ("file_entries_written", "file_entries_existing_kept")] == [1, 1]
+    assert counter(first, "files_without_bytes") == 1 and counter(first, "file_refs_written") == 2
     assert "target matches the ledger" in first
     assert rows(db, "SELECT count(*) FROM topic") == [(TOPICS - 3,)]
     assert rows(db, "PRAGMA foreign_key_check") == []
@@ -65,8 +67,9 @@ def test_migrate_twice_then_rollback(tmp_path):
 
     run_id = re.search(r"^run (\d+)\s+migrate", first, re.M).group(1)
     undone = chatledger(tmp_path, "rollback", run_id)
-    assert "succeeded" in undone
-    assert dump(db) == before
+    assert "succeeded" in undone and counter(undone, "markers_dropped") == 1
+    assert dump(db) == before  # every table, FTS5's shadow tables and sqlite_master
+    assert not (tmp_path / "Data").exists()  # the attachment written, and its folders
     constraints_hold(db)
 
 

@@ -1,4 +1,4 @@
-"""The bundle and sql sinks import nothing of the core but ``ledger.kit`` (DESIGN §7)."""
+"""The bundle and sql sinks and the bundle source import nothing of the core but ``ledger.kit`` (DESIGN §7)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", ["sinks/bundle.py", "sinks/sql.py"])
+@pytest.mark.parametrize("module", ["sinks/bundle.py", "sinks/sql.py", "sources/bundle.py"])
 def test_imports_only_the_kit(module):
     tree = ast.parse((ROOT / module).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

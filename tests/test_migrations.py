@@ -35,6 +35,19 @@ def test_an_empty_database_is_created_at_head(empty_url):
     assert again.revisions == (migrations.head_revision(), migrations.head_revision())
 
 
+def test_the_head_is_the_newest_file_each_named_after_its_revision():
+    """ensure_current finds the head without Alembic (start-up): by file name."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrations._config())
+    files = migrations.revision_files()
+    chain = [None, *(path.stem for path in files)]
+    for path, down in zip(files, chain, strict=False):
+        revision = script.get_revision(path.stem)  # raises for a file not named after its revision
+        assert (revision.path, revision.down_revision) == (str(path), down), path.name
+    assert migrations.head_revision() == script.get_current_head() == files[-1].stem
+
+
 def test_the_migrations_match_the_tables_the_code_uses(empty_url):
     ledger = Ledger.open(empty_url, blob_dir="/tmp/unused-blobs")
     with ledger.engine.connect() as conn:

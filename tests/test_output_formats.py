@@ -329,6 +329,9 @@ def test_progress_on_a_terminal_shows_rate_and_one_bar_per_step(tmp_path):
     assert final_frames
     after_replay = screen[screen.rfind("replay out") :]
     assert "extract syn" not in after_replay
+    for step in ("replay out", "verify out"):  # bars with a total: done of total, and an ETA
+        done_of_total = re.findall(rf"{step} .*?(\d+)/(\d+)", screen)
+        assert done_of_total and done_of_total[-1][0] == done_of_total[-1][1] != "0", step
     code, shown = run_in_terminal("runs", cwd=tmp_path)
     assert code == 0 and "started (UTC)" in shown
 

@@ -52,22 +52,37 @@ def wait_until_running(ledger_url, command, blob_dir):
     raise AssertionError(f"no {command} run started")
 
 
+SIGNALS = {"sigterm": (signal.SIGTERM, 143), "ctrl-c": (signal.SIGINT, 130)}
+COMMANDS = {
+    "extract": (
+        ["extract", "synthetic", "--name", "syn", "--users", "40", "--batch-size", "50"],
+        "extract.commit.after=2:sleep=60",
+    ),
+    "replay": (
+        ["replay", "sql", "--name", "out", "--url", "{target}", "--batch-size", "20"],
+        "replay.record.after=2:sleep=60",
+    ),
+}
+#: by default each signal, command and backend twice (pairwise); -m stress: the rest
+PAIRWISE = {
+    ("sqlite", "sigterm", "extract"),
+    ("postgres", "ctrl-c", "extract"),
+    ("postgres", "sigterm", "replay"),
+    ("sqlite", "ctrl-c", "replay"),
+}
+CASES = [
+    pytest.param(
+        backend, *SIGNALS[sent], *COMMANDS[verb], id=f"{backend}-{sent}-{verb}",
+        marks=() if (backend, sent, verb) in PAIRWISE else pytest.mark.stress,
+    )
+    for backend in ("sqlite", "postgres")
+    for sent in SIGNALS
+    for verb in COMMANDS
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"]
-)
-@pytest.mark.parametrize(
-    ("command", "failpoint"),
-    [
-        (
-            ["extract", "synthetic", "--name", "syn", "--users", "40", "--batch-size", "50"],
-            "extract.commit.after=2:sleep=60",
-        ),
-        (
-            ["replay", "sql", "--name", "out", "--url", "{target}", "--batch-size", "20"],
-            "replay.record.after=2:sleep=60",
-        ),
-    ],
-    ids=["extract", "replay"],
+    ("ledger_url", "sig", "code", "command", "failpoint"), CASES, indirect=["ledger_url"]
 )
 def test_a_signal_interrupts_the_run_and_releases_its_lock(
     tmp_path, ledger_url, sig, code, command, failpoint

@@ -1,5 +1,10 @@
 """The Typer application, its global options, and what every command module shares:
-the error-to-exit-code decorator, JSON output, the consoles."""
+the error-to-exit-code decorator, JSON output, the consoles.
+
+Start-up stays light, since ``--help`` and ``--version`` should answer at once: this
+module and the command modules import typer, rich's console and light core modules
+only; the engines, the database layers and the plug-ins are imported inside the commands
+that use them (tests/test_startup.py holds the CLI to that)."""
 
 from __future__ import annotations
 
@@ -7,19 +12,21 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import structlog
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand
 
-from ledger import __version__, api, logs, runs
-from ledger import config as configuration
-from ledger.errors import ChatledgerError
-from ledger.lifecycle import Terminated, terminate_on_sigterm
+from ledger import __version__
+from ledger.errors import ChatledgerError, Terminated, terminate_on_sigterm
 from ledger.redact import redact
-from ledger.store import CREATE, Ledger
+
+if TYPE_CHECKING:
+    from ledger.config import Config
+    from ledger.progress import Progress
+    from ledger.store import Ledger
 
 app = typer.Typer(
     name="chatledger",
@@ -36,7 +43,6 @@ app.add_typer(bench_app, name="bench")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-log = structlog.get_logger("chatledger.cli")
 
 
 @dataclass
@@ -44,20 +50,42 @@ class State:
     ledger_flag: str | None = None
     config_path: Path | None = None
     verbose: int = 0
-    _config: configuration.Config | None = None
+    quiet: bool = False
+    log_json: bool = False
+    _config: Config | None = None
     _ledgers: list[Ledger] = field(default_factory=list)
 
-    def config(self) -> configuration.Config:
+    def start(self) -> None:
+        """Set up logging and the SIGTERM handler, as a command starts (not for its --help)."""
+        from ledger import logs
+
+        logs.configure(json=self.log_json, verbosity=-1 if self.quiet else self.verbose)
+        terminate_on_sigterm()
+
+    def config(self) -> Config:
         if self._config is None:
-            self._config = configuration.load_config(self.config_path)
+            from ledger.config import load_config
+
+            self._config = load_config(self.config_path)
         return self._config
 
-    def ledger(self, mode: str = CREATE) -> Ledger:
-        """The ledger, opened once per command; ``mode`` as in :meth:`Ledger.open`: read
-        commands pass EXISTING, dry runs DRY, so neither creates a ledger."""
+    def ledger(self, mode: str | None = None) -> Ledger:
+        """The ledger, opened once per command; ``mode`` as in :meth:`Ledger.open`
+        (default CREATE): read commands pass EXISTING, dry runs DRY, so neither creates
+        a ledger."""
         if not self._ledgers:
-            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag, mode=mode))
+            from ledger import api
+            from ledger.store import CREATE
+
+            self._ledgers.append(api.open_ledger(self.config(), self.ledger_flag, mode=mode or CREATE))
         return self._ledgers[0]
+
+    def progress(self, shown: bool) -> Progress:
+        """The progress display: none with -q or when ``shown`` is false (--no-progress,
+        --json)."""
+        from ledger.cli.progress import for_terminal
+
+        return for_terminal(shown and not self.quiet)
 
 
 def state_of(ctx: typer.Context) -> State:
@@ -70,7 +98,16 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def command(parent: typer.Typer, *args: Any, **kwargs: Any):
+class Command(TyperCommand):
+    """A chatledger command: logging and the SIGTERM handler are set up when it runs,
+    never for its --help."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        state_of(ctx).start()
+        return super().invoke(ctx)
+
+
+def command(parent: typer.Typer, *args: Any, cls: type[Command] = Command, **kwargs: Any):
     """Register a command whose ChatledgerErrors become a message and an exit code."""
 
     def decorate(function):
@@ -87,19 +124,29 @@ def command(parent: typer.Typer, *args: Any, **kwargs: Any):
             except KeyboardInterrupt:
                 _fail("interrupted (Ctrl-C); run the command again to continue", 130)
             except Exception as exc:  # an unexpected failure: short message, trace with -v
-                log.debug("unexpected failure", exc_info=True)
+                import structlog
+
+                structlog.get_logger("chatledger.cli").debug("unexpected failure", exc_info=True)
                 _fail(f"{type(exc).__name__}: {exc} (run with -v for the traceback)", 1)
 
-        return parent.command(*args, **kwargs)(wrapper)
+        return parent.command(*args, cls=cls, **kwargs)(wrapper)
 
     return decorate
 
 
 def exit_with(status: str) -> None:
     """End the command with the exit code of the run's status (0: return normally)."""
+    from ledger import runs
+
     code = runs.exit_code(status)
     if code:
         raise typer.Exit(code)
+
+
+def say(text: str) -> None:
+    """A line that may quote user text (``[targets.pg]``, a path): printed as is, never as
+    markup."""
+    out.print(text, markup=False, highlight=False)
 
 
 def print_json(value: Any) -> None:
@@ -136,12 +183,20 @@ def main(
         ),
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="Debug logs.")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, help="Debug logs (-vv: also the libraries' own, SQL included)."
+        ),
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Only warnings and errors in the logs; no progress.")
+    ] = False,
     show_version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    logs.configure(json=log_json, verbosity=verbose)
-    terminate_on_sigterm()
-    ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose)
+    if quiet and verbose:
+        raise typer.BadParameter("give -q or -v, not both", param_hint="-q/-v")
+    ctx.obj = State(ledger_flag=ledger, config_path=config, verbose=verbose, quiet=quiet, log_json=log_json)

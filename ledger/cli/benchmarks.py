@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
 
 from ledger.cli.app import JsonFlag, bench_app, command, err, out, print_json
-from ledger.cli.report import Paragraph, plain_table
+
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
 
 #: the extract benchmark's measures, one row each (the ledgers are the columns, so the
 #: table fits 80 columns however many measures there are)
@@ -27,6 +28,10 @@ EXTRACT_MEASURES = (
 
 
 def extract_table(results: dict[str, Any]) -> Group:
+    from rich.console import Group
+
+    from ledger.cli.report import Paragraph, plain_table
+
     backends = results["backends"]
     table = plain_table(
         "measure", *backends, numeric=tuple(backends),
@@ -48,6 +53,8 @@ def extract_table(results: dict[str, Any]) -> Group:
 
 
 def replay_table(results: dict[str, Any]) -> Table:
+    from ledger.cli.report import plain_table
+
     table = plain_table(
         "measure", "value", numeric=("value",), title="chatledger bench replay (Postgres sql sink)"
     )

@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from ledger import config as configuration
-from ledger import locks, queries, report_file, runs
-from ledger.cli import report
-from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, state_of
+from ledger.cli.app import JsonFlag, app, command, config_app, err, out, print_json, say, state_of
 from ledger.errors import UsageError
-from ledger.store import EXISTING
 
 
 class Format(enum.StrEnum):
@@ -81,6 +78,10 @@ def list_runs(
     as_json: JsonAlias = False,
 ) -> None:
     """List recent runs, newest first (times in UTC)."""
+    from ledger import runs
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     opened = state_of(ctx).ledger(EXISTING)
     if not opened.read_only:
         runs.reap_interrupted(opened)
@@ -112,6 +113,10 @@ def show_report(
 ) -> None:
     """Show one run: what it read, wrote, skipped and rejected. ndjson/csv give one row
     per kind."""
+    from ledger import queries, report_file, runs
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     opened = state_of(ctx).ledger(EXISTING)
     if report_to is not None:
         report_file.write(report_to, report_file.run_document(opened, run_id))
@@ -134,6 +139,10 @@ def show_report(
 def status(ctx: typer.Context, output: FormatOption = Format.table, as_json: JsonAlias = False) -> None:
     """Streams, targets, locks and unfinished runs in the ledger. ndjson/csv give one row
     per stream or target and kind."""
+    from ledger import queries
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     found = queries.status(state_of(ctx).ledger(EXISTING))
     emit(
         output,
@@ -160,6 +169,10 @@ def keys(
     as_json: JsonAlias = False,
 ) -> None:
     """Find record keys (for history and audit) by kind, owner or title."""
+    from ledger import queries
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     found = queries.keys(
         state_of(ctx).ledger(EXISTING), kind=kind, owner=owner, title=title, stream=stream, limit=limit
     )
@@ -176,13 +189,17 @@ def history(
     as_json: JsonAlias = False,
 ) -> None:
     """Every version of one record (times in UTC)."""
+    from ledger import queries
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     rows = queries.history(state_of(ctx).ledger(EXISTING), key, stream=stream, with_data=data)
     if not rows:
         raise UsageError(f"no record {key!r} in the ledger (find keys with `chatledger keys`)")
     emit(output, as_json, document=rows, rows=rows, human=lambda: report.history_table(rows))
     if data and output is Format.table and not as_json:
         for row in rows:
-            out.print(f"[bold]{row['stream']} v{row['version']}[/bold]")
+            out.print(f"{row['stream']} v{row['version']}", style="bold", markup=False)
             print_json({name: row.get(name) for name in ("data", "raw", "refs")})
 
 
@@ -201,6 +218,10 @@ def audit(
     """What was read for one record, when it changed, and every write of it to a target;
     or, with --owner, what happened to one user's records (ndjson/csv: per target, kind
     and action, the count of writes)."""
+    from ledger import queries
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     opened = state_of(ctx).ledger(EXISTING)
     if (key is None) == (owner is None):
         raise UsageError("give a record key or --owner EMAIL (not both)")
@@ -236,18 +257,24 @@ def unlock(
 ) -> None:
     """Break a lock whose holder is gone. A holder alive on this host, or on another
     machine, is refused unless --force."""
+    from ledger import locks
+    from ledger.store import EXISTING
+
     run_id, gone = locks.break_lock(state_of(ctx).ledger(EXISTING), name, force=force)
     if not gone:
         err.print(
-            f"[yellow]warning:[/yellow] broke {name} of run {run_id}, whose process may still be writing"
+            f"[yellow]warning:[/yellow] broke {escape(name)} of run {run_id}, whose process may "
+            "still be writing"
         )
-    out.print(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
+    say(f"broke {name} (held by run {run_id}; that run is now marked interrupted)")
 
 
 @command(config_app, name="show")
 def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The effective configuration: every value, where it comes from (file, env, flag or
     default) and its default; secrets masked."""
+    from ledger import config as configuration
+
     state = state_of(ctx)
     shown = configuration.show(state.config(), state.ledger_flag)
     if as_json:
@@ -268,12 +295,9 @@ def config_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         say(f"unused: {variable} (no such ledger setting or configured source or target)")
 
 
-def say(text: str) -> None:
-    """A line that quotes the file (``[targets.pg]``): printed as is, never as markup."""
-    out.print(text, markup=False, highlight=False)
-
-
 def _print_rows(rows: dict) -> None:
+    from ledger import config as configuration
+
     for key, row in rows.items():
         value = _shown(row["value"])
         if row["origin"] == configuration.DEFAULT:

@@ -34,14 +34,15 @@ class RichProgress(Tally):
         if self.bar is not None:
             self.finish()
         self._reset(label, total)
-        columns: list[Any] = [TextColumn("[bold]{task.description}")]
+        # markup=False: the label names a stream or target, which may hold brackets
+        columns: list[Any] = [TextColumn("{task.description}", style="bold", markup=False)]
         if total:
             columns += [BarColumn(bar_width=20), MofNCompleteColumn()]
         columns += [
-            TextColumn("{task.fields[counts]}"),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[counts]}", markup=False),
+            TextColumn("{task.fields[rate]}", markup=False),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"),
+            TextColumn("{task.fields[eta]}", markup=False),
         ]
         self.bar = Bar(*columns, console=self.console, redirect_stderr=True, redirect_stdout=True)
         self.bar.start()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger import api, queries, runs
-from ledger.cli import report
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
-from ledger.cli.progress import for_terminal
+from ledger.cli.plugin_help import SinkCommand, complete_sink_type
 from ledger.cli.reporting import ReportFile, write_report
-from ledger.extract import ExtractSettings
-from ledger.replay import ReplaySettings
-from ledger.store import CREATE, DRY, EXISTING, Ledger
 
+if TYPE_CHECKING:
+    from ledger.replay import ReplaySettings
+    from ledger.store import Ledger
+
+Target = Annotated[
+    str,
+    typer.Argument(
+        help="A target named in chatledger.toml, or a sink type.", autocompletion=complete_sink_type
+    ),
+]
 TargetName = Annotated[
     str | None,
     typer.Option("--name", help="Target name for an ad-hoc sink type (required then)."),
@@ -29,12 +34,19 @@ PLUGIN_FLAGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def _replay_settings(**values: Any) -> ReplaySettings:
+    from ledger.replay import ReplaySettings
+
     return ReplaySettings(**{key: value for key, value in values.items() if value is not None})
 
 
 def _print_replay(opened: Ledger, result, as_json: bool) -> None:
+    from ledger import queries, runs
+    from ledger.cli import report
+
     if as_json:
-        print_json({"run_id": result.run_id, "status": result.status, "stats": result.stats})
+        print_json(
+            {"run_id": result.run_id, "status": result.status, "stats": report.stats_json(result.stats)}
+        )
     elif result.run_id is None:
         plan = result.stats.get("plan", {})
         if "rollback" in plan:
@@ -42,11 +54,15 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
             counts = ", ".join(f"{count:,} to {action}" for action, count in plan["rollback"].items())
             out.print(f"dry run: rolling back run(s) {rolled} would make {counts or 'no change'}")
         elif "fixes" in result.stats:
-            out.print(f"dry run: repair {result.stats['rule']} would make {result.stats['fixes']:,} fix(es)")
+            out.print(
+                f"dry run: repair {result.stats['rule']} would make {result.stats['fixes']:,} fix(es)",
+                markup=False,
+            )
             for fix in result.stats.get("sample", []):
-                out.print(f"  {fix.get('unit')}: {fix.get('fix')}", highlight=False)
+                out.print(f"  {fix.get('unit')}: {fix.get('fix')}", highlight=False, markup=False)
         else:
             out.print(report.plan_report(plan))
+        out.print(report.dry_run_notes(result.stats))
         if result.stats.get("preview"):
             out.print("the sink's preview:")
             print_json(result.stats["preview"])
@@ -56,10 +72,10 @@ def _print_replay(opened: Ledger, result, as_json: bool) -> None:
     exit_with(result.status)
 
 
-@command(app, context_settings=PLUGIN_FLAGS)
+@command(app, cls=SinkCommand, context_settings=PLUGIN_FLAGS)
 def replay(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    target: Target,
     target_name: TargetName = None,
     stream: Streams = None,
     policy: Annotated[str, typer.Option(help="merge, insert-only or replace.")] = "merge",
@@ -85,8 +101,10 @@ def replay(
     report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay streams from the ledger into a target. Sink options follow as flags
-    (`chatledger sinks` lists them)."""
+    """Replay streams from the ledger into a target. Sink options follow as flags."""
+    from ledger import api
+    from ledger.store import CREATE, DRY
+
     state = state_of(ctx)
     opened = state.ledger(DRY if dry_run else CREATE)
     settings = _replay_settings(
@@ -106,7 +124,7 @@ def replay(
         target_name=target_name,
         streams=stream,
         settings=settings,
-        progress=for_terminal(progress and not as_json),
+        progress=state.progress(progress and not as_json),
     )
     write_report(report_to, opened, result.run_id, "replay", [("replay", result.stats)])
     _print_replay(opened, result, as_json)
@@ -144,7 +162,14 @@ def migrate(
     report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Extract a stream, replay it into a target and verify the target, as one run."""
+    """Extract a stream, replay it into a target and verify the target, as one run. The
+    options of both come from chatledger.toml (`chatledger extract STREAM --help` and
+    `chatledger replay TARGET --help` list them)."""
+    from ledger import api, queries, runs
+    from ledger.cli import report
+    from ledger.extract import ExtractSettings
+    from ledger.store import CREATE, DRY
+
     state = state_of(ctx)
     opened = state.ledger(DRY if dry_run else CREATE)
     done = api.migrate(
@@ -160,7 +185,7 @@ def migrate(
             dry_run=dry_run,
             batch_records=batch_size,
         ),
-        progress=for_terminal(progress and not as_json),
+        progress=state.progress(progress and not as_json),
         check=check,
         full_verify=full_verify,
     )
@@ -176,15 +201,16 @@ def migrate(
             {
                 "run_id": done.run_id,
                 "status": done.status,
-                "extract": {"run_id": done.extract.run_id, "stats": done.extract.stats},
-                "replay": {"run_id": done.replay.run_id, "stats": done.replay.stats},
+                "extract": {"run_id": done.extract.run_id, "stats": report.stats_json(done.extract.stats)},
+                "replay": {"run_id": done.replay.run_id, "stats": report.stats_json(done.replay.stats)},
                 "verify": done.verify.as_json() if done.verify else None,
             }
         )
     elif done.run_id is None:
         out.print("dry run: nothing was written")
-        out.print(report.extract_report(done.extract.stats))
+        out.print(report.extract_report(done.extract.stats, dry_run=True))
         out.print(report.plan_report(done.replay.stats["plan"]))
+        out.print(report.dry_run_notes(done.replay.stats))
     else:
         parts = (done.extract, done.replay, *([done.verify] if done.verify else []))
         for run_id in (*(part.run_id for part in parts), done.run_id):
@@ -210,6 +236,9 @@ def rollback(
 ) -> None:
     """Undo what one run wrote to its target, in reverse (itself a run that can be rolled
     back). Sink options of an ad-hoc target follow as flags."""
+    from ledger import api
+    from ledger.store import DRY, EXISTING
+
     state = state_of(ctx)
     opened = state.ledger(DRY if dry_run else EXISTING)
     result = api.rollback_run(
@@ -219,16 +248,16 @@ def rollback(
         list(ctx.args),
         force=force,
         settings=_replay_settings(dry_run=dry_run),
-        progress=for_terminal(progress and not as_json),
+        progress=state.progress(progress and not as_json),
     )
     write_report(report_to, opened, result.run_id, "rollback", [("rollback", result.stats)])
     _print_replay(opened, result, as_json)
 
 
-@command(app, context_settings=PLUGIN_FLAGS)
+@command(app, cls=SinkCommand, context_settings=PLUGIN_FLAGS)
 def verify(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    target: Target,
     target_name: TargetName = None,
     stream: Streams = None,
     progress: Progressing = True,
@@ -236,7 +265,11 @@ def verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Read the target back and compare it with the ledger; exit code 3 on a mismatch.
-    Never writes to the target."""
+    Never writes to the target. Sink options follow as flags."""
+    from ledger import api, runs
+    from ledger.cli import report
+    from ledger.store import EXISTING
+
     state = state_of(ctx)
     opened = state.ledger(EXISTING)
     result = api.verify_target(
@@ -246,7 +279,7 @@ def verify(
         list(ctx.args),
         target_name=target_name,
         streams=stream,
-        progress=for_terminal(progress and not as_json),
+        progress=state.progress(progress and not as_json),
     )
     write_report(report_to, opened, result.run_id, "verify", [])
     if as_json:
@@ -256,10 +289,10 @@ def verify(
     exit_with(runs.SUCCEEDED if result.matches else runs.DRIFTED)
 
 
-@command(app, context_settings=PLUGIN_FLAGS)
+@command(app, cls=SinkCommand, context_settings=PLUGIN_FLAGS)
 def repair(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml, or a sink type.")],
+    target: Target,
     rule: Annotated[str, typer.Argument(help="A repair rule: resync, or one the sink offers.")],
     target_name: TargetName = None,
     stream: Streams = None,
@@ -268,7 +301,11 @@ def repair(
     report_to: ReportFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a named, deterministic fix-up; a second run writes nothing."""
+    """Run a named, deterministic fix-up; a second run writes nothing. Sink options
+    follow as flags."""
+    from ledger import api
+    from ledger.store import DRY, EXISTING
+
     state = state_of(ctx)
     opened = state.ledger(DRY if dry_run else EXISTING)
     result = api.repair_target(
@@ -280,7 +317,7 @@ def repair(
         target_name=target_name,
         streams=stream,
         settings=_replay_settings(dry_run=dry_run),
-        progress=for_terminal(progress and not as_json),
+        progress=state.progress(progress and not as_json),
     )
     write_report(report_to, opened, result.run_id, "repair", [("repair", result.stats)])
     _print_replay(opened, result, as_json)

@@ -82,12 +82,26 @@ class Fitted:
         return Measurement.get(console, options, self.table)
 
 
+class DataTable(Table):
+    """A table whose text cells are data, never markup: a title such as "[bold] notes"
+    or a target named "[targets.pg]" prints as written."""
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in renderables), **options)
+
+
 def plain_table(
     *headers: str, numeric: tuple[str, ...] = (), whole: tuple[str, ...] = (), title: str | None = None
 ) -> Table:
     """A borderless table: ``numeric`` columns right-aligned, they and the ``whole``
     ones (names, times) never wrap; the others fold where the screen ends."""
-    table = Table(box=None, pad_edge=False, title=title, title_justify="left", title_style="bold")
+    table = DataTable(
+        box=None,
+        pad_edge=False,
+        title=None if title is None else Text(title),
+        title_justify="left",
+        title_style="bold",
+    )
     for header in headers:
         if header in numeric:
             table.add_column(header, justify="right", no_wrap=True)
@@ -186,12 +200,14 @@ def run_summary(run: Run) -> Group:
     return Group(text, started)
 
 
-def extract_report(stats: dict[str, Any]) -> Group:
+def extract_report(stats: dict[str, Any], *, dry_run: bool = False) -> Group:
+    """``dry_run``: the events and blobs are what a run would append, not appended."""
     parts: list[Any] = [_kind_table(stats.get("kinds", {}), EXTRACT_COLUMNS)]
     scopes = stats.get("scopes", {})
     blobs = stats.get("blobs", {})
+    appended = "events a run would append" if dry_run else "events appended"
     lines: list[Any] = [
-        f"events appended: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
+        f"{appended}: {stats.get('events', 0):,}   rejects: {stats.get('rejects', 0):,}"
         f"   records/s: {stats.get('records_per_second', 0):,}",
         Items("scopes: ", [f"{scopes.get(name, 0):,} {name}" for name in SCOPE_COUNTERS]),
         f"blobs: {blobs.get('new', 0):,} new ({human_bytes(blobs.get('bytes', 0))})",
@@ -291,6 +307,25 @@ def plan_report(plan: dict[str, dict[str, int]]) -> Group:
     parts: list[Any] = [Text("plan (nothing written)", style="bold"), Fitted(table)]
     if lands:
         parts.append(Items("tables: ", lands, sep="; "))
+    return Group(*parts)
+
+
+PLAN_BASES = {
+    "ledger_and_source": "the plan counts what the source holds now (read into a rolled-back rehearsal)",
+    "ledger": "the plan counts only what the ledger holds (a read-only ledger cannot rehearse the extraction)",
+}
+
+
+def dry_run_notes(stats: dict[str, Any]) -> Group:
+    """What a dry run checked of the target, and what its plan rests on."""
+    parts: list[Any] = []
+    checked = stats.get("check")
+    if checked:
+        rights = "" if checked.get("notes") else ", with the rights a run needs"
+        parts.append(Paragraph(f"target {checked['target']}: reachable{rights}"))
+        parts += [Paragraph(f"  note: {note}", indent=4) for note in checked.get("notes", [])]
+    if stats.get("plan_basis") in PLAN_BASES:
+        parts.append(Paragraph(PLAN_BASES[stats["plan_basis"]]))
     return Group(*parts)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger import report_file
 from ledger.cli.app import err
-from ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from ledger.store import Ledger
 
 ReportFile = Annotated[
     Path | None,
@@ -32,6 +33,8 @@ def write_report(
     """Write the report of run ``run_id``, or of a dry run from its parts' stats."""
     if path is None:
         return
+    from ledger import report_file
+
     document = (
         report_file.run_document(opened, run_id)
         if run_id is not None

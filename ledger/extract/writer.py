@@ -78,8 +78,11 @@ class Writer:
     def apply(self, batch: Batch) -> None:
         """Apply one part of a ledger transaction; commit it when ``batch.commit``."""
         if self.dry_run:
-            with self.ledger.read() as conn:
-                self._apply(conn, batch, write=False)
+            # a rehearsal (migrate --dry-run) takes the heads, for the replay's plan; its
+            # transaction is rolled back afterwards
+            context = self.ledger.write if self.ledger.rehearsing else self.ledger.read
+            with context() as conn:
+                self._apply(conn, batch, write=self.ledger.rehearsing)
             return
         if self.conn is None:
             failpoints.failpoint("extract.commit.before")
@@ -166,7 +169,7 @@ class Writer:
         complete = {done.name: done.seen for done in batch.done if done.seen is not None}
         complete.update((scope, set()) for scope in batch.vanished)
         self._delete_missing(conn, complete, write)
-        if not write:
+        if not write or self.dry_run:
             return
         self._save_checkpoints(conn, batch)
         self.rejects.save(
@@ -198,7 +201,7 @@ class Writer:
         self.events += len(gone)
         if not write or not gone:
             return
-        run_id, stream = self.run_id, self.stream
+        run_id, stream = self.run_id or 0, self.stream  # 0: a rehearsal's heads
         bulk_write(
             conn,
             events,

@@ -130,7 +130,9 @@ class Applier:
             locks.heartbeat(conn, self.lock, self.run_id)
         self.batch_counters = {}
         failpoints.failpoint("replay.record.after")
-        self.progress.advance(len(units), records=len(outcomes))
+        # steps: the records the plan changes (the bar's total), held members not counted
+        changed = sum(1 for unit in units for item in unit.items if item.changed)
+        self.progress.advance(changed, records=len(outcomes))
 
     def label(self, kind: str) -> str:
         """``table_label`` of a kind, worked out once per run (it is asked per record)."""

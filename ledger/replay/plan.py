@@ -93,6 +93,23 @@ def _selection(stream: str, scope: str | None) -> list:
     return conditions
 
 
+def _wanted_condition(policy: str, propagate_deletes: bool):
+    """Which joined (heads, target_state) rows the policy wants changed."""
+    live_changed = and_(
+        heads.c.deleted.is_(False),
+        or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash),
+    )
+    # a skipped record is not in the target: nothing to delete there
+    source_deleted = and_(
+        heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False)
+    )
+    if policy == REPLACE:
+        return or_(heads.c.deleted.is_(False), source_deleted)
+    if policy == INSERT_ONLY:
+        return and_(heads.c.deleted.is_(False), target_state.c.key.is_(None))
+    return or_(live_changed, source_deleted) if propagate_deletes else live_changed
+
+
 def changed_rows(
     conn: Connection,
     target: str,
@@ -104,22 +121,6 @@ def changed_rows(
     scope: str | None = None,
 ) -> Iterator[Wanted]:
     """The records the policy wants changed, in unit order, streamed."""
-    live_changed = and_(
-        heads.c.deleted.is_(False),
-        or_(target_state.c.hash.is_(None), target_state.c.hash != heads.c.hash),
-    )
-    # a skipped record is not in the target: nothing to delete there
-    source_deleted = and_(
-        heads.c.deleted.is_(True), target_state.c.key.is_not(None), target_state.c.skipped.is_(False)
-    )
-    if policy == REPLACE:
-        condition = or_(heads.c.deleted.is_(False), source_deleted)
-    elif policy == INSERT_ONLY:
-        condition = and_(heads.c.deleted.is_(False), target_state.c.key.is_(None))
-    elif propagate_deletes:
-        condition = or_(live_changed, source_deleted)
-    else:
-        condition = live_changed
     order, unit = _unit_order(sink)
     query = (
         select(
@@ -135,7 +136,7 @@ def changed_rows(
             target_state.c.skipped,
         )
         .select_from(_joined(target))
-        .where(*_selection(stream, scope), condition)
+        .where(*_selection(stream, scope), _wanted_condition(policy, propagate_deletes))
         .order_by(order, unit, heads.c.key)
     )
     rows = conn.execution_options(yield_per=2000).execute(query)
@@ -178,24 +179,45 @@ def plan_counts(
         else:
             plan.add(wanted.kind, "insert" if wanted.held_hash is None else "update")
     if policy != REPLACE:
-        for kind, count in unchanged_counts(conn, target, stream, scope).items():
+        selected = selected_counts(
+            conn, target, stream, policy=policy, propagate_deletes=propagate_deletes, scope=scope
+        )
+        for kind, count in selected.unchanged.items():
             plan.add(kind, "unchanged", count)
     return plan
 
 
-def unchanged_counts(conn: Connection, target: str, stream: str, scope: str | None = None) -> dict[str, int]:
-    """Per kind: records whose version the target already has (or was skipped)."""
+@dataclass
+class Selected:
+    """What a replay selects in a stream, counted in one pass over its heads: per kind the
+    records the target holds at their version (or skipped), and how many records the
+    policy wants changed (a progress bar's total)."""
+
+    unchanged: dict[str, int]
+    changed: int
+
+
+def selected_counts(
+    conn: Connection,
+    target: str,
+    stream: str,
+    *,
+    policy: str,
+    propagate_deletes: bool,
+    scope: str | None = None,
+) -> Selected:
+    unchanged = and_(heads.c.deleted.is_(False), target_state.c.hash == heads.c.hash)
     rows = conn.execute(
-        select(heads.c.kind, func.count())
-        .select_from(_joined(target))
-        .where(
-            *_selection(stream, scope),
-            heads.c.deleted.is_(False),
-            target_state.c.hash == heads.c.hash,
+        select(
+            heads.c.kind,
+            func.count().filter(unchanged),
+            func.count().filter(_wanted_condition(policy, propagate_deletes)),
         )
+        .select_from(_joined(target))
+        .where(*_selection(stream, scope))
         .group_by(heads.c.kind)
-    )
-    return {kind: count for kind, count in rows}
+    ).all()
+    return Selected({kind: count for kind, count, _ in rows if count}, sum(changed for *_, changed in rows))
 
 
 def held_rows(
@@ -232,6 +254,21 @@ def held_rows(
         for key, kind, conversation, version, digest, ref in rows:
             held_ref = loads(ref) if ref else None
             yield Wanted(stream, key, kind, conversation, version, digest, version, digest, held_ref)
+
+
+def held_units(conn: Connection, target: str, stream: str, sink: Sink) -> int:
+    """How many units :func:`held_rows` makes for ``sink`` (verify's total): one count."""
+    if sink.unit == "conversation":
+        unit = func.coalesce(target_state.c.conversation, target_state.c.key)
+    else:
+        unit = target_state.c.key
+    return conn.scalar(
+        select(func.count(func.distinct(unit))).where(
+            target_state.c.target == target,
+            target_state.c.stream == stream,
+            target_state.c.skipped.is_(False),
+        )
+    )
 
 
 class UnitBuilder:

@@ -15,7 +15,7 @@ from typing import Any
 from ledger.errors import UsageError
 from ledger.progress import Progress
 from ledger.replay.plan import UnitBuilder, held_rows
-from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun
+from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun, check_target
 from ledger.sink import Repair, Sink, Unit
 from ledger.store import Ledger
 
@@ -79,12 +79,14 @@ def repair(
         return fixes + fixer.finish(sink, dry_run=settings.dry_run)
 
     if settings.dry_run:
+        checked = check_target(sink)
         sink.open()
         try:
             fixes = each_batch(lambda units: None)
         finally:
             sink.close()
-        return ReplayResult(None, "dry-run", {"rule": rule, "fixes": len(fixes), "sample": fixes[:SAMPLE]})
+        stats = {"rule": rule, "fixes": len(fixes), "sample": fixes[:SAMPLE]}
+        return ReplayResult(None, "dry-run", stats | checked)
 
     def body(run: TargetRun) -> None:
         applier = run.applier(settings.retry)

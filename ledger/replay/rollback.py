@@ -39,7 +39,7 @@ from ledger.errors import ChatledgerError, UsageError
 from ledger.progress import Progress
 from ledger.records import REPLAY_ORDER
 from ledger.replay.plan import UnitBuilder, Wanted, held_rows, unit_key_of
-from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun
+from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun, check_target
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink
 from ledger.store import Ledger
@@ -220,12 +220,13 @@ def rollback(
         raise UsageError(f"run {run_id} wrote to {undone[0].target!r}, not {sink.target!r}")
     plan = plan_undo(ledger, run_id, run_ids, None)  # refuses a finished rollback up front
     if settings.dry_run:
+        checked = check_target(sink)
         pairs = _still_to_undo(plan, _held(ledger, sink.target, plan.pairs))
         counts: dict[str, int] = {"already_undone": plan.already_undone}
         for first, _last in pairs:
             action = "delete" if first.prior_hash is None else "restore"
             counts[action] = counts.get(action, 0) + 1
-        return ReplayResult(None, "dry-run", {"plan": {"rollback": counts}, "runs": run_ids})
+        return ReplayResult(None, "dry-run", {"plan": {"rollback": counts}, "runs": run_ids} | checked)
 
     def body(run: TargetRun) -> None:
         # again under the target lock: another rollback of the run may have finished
@@ -246,7 +247,8 @@ def rollback(
         run.extra["forced_over"] = len(problems)
         wanted = _wanted(ledger, sink, pairs, held)
         applier = run.applier(settings.retry)
-        run.progress.start(f"rollback run {run_id}", None)
+        changing = sum(1 for w in wanted if w.hash != w.held_hash)  # the records the applier counts
+        run.progress.start(f"rollback run {run_id}", changing)
         try:
             with ledger.read() as conn:
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(wanted):

@@ -31,7 +31,7 @@ from ledger.replay.plan import (
     UnitBuilder,
     changed_rows,
     plan_counts,
-    unchanged_counts,
+    selected_counts,
 )
 from ledger.retry import RetryPolicy
 from ledger.runs import utcnow
@@ -167,6 +167,7 @@ class TargetRun:
                 register_target(self.ledger, self.sink)
                 self.stats.reconciled = reconcile(self.ledger, self.sink, self.run_id)
                 body(self)
+                self.sink.settle()
             finally:
                 self.sink.close()
             if self.stats.rejected_units:
@@ -207,6 +208,14 @@ def forget_target_state(ledger: Ledger, target: str, streams: list[str]) -> int:
             target_state.delete().where(target_state.c.target == target, target_state.c.stream.in_(streams))
         )
     return result.rowcount
+
+
+def check_target(sink: Sink) -> dict[str, Any]:
+    """A dry run's check of the target (:meth:`Sink.check`): raises when it is
+    unreachable or refuses a right a run needs; what it noted goes into the stats. The
+    sink is made read-only first: a dry run writes nothing, whoever built the sink."""
+    sink.context.read_only = True
+    return {"check": {"target": sink.target, "reachable": True, "notes": sink.check()}}
 
 
 def dry_run_plan(
@@ -260,7 +269,7 @@ def planned_batches(
     payloads, the sink's ``prepare``), for a :class:`Prefetch` reader thread."""
 
     def produce() -> Iterator[list[Unit]]:
-        with ledger.scan() as conn:
+        with ledger.read() as conn:
             wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
             builder = UnitBuilder(conn, sink.target, sink, batch_records, force=settings.policy == REPLACE)
             for units in builder.batches(wanted):
@@ -284,8 +293,9 @@ def replay(
     settings = settings or ReplaySettings()
     settings.check()
     if settings.dry_run:
+        checked = check_target(sink)
         stats = {"plan": dry_run_plan(ledger, sink, streams, settings)}
-        return ReplayResult(None, "dry-run", stats | preview(ledger, sink, streams, settings))
+        return ReplayResult(None, "dry-run", stats | checked | preview(ledger, sink, streams, settings))
 
     def body(run: TargetRun) -> None:
         run.extra["policy"] = settings.policy
@@ -295,15 +305,17 @@ def replay(
             check_identity(ledger, sink)
         applier = run.applier(settings.retry, truncate=settings.truncate)
         batch_records = settings.batch_records if settings.policy != REPLACE else 2**62
-        run.progress.start(f"replay {sink.target}", None)
+        with ledger.read() as conn:  # and the progress bar's total (records to change)
+            selected = {
+                stream: selected_counts(conn, sink.target, stream, **settings.selection())
+                for stream in streams
+            }
+        run.progress.start(f"replay {sink.target}", sum(counts.changed for counts in selected.values()))
         try:
             for stream in streams:
                 if settings.policy != REPLACE:
-                    with ledger.read() as conn:
-                        for kind, count in unchanged_counts(
-                            conn, sink.target, stream, settings.scope
-                        ).items():
-                            run.stats.add(table_label(sink, kind), "unchanged", count)
+                    for kind, count in selected[stream].unchanged.items():
+                        run.stats.add(table_label(sink, kind), "unchanged", count)
                 batches = planned_batches(ledger, sink, stream, settings, batch_records)
                 with Prefetch(batches, name="replay-reader") as ahead:
                     for units in ahead:

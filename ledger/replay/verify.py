@@ -38,7 +38,7 @@ from ledger.dialects import chunks
 from ledger.memory import peak_rss_mb
 from ledger.prefetch import Prefetch
 from ledger.progress import NoProgress, Progress
-from ledger.replay.plan import UnitBuilder, Wanted, held_rows, unit_key_of
+from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, unit_key_of
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink, Unit
 from ledger.store import Ledger
@@ -156,32 +156,12 @@ def _written_rows(conn, sink: Sink, stream: str, run_id: int) -> Iterator[Wanted
     if _wrote_most(conn, sink.target, stream, run_id):
         yield from held_rows(conn, sink.target, stream)
         return
-    unit_order = (
-        func.coalesce(target_state.c.conversation, target_state.c.key)
-        if sink.unit == "conversation"
-        else target_state.c.key
-    )
+    joined, conditions, unit = _written(sink, stream, run_id)
     written = (
         select(target_state.c.key, target_state.c.kind, target_state.c.conversation)
-        .select_from(
-            writes.join(
-                target_state,
-                and_(
-                    target_state.c.target == writes.c.target,
-                    target_state.c.stream == writes.c.stream,
-                    target_state.c.key == writes.c.key,
-                ),
-            )
-        )
-        .where(
-            writes.c.run_id == run_id,
-            writes.c.target == sink.target,
-            writes.c.stream == stream,
-            writes.c.action.in_(("insert", "update")),
-            target_state.c.run_id == run_id,
-            target_state.c.skipped.is_(False),
-        )
-        .order_by(unit_order)
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(unit)
     )
     rows = conn.execution_options(yield_per=2000).execute(written)
     unit_keys = (unit_key_of(kind, key, conversation, sink) for key, kind, conversation in rows)
@@ -191,6 +171,40 @@ def _written_rows(conn, sink: Sink, stream: str, run_id: int) -> Iterator[Wanted
         for held in held_rows(conn, sink.target, stream, units=batch):
             if unit_key_of(held.kind, held.key, held.conversation, sink) in wanted:
                 yield held
+
+
+def _written(sink: Sink, stream: str, run_id: int):
+    """(from, conditions, unit key) of what the target holds as ``run_id`` wrote it."""
+    unit = (
+        func.coalesce(target_state.c.conversation, target_state.c.key)
+        if sink.unit == "conversation"
+        else target_state.c.key
+    )
+    joined = writes.join(
+        target_state,
+        and_(
+            target_state.c.target == writes.c.target,
+            target_state.c.stream == writes.c.stream,
+            target_state.c.key == writes.c.key,
+        ),
+    )
+    conditions = (
+        writes.c.run_id == run_id,
+        writes.c.target == sink.target,
+        writes.c.stream == stream,
+        writes.c.action.in_(("insert", "update")),
+        target_state.c.run_id == run_id,
+        target_state.c.skipped.is_(False),
+    )
+    return joined, conditions, unit
+
+
+def _units_to_read(conn, sink: Sink, stream: str, written_by: int | None) -> int:
+    """How many units verify reads back in ``stream`` (the bar's total): one count."""
+    if written_by is None or _wrote_most(conn, sink.target, stream, written_by):
+        return held_units(conn, sink.target, stream, sink)
+    joined, conditions, unit = _written(sink, stream, written_by)
+    return conn.scalar(select(func.count(func.distinct(unit))).select_from(joined).where(*conditions))
 
 
 def _wrote_most(conn, target: str, stream: str, run_id: int) -> bool:
@@ -289,7 +303,9 @@ def verify(
         result.run_id = active.id
         sink.open()
         try:
-            progress.start(f"verify {sink.target}", None)
+            with ledger.read() as conn:
+                total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
+            progress.start(f"verify {sink.target}", total)
             for stream in streams:
                 batches = held_batches(ledger, sink, stream, batch_records, written_by)
                 with Prefetch(batches, name="verify-reader") as ahead:
@@ -322,7 +338,7 @@ def held_batches(
     sink's ``prepare``), for a :class:`Prefetch` reader thread."""
 
     def produce() -> Iterator[list[Unit]]:
-        with ledger.scan() as conn:
+        with ledger.read() as conn:
             held = (
                 held_rows(conn, sink.target, stream)
                 if written_by is None

@@ -9,6 +9,7 @@ connection (the app's own FK-off bulk insert is not copied: constraints hold per
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,12 +29,26 @@ TOPIC_COLUMNS = (
 )  # fmt: skip
 PIN_COLUMNS = ("id", "entity_type", "entity_id", "order_key", "created_at", "updated_at")
 FILE_REF_COLUMNS = ("id", "file_entry_id", "source_type", "source_id", "role", "created_at", "updated_at")
+FILE_ENTRY_COLUMNS = (
+    "id", "origin", "name", "ext", "size", "external_path", "created_at", "updated_at", "deleted_at",
+)  # fmt: skip
 ASSISTANT_COLUMNS = (
     "id", "name", "prompt", "emoji", "description", "model_id", "settings", "created_at",
     "updated_at", "order_key",
 )  # fmt: skip
+#: FTS5's shadow tables of ``message_fts`` and their columns: the triggers keep the index
+#: right, but deleting rows adds delete records instead of restoring the old segments
+FTS_SHADOWS = {
+    "message_fts_data": ("id", "block"),
+    "message_fts_idx": ("segid", "term", "pgno"),
+    "message_fts_docsize": ("id", "sz"),
+    "message_fts_config": ("k", "v"),
+}
+BASELINE = "chatledger_baseline"
+CONTENT = "message_content_sha256"
+FOLDER = "created_folder"
 REQUIRED = ("topic", "message", "pin", "file_ref", "assistant", "user_model", "file_entry", "message_fts")
-INTEGERS = {"is_name_manually_edited", "siblings_group_id", "created_at", "updated_at"}
+INTEGERS = {"is_name_manually_edited", "siblings_group_id", "created_at", "updated_at", "size", "deleted_at"}
 
 
 def _table(metadata: MetaData, name: str, columns: tuple[str, ...]) -> Table:
@@ -52,7 +67,7 @@ def tables(metadata: MetaData) -> dict[str, Table]:
         "file_ref": _table(metadata, "file_ref", FILE_REF_COLUMNS),
         "assistant": _table(metadata, "assistant", ASSISTANT_COLUMNS),
         "user_model": _table(metadata, "user_model", ("id",)),
-        "file_entry": _table(metadata, "file_entry", ("id",)),
+        "file_entry": _table(metadata, "file_entry", FILE_ENTRY_COLUMNS),
     }
 
 
@@ -115,3 +130,65 @@ def problems(engine: Engine, topic_ids: list[str]) -> Iterator[str]:
                     yield f"topic without exactly one root ({roots}): {topic}"
                 if active is not None and (children or active_topic != topic):
                     yield f"active_node_id is not a leaf of its topic: {topic}"
+
+
+# -- the FTS index before chatledger's first write ---------------------------------------------
+
+
+def save_baseline(conn: Connection) -> None:
+    """Copy ``message_fts``'s shadow tables (columns without affinity keep every value as
+    it is) and a digest of what the index covers, for :func:`restore_baseline`."""
+    conn.execute(text(f"CREATE TABLE {BASELINE} (name TEXT NOT NULL, a, b, c)"))
+    for shadow, columns in FTS_SHADOWS.items():
+        values = ", ".join(columns + ("NULL",) * (3 - len(columns)))
+        conn.execute(text(f"INSERT INTO {BASELINE} SELECT '{shadow}', {values} FROM {shadow}"))
+    conn.execute(
+        text(f"INSERT INTO {BASELINE} (name, a) VALUES ('{CONTENT}', :digest)"), {"digest": _indexed(conn)}
+    )
+
+
+def note_folders(conn: Connection, folders: list[str]) -> None:
+    """Folders the sink created for files (removed when empty, with the baseline)."""
+    if folders and conn.dialect.has_table(conn, BASELINE):
+        conn.execute(
+            text(f"INSERT INTO {BASELINE} (name, a) VALUES ('{FOLDER}', :f)"), [{"f": f} for f in folders]
+        )
+
+
+def created_folders(conn: Connection) -> list[str]:
+    if not conn.dialect.has_table(conn, BASELINE):
+        return []
+    return [row[0] for row in conn.execute(text(f"SELECT a FROM {BASELINE} WHERE name = '{FOLDER}'"))]
+
+
+def restore_baseline(conn: Connection) -> bool | None:
+    """Put the shadow tables back as :func:`save_baseline` found them, if the messages the
+    index covers are the same again (the app wrote none since), and drop the copy. None:
+    there was no copy (markers made by an older chatledger); False: the content moved on
+    and the index stays as the triggers keep it (right, with delete records)."""
+    if not conn.dialect.has_table(conn, BASELINE):
+        return None
+    saved = conn.scalar(text(f"SELECT a FROM {BASELINE} WHERE name = '{CONTENT}'"))
+    same = saved == _indexed(conn)
+    if same:
+        for shadow, columns in FTS_SHADOWS.items():
+            copied = ", ".join("abc"[: len(columns)])
+            conn.execute(text(f"DELETE FROM {shadow}"))
+            conn.execute(
+                text(
+                    f"INSERT INTO {shadow} ({', '.join(columns)}) SELECT {copied} FROM {BASELINE} WHERE name = :n"
+                ),
+                {"n": shadow},
+            )
+    conn.execute(text(f"DROP TABLE {BASELINE}"))
+    return same
+
+
+def _indexed(conn: Connection) -> str:
+    """sha256 of what ``message_fts`` indexes: every message's FTS rowid and text."""
+    digest = hashlib.sha256()
+    for rowid, searchable in conn.execute(
+        text("SELECT fts_rowid, searchable_text FROM message ORDER BY fts_rowid, id")
+    ):
+        digest.update(f"{rowid}\x00{searchable}\x01".encode())
+    return digest.hexdigest()

@@ -27,6 +27,7 @@ from typing import Any
 
 Count = Callable[..., None]
 ReadBlob = Callable[[str], bytes | None]
+EntryId = Callable[[str], str]  # a file record's native id → its file_entry id
 OTHER = {
     "translation": ("data-translation", ("content", "targetLanguage", "sourceLanguage", "sourceBlockId")),
     "video": ("data-video", ("url", "filePath")),
@@ -42,7 +43,7 @@ def cherry(part: dict[str, Any], **values: Any) -> dict[str, Any]:
 
 
 def v2_parts(
-    parts: list[dict[str, Any]], mentions: list[Any], read_blob: ReadBlob, count: Count
+    parts: list[dict[str, Any]], mentions: list[Any], read_blob: ReadBlob, entry_id: EntryId, count: Count
 ) -> list[dict[str, Any]]:
     results = {p.get("id"): p for p in parts if p.get("type") == "tool_result"}
     calls = {p.get("id") for p in parts if p.get("type") == "tool_call"}
@@ -60,7 +61,7 @@ def v2_parts(
             continue
         if kind == "tool_result" and part.get("id") in calls:
             continue
-        mapped = _map(part, results, read_blob)
+        mapped = _map(part, results, read_blob, entry_id)
         if mapped is None:
             count(f"parts_dropped_{part.get('native_type') or kind}")
         else:
@@ -77,7 +78,7 @@ def v2_parts(
 
 
 def _map(
-    part: dict[str, Any], results: dict[Any, dict[str, Any]], read_blob: ReadBlob
+    part: dict[str, Any], results: dict[Any, dict[str, Any]], read_blob: ReadBlob, entry_id: EntryId
 ) -> dict[str, Any] | None:
     kind = part.get("type")
     if kind == "text":
@@ -90,7 +91,7 @@ def _map(
     if kind == "tool_call":
         return _tool(part, results.get(part.get("id")))
     if kind in ("image", "file"):
-        return _file(part, read_blob)
+        return _file(part, read_blob, entry_id)
     if kind == "code":
         return {
             "type": "data-code",
@@ -124,7 +125,7 @@ def _tool(call: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]
     return cherry(part, toolName=name, tool={k: v for k, v in tool.items() if v is not None} or None)
 
 
-def _file(part: dict[str, Any], read_blob: ReadBlob) -> dict[str, Any] | None:
+def _file(part: dict[str, Any], read_blob: ReadBlob, entry_id: EntryId) -> dict[str, Any] | None:
     mime = part.get("mime") or "application/octet-stream"
     url = part.get("url")
     if part.get("inline") and part.get("blob"):
@@ -141,7 +142,7 @@ def _file(part: dict[str, Any], read_blob: ReadBlob) -> dict[str, Any] | None:
     if part.get("filename"):
         out["filename"] = part["filename"]
     file = part.get("file")
-    return cherry(out, fileEntryId=file.removeprefix("file:") if isinstance(file, str) else None)
+    return cherry(out, fileEntryId=entry_id(file.removeprefix("file:")) if isinstance(file, str) else None)
 
 
 def _source_urls(part: dict[str, Any], start: int) -> list[dict[str, Any]]:

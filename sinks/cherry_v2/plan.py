@@ -42,7 +42,7 @@ losses fixed and counted:
   ``model_snapshot`` {id, name, provider, group}; ``stats`` from usage + metrics.
 - **pin** row for a pinned topic; **file_ref** rows (``chat_message`` / ``attachment``)
   for each distinct file of a kept message whose ``file_entry`` exists
-  (``file_refs_dangling_skipped`` otherwise).
+  (``file_refs_dangling_skipped`` otherwise); ``file_entry`` ids by :func:`file_entry_id`.
 - **order_key**: a fractional-indexing key from ``updated_at``, newest first.
 """
 
@@ -85,6 +85,20 @@ Count = Callable[..., None]
 
 def mapped_id(stream: str, key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{stream}\n{key}"))
+
+
+def file_entry_id(stream: str, native: str, held: set[str]) -> str:
+    """v1 file ids (UUIDs) are kept, as upstream's FileMigrator does, and so is an id the
+    database already holds (the app's entry); any other id (another platform's, which can
+    hold ``/``) becomes a uuid5: it is the file's name on disk too."""
+    if native in held:
+        return native
+    try:
+        if str(uuid.UUID(native)) == native.lower():
+            return native
+    except ValueError:
+        pass
+    return mapped_id(stream, f"file:{native}")
 
 
 def assistant_id(stream: str, native: str) -> str:
@@ -239,7 +253,13 @@ class Planner:
         self.count("mentions_kept", int(bool(mentions)))
         self.count("clear_markers_kept", int(clear))
         body: dict[str, Any] = {
-            "parts": v2_parts(data.get("parts") or [], mentions, self.read_blob, self.count)
+            "parts": v2_parts(
+                data.get("parts") or [],
+                mentions,
+                self.read_blob,
+                lambda native: file_entry_id(item.stream, native, self.lookups.file_entries),
+                self.count,
+            )
         }
         if legacy:
             body["legacy"] = legacy
@@ -399,7 +419,7 @@ class Planner:
             for key in item.data.get("files") or []:
                 if not isinstance(key, str) or not key.startswith("file:"):
                     continue
-                entry = key.removeprefix("file:")
+                entry = file_entry_id(head.stream, key.removeprefix("file:"), self.lookups.file_entries)
                 if (row["id"], entry) in done:
                     continue
                 done.add((row["id"], entry))

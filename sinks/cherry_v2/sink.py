@@ -7,9 +7,9 @@ verifiable and reversible:
 - ``path``: an existing v2 database (written by the app), or a new file, created from
   the app's own schema (``schema_v2.sql``) on the first write — a dry run creates nothing;
 - unit: a conversation (a topic with its virtual root, messages, pin and file refs);
-  assistants are record units written before topics; ``file`` records are not carried
-  (``file_entry`` rows and bytes belong to the app's file migrator: a file ref is written
-  when its ``file_entry`` exists);
+  assistants and files are record units written before topics (a file: its
+  ``file_entry`` row and its bytes where the app keeps them, :mod:`.files`; a file ref is
+  written when its ``file_entry`` exists);
 - one ``BEGIN IMMEDIATE`` transaction per batch, foreign keys on, with
   ``chatledger_markers`` rows inside the same database (a crash between this commit and
   the ledger's is healed from them);
@@ -25,13 +25,14 @@ verifiable and reversible:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, delete, select
+from sqlalchemy import MetaData, delete, func, select
 
 from ledger.kit import (
     ConfigError,
@@ -40,6 +41,7 @@ from ledger.kit import (
     Outcome,
     Sink,
     SqlTarget,
+    TargetUnreachable,
     Unit,
     canonical_text,
     chunks,
@@ -49,11 +51,21 @@ from ledger.kit import (
     option,
     upsert,
 )
-from sinks.cherry_v2 import database
-from sinks.cherry_v2.plan import Lookups, Planner, TopicPlan, assistant_id, order_key, topic_id_of
+from sinks.cherry_v2 import database, files
+from sinks.cherry_v2.plan import (
+    Lookups,
+    Planner,
+    TopicPlan,
+    assistant_id,
+    file_entry_id,
+    mapped_id,
+    order_key,
+    topic_id_of,
+)
 
-KINDS = ("assistant", "conversation", "message")
+KINDS = ("assistant", "file", "conversation", "message")
 TABLES_OF_KIND = {
+    "file": ["file_entry"],
     "assistant": ["assistant"],
     "conversation": ["topic", "pin"],
     "message": ["message", "file_ref"],
@@ -66,6 +78,10 @@ class CherryV2Options:
         help="cherrystudio.sqlite: an existing Cherry Studio v2 database, or a new file to create."
     )
     markers: bool = option(True, help="Keep chatledger_markers in the database (exactly-once after crashes).")
+    files: str = option(
+        "",
+        help="Where the app keeps attachments (empty: <userData>/Data/Files, found from the database's path).",
+    )
 
 
 class CherryV2Sink(SqlTarget, Sink):
@@ -82,6 +98,7 @@ class CherryV2Sink(SqlTarget, Sink):
         self.t = database.tables(self.metadata)
         self.markers = Markers(marker_table(self.metadata), self.target) if options.markers else None
         self.path = Path(options.path)
+        self.files = Path(options.files) if options.files else files.files_folder(self.path)
         self._ready = False
 
     def describe(self) -> str:
@@ -107,8 +124,22 @@ class CherryV2Sink(SqlTarget, Sink):
                     f"{self.path}: not a Cherry Studio v2 database (no {', '.join(missing)} table)"
                 )
 
+    def check(self) -> list[str]:
+        """Dry runs: a database that is not there yet is not opened (connecting would create
+        the file); its folder must let the first write create it."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            return super().check()
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"{self.path}: its folder does not exist")
+        if not os.access(self.path.parent, os.W_OK):
+            raise TargetUnreachable(
+                f"target {self.target!r} ({self.describe()}): {self.path.parent} is not writable"
+            )
+        return [f"{self.path} does not exist yet: the first write creates it from the app's schema"]
+
     def _prepare(self) -> None:
-        """On the first write: the app's schema for a new file, and the markers table."""
+        """On the first write: the app's schema for a new file; the markers table, with a
+        copy of the FTS index as it is before chatledger writes anything (for ``settle``)."""
         if self._ready:
             return
         with self.engine.connect() as conn:
@@ -116,8 +147,34 @@ class CherryV2Sink(SqlTarget, Sink):
         if new:
             database.create_schema(self.engine)
         if self.markers is not None:
-            self.markers.table.create(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                if not conn.dialect.has_table(conn, self.markers.table.name):
+                    database.save_baseline(conn)
+                    self.markers.table.create(conn)
         self._ready = True
+
+    def settle(self) -> None:
+        """When no marker of any target says the database holds a record (the last run's
+        writes were rolled back or removed), put the FTS index back as it was before the
+        first write and drop the sink's tables: the database is as the app left it."""
+        if self.markers is None or self.engine is None or not self.path.exists():
+            return
+        self.engine.dispose()  # FTS5 caches its index structure per connection: a fresh one
+        table = self.markers.table
+        with self.engine.begin() as conn:
+            if not conn.dialect.has_table(conn, table.name):
+                return
+            if conn.scalar(select(func.count()).select_from(table).where(table.c.hash.is_not(None))):
+                return
+            folders = database.created_folders(conn)
+            restored = database.restore_baseline(conn)
+            table.drop(conn)
+        files.remove_empty(folders)
+        self.engine.dispose()
+        self._ready = False
+        self.count("markers_dropped")
+        if restored is False:
+            self.count("fts_index_not_restored")
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers of these runs; none before the first write made the markers table."""
@@ -135,16 +192,16 @@ class CherryV2Sink(SqlTarget, Sink):
         if not self._ready and (not self.path.exists() or database.missing_tables(conn)):
             return Lookups(), set()
         t = self.t
-        native_ids, files, topics = set(), set(), set()
+        native_ids, entry_ids, topics = set(), set(), set()
         for unit in units:
             for item in unit.items:
                 if item.removed:
                     continue
                 if item.kind == "message":
                     native_ids.add((item.data.get("metadata") or {}).get("native_id"))
-                    files.update(
-                        k.removeprefix("file:") for k in item.data.get("files") or [] if isinstance(k, str)
-                    )
+                    for key in item.data.get("files") or []:
+                        if isinstance(key, str):  # the native id, or the uuid5 it maps to
+                            entry_ids.update({key.removeprefix("file:"), mapped_id(item.stream, key)})
                 elif item.kind == "conversation":
                     topics.add(topic_id_of(item))
         lookups = Lookups(
@@ -152,7 +209,7 @@ class CherryV2Sink(SqlTarget, Sink):
             models={row[0] for row in conn.execute(select(t["user_model"].c.id))},
         )
         entry = t["file_entry"]
-        for chunk in chunks(sorted(files), 500):
+        for chunk in chunks(sorted(entry_ids), 500):
             lookups.file_entries.update(
                 row[0] for row in conn.execute(select(entry.c.id).where(entry.c.id.in_(chunk)))
             )
@@ -185,15 +242,26 @@ class CherryV2Sink(SqlTarget, Sink):
         versions = {(i.stream, i.key): (i.version, i.hash) for unit in units for i in unit.items}
         outcomes: list[Outcome] = []
         now = int(time.time() * 1000)
-        with self.engine.begin() as conn:
-            lookups, present_topics = self._lookups(conn, units)
-            for unit in units:
-                if unit.kind == "assistant":
-                    outcomes += self._assistant(conn, unit.items[0], lookups, now, count)
-                else:
-                    outcomes += self._topic(conn, unit, lookups, present_topics, count)
-            if self.markers is not None:  # a skip wrote nothing: no marker says the target holds it
-                self.markers.write(conn, [o for o in outcomes if o.action != "skip"], versions, run_id)
+        placed: list[Path] = []  # files written for this batch: removed if it fails
+        freed: list[str] = []  # files of removed entries: deleted once it commits
+        try:
+            with self.engine.begin() as conn:
+                lookups, present_topics = self._lookups(conn, units)
+                for unit in units:
+                    if unit.kind == "assistant":
+                        outcomes += self._assistant(conn, unit.items[0], lookups, now, count)
+                    elif unit.kind == "file":
+                        outcomes += self._file(conn, unit.items[0], lookups, now, count, placed, freed)
+                    else:
+                        outcomes += self._topic(conn, unit, lookups, present_topics, count)
+                if self.markers is not None:  # a skip wrote nothing: no marker says the target holds it
+                    self.markers.write(conn, [o for o in outcomes if o.action != "skip"], versions, run_id)
+        except BaseException:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            raise
+        for path in freed:
+            Path(path).unlink(missing_ok=True)
         for name, amount in counts.items():  # only once the batch committed
             self.count(name, amount)
         return outcomes
@@ -219,6 +287,52 @@ class CherryV2Sink(SqlTarget, Sink):
         lookups.assistants.add(row["id"])
         count("assistants_written")
         return [Outcome.written(item, {"id": row["id"]})]
+
+    def _file(
+        self, conn, item: Item, lookups: Lookups, now: int, count, placed: list[Path], freed: list[str]
+    ) -> list[Outcome]:
+        """A file with bytes → a ``file_entry`` row and the file where the app keeps it."""
+        table = self.t["file_entry"]
+        held = item.held_ref or {}
+        if item.removed:
+            if held.get("id"):
+                conn.execute(delete(table).where(table.c.id == held["id"]))
+                if held.get("wrote"):
+                    freed.append(held["path"])
+            return [Outcome.written(item, None)] if item.held_hash is not None else []
+        if not item.changed:
+            return []
+        sha256 = item.data.get("sha256")
+        if not sha256 or not self.context.blobs.has(sha256):
+            count("files_without_bytes")
+            why = item.data.get("missing") or "its bytes are not in the ledger's blob store"
+            return [Outcome.skip(item, f"no file_entry without the file's bytes: {why}")]
+        source = self.context.blobs.path(sha256)
+        native = (item.data.get("metadata") or {}).get("native_id") or item.key.removeprefix("file:")
+        app_has = set() if held.get("id") else {native}  # the app's own entry keeps the native id
+        app_has &= {r[0] for r in conn.execute(select(table.c.id).where(table.c.id == native))}
+        row = files.entry_row(item, file_entry_id(item.stream, native, app_has), source.stat().st_size, now)
+        exists = conn.execute(select(table.c.created_at).where(table.c.id == row["id"])).first()
+        if exists is not None and not held.get("id"):
+            lookups.file_entries.add(row["id"])
+            count("file_entries_existing_kept")
+            return [Outcome.skip(item, "the database already has this file entry (kept as the app wrote it)")]
+        target = self.files / files.physical_name(row)
+        ours = bool(held.get("wrote")) and held.get("path") == str(target)
+        if target.exists() and not ours and files.sha256_of(target) != sha256:
+            count("files_path_taken")
+            return [Outcome.skip(item, f"{target} holds another file (kept)")]
+        fresh = not target.exists()
+        wrote = ours or fresh
+        if fresh or (ours and files.sha256_of(target) != sha256):
+            database.note_folders(conn, files.make_folders(self.files))
+            files.place(source, target)
+            if fresh:
+                placed.append(target)
+        upsert(conn, table, [row], ["id"], [c for c in row if c != "id"])
+        lookups.file_entries.add(row["id"])
+        count("file_entries_written")
+        return [Outcome.written(item, {"id": row["id"], "path": str(target), "wrote": wrote})]
 
     def _plan(self, unit: Unit, lookups: Lookups, present: set[str], count) -> TopicPlan:
         plan = Planner(lookups, self._read_blob, count).plan(unit)
@@ -343,6 +457,13 @@ class CherryV2Sink(SqlTarget, Sink):
         return self._plan(unit, lookups, present, lambda name, amount=1: None)
 
     def fingerprint(self, unit: Unit) -> str:
+        if unit.kind == "file":
+            item = unit.items[0]
+            held = item.held_ref or {}
+            if not held.get("id"):
+                return "skipped"
+            row = files.entry_row(item, held["id"], item.data.get("size") or 0, 0)
+            return digest([_file_image(row), item.data.get("sha256")])
         with self.engine.connect() as conn:
             if unit.kind == "assistant":
                 item = unit.items[0]
@@ -358,6 +479,9 @@ class CherryV2Sink(SqlTarget, Sink):
         t = self.t
         with self.engine.connect() as conn:
             for unit in units:
+                if unit.kind == "file":
+                    found[unit.key] = self._file_back(conn, unit.items[0])
+                    continue
                 if unit.kind == "assistant":
                     held = unit.items[0].held_ref or {}
                     if not held.get("id"):
@@ -372,14 +496,28 @@ class CherryV2Sink(SqlTarget, Sink):
                 found[unit.key] = digest(_actual(conn, t, plan)) if plan.topic_id else digest(_expected(plan))
         return found
 
+    def _file_back(self, conn, item: Item) -> str | None:
+        """The entry's row and the sha256 of the file at its path (None: either is gone)."""
+        held = item.held_ref or {}
+        if not held.get("id"):
+            return "skipped"
+        row = conn.execute(
+            select(self.t["file_entry"]).where(self.t["file_entry"].c.id == held["id"])
+        ).first()
+        path = Path(held.get("path") or "")
+        if row is None or not path.is_file():
+            return None
+        return digest([_file_image(dict(row._mapping)), files.sha256_of(path)])
+
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
         if not self.path.exists():
             return
         with self.engine.connect() as conn:
             if database.missing_tables(conn):
                 return
+            marked = self.markers is not None and conn.dialect.has_table(conn, self.markers.table.name)
         topics: list[str] = []
-        if self.markers is not None:
+        if marked:  # no table: nothing was written, or everything was rolled back
             with self.engine.connect() as conn:
                 keys = self.markers.keys(conn, streams)
                 refs = conn.execute(
@@ -391,7 +529,7 @@ class CherryV2Sink(SqlTarget, Sink):
                 )
                 topics = sorted({_topic_of(ref) for (ref,) in refs} - {None})
             for stream, key in sorted(keys):
-                if key.startswith(("conversation:", "assistant:")):
+                if key.startswith(("conversation:", "assistant:", "file:")):
                     yield stream, key
         for problem in database.problems(self.engine, topics):
             yield "validate", problem
@@ -414,6 +552,10 @@ def assistant_row(item: Item, lookups: Lookups, now: int) -> dict[str, Any]:
         "updated_at": created,
         "order_key": order_key(0, item.key),
     }
+
+
+def _file_image(row: dict[str, Any]) -> list[Any]:
+    return [row.get(c) for c in database.FILE_ENTRY_COLUMNS if c not in ("created_at", "updated_at")]
 
 
 def _assistant_image(row: dict[str, Any]) -> list[Any]:

@@ -38,7 +38,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.kit import ConfigError, Item, Outcome, PermanentError, Sink, Unit, classify_http, option
+from ledger.kit import (
+    ConfigError,
+    Item,
+    Outcome,
+    PermanentError,
+    Sink,
+    TransientError,
+    Unit,
+    classify_http,
+    option,
+    unreachable,
+)
 from sinks.langgraph import replay, shape
 from sinks.langgraph.server import Threads, Wanted, sdk_client
 from sinks.langgraph.threads import MARKER, Thread, target_thread_id, thread_of
@@ -111,6 +122,16 @@ class LangGraphSink(Sink):
         if self._graphs is None:
             self._graphs = self.threads.graphs()
         return self._graphs
+
+    def check(self) -> list[str]:
+        """Dry runs: the deployment answers an authenticated read (its graphs)."""
+        try:
+            self.graphs()
+        except (TransientError, PermanentError) as error:
+            raise unreachable(self, error) from error
+        finally:
+            self.close()
+        return []
 
     def close(self) -> None:
         if self._threads is not None:

@@ -50,7 +50,9 @@ class Columns:
     def reflect(cls, engine: Engine, declared: MetaData) -> Columns:
         columns = cls(engine.dialect.name)
         inspector = inspect(engine)
-        for table in declared.sorted_tables:
+        present = set(inspector.get_table_names())
+        # the markers table is absent until a run creates it (a dry run opens before)
+        for table in (table for table in declared.sorted_tables if table.name in present):
             for column in inspector.get_columns(table.name):
                 declared_column = table.c.get(column["name"])
                 columns._learn(table.name, column["name"], column["type"], declared_column)

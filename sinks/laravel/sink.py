@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Table, event, inspect
 
 from ledger.kit import (
     ConfigError,
@@ -104,6 +104,10 @@ class LaravelSink(SqlTarget, Sink):
 
     def tables(self, kind: str) -> list[str]:
         return TABLES_OF_KIND.get(kind, [kind])
+
+    def written_tables(self) -> list[Table]:
+        app = [self.metadata.tables[name] for name in tables.ALL_TABLES]
+        return app + super().written_tables()
 
     def open(self) -> None:
         if self.engine is not None:

@@ -108,6 +108,8 @@ class MongoToolkitSink(DocumentTarget, Sink):
         if self.client is not None:
             return
         self.connect(self.options.uri, self.options.database)
+        if self.context.read_only:  # verify, dry runs: create nothing
+            return
         for name, indexes in INDEXES.items():
             if name != AUDIT or self.options.audit_log:
                 for keys in indexes:

@@ -4,7 +4,8 @@ Inputs (``path``):
 
 - a v1 backup ZIP (or the same files in a folder) with ``data.json`` (``version`` 1–5)
   and ``Data/Files/<id><ext>`` attachments;
-- a bare ``data.json``;
+- a bare ``data.json``, or a legacy ``.bak``: the same gzip-compressed (what v1's
+  restore reads from a file not named ``.zip``: ``zlib.gunzip`` then ``JSON.parse``);
 - a folder of the v2 migration exporters' files: ``topics.json``, ``message_blocks.json``
   (``files.json``), one JSON array per Dexie table as ``DexieExporter`` writes them, and
   the Redux ``assistants`` slice as ``ReduxExporter`` writes it (``assistants.json``, in
@@ -19,9 +20,11 @@ moment it is complete. Reading a topic later fetches its row and its blocks by i
 
 from __future__ import annotations
 
+import gzip
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ import orjson
 from ledger.kit import ChatledgerError
 
 PERSIST_KEY = "persist:cherry-studio"
+GZIP_MAGIC = b"\x1f\x8b"
 TABLES = ("topics", "message_blocks", "files")
 EXPORTER_FILES = {"topics": "topics.json", "message_blocks": "message_blocks.json", "files": "files.json"}
 
@@ -217,6 +221,21 @@ def _fill(index: Index, path: Path) -> None:
     if zipfile.is_zipfile(path):
         _read_zip(index, path)
         return
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if head.startswith(GZIP_MAGIC):  # a legacy .bak: data.json through zlib's gzip
+        index.format = "backup-bak"
+        try:
+            with gzip.open(path, "rb") as handle:
+                read_data_json(index, handle, f"{path} (gzip-compressed data.json)")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: a gzip-compressed .bak that does not decompress: {exc}") from None
+        return
+    if not head.lstrip().startswith(b"{"):
+        raise InputError(
+            f"{path}: not a Cherry Studio backup: neither a ZIP, a gzip-compressed data.json (a legacy "
+            f".bak) nor a JSON object (it starts with bytes {head[:8].hex(' ')})"
+        )
     index.format = "data-json"
     with open(path, "rb") as handle:
         read_data_json(index, handle, str(path))

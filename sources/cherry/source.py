@@ -1,6 +1,6 @@
 """The ``cherry`` source: a Cherry Studio v1 user's chats → the ledger.
 
-Reads a v1 backup ZIP / folder / ``data.json`` (versions 1–5), the v2 migration
+Reads a v1 backup ZIP / folder / ``data.json`` / legacy ``.bak`` (versions 1–5), the v2 migration
 exporters' JSON, or a v6 direct backup (see :mod:`sources.cherry.inputs`), indexes it on
 disk once, and reads one scope per topic:
 
@@ -51,7 +51,7 @@ CHUNK = 200  # records per chunk of a big topic
 @dataclass
 class CherryOptions:
     path: Path = option(
-        help="A Cherry Studio v1 backup (ZIP, folder or data.json), a v6 direct backup, "
+        help="A Cherry Studio v1 backup (ZIP, folder, data.json or a legacy gzip .bak), a v6 direct backup, "
         "or a folder of the v2 migration exporters' JSON (topics.json, message_blocks.json, files.json; "
         "assistants.json there or in redux/)."
     )

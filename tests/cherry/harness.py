@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.replay import ReplayResult, ReplaySettings, replay
 from ledger.sink import SinkContext
@@ -20,14 +22,20 @@ PACKAGED_SCHEMA = Path(__file__).parents[2] / "sinks" / "cherry_v2" / "schema_v2
 
 
 def app_database(
-    path: Path, *, models: tuple[str, ...] = ("openai::gpt-4o",), files: tuple[str, ...] = ("f1",)
+    path: Path,
+    *,
+    models: tuple[str, ...] = ("openai::gpt-4o",),
+    files: tuple[str, ...] = ("f1",),
+    provider: bool = True,
 ) -> Path:
     """A v2 database as the app leaves it: its schema, a provider with models, file entries."""
     db = sqlite3.connect(path)
     db.executescript(PACKAGED_SCHEMA.read_text())
-    db.execute(
-        "INSERT INTO user_provider (provider_id, name, order_key, created_at, updated_at) VALUES ('openai', 'OpenAI', 'a0', 1, 1)"
-    )
+    if provider:
+        db.execute(
+            "INSERT INTO user_provider (provider_id, name, order_key, created_at, updated_at) "
+            "VALUES ('openai', 'OpenAI', 'a0', 1, 1)"
+        )
     for number, model in enumerate(models):
         provider, name = model.split("::")
         db.execute(
@@ -82,20 +90,50 @@ def execute(db: Path, *statements: str) -> None:
         connection.close()
 
 
-def dump(db: Path, skip: tuple[str, ...] = ("chatledger_markers",)) -> dict[str, list[tuple]]:
-    """Every table's rows, for before/after comparisons. The FTS shadow tables are left out:
-    their segments keep delete records (``constraints_hold`` checks the index instead)."""
+def dump(db: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every table's rows, FTS5's shadow tables and ``sqlite_master`` included, for
+    before/after comparisons."""
     connection = sqlite3.connect(db)
     try:
         names = [
             r[0]
             for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         ]
-        return {
+        found = {
             name: sorted(connection.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
             for name in names
-            if name not in skip and "_fts" not in name
+            if name not in skip
+            and not connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE 'CREATE VIRTUAL TABLE%'", (name,)
+            ).fetchone()
         }
+        found["sqlite_master"] = sorted(
+            connection.execute("SELECT * FROM sqlite_master").fetchall(), key=repr
+        )
+        return found
+    finally:
+        connection.close()
+
+
+def app_writes(db: Path) -> None:
+    """The app's own chat, one transaction per message as the app writes them (so its FTS
+    index has several segments): rows a migration and its rollback must leave alone."""
+    connection = sqlite3.connect(db, isolation_level=None)
+    try:
+        connection.execute(
+            "INSERT INTO topic (id, name, order_key, created_at, updated_at) "
+            "VALUES ('app-topic', 'mine', 'a0', 1, 1)"
+        )
+        turns = [("root", None), ("user", "hello from the app"), ("assistant", "an answer in the app")]
+        turns += [("user", "hello again"), ("assistant", "hello yourself")]
+        for number, (role, said) in enumerate(turns):
+            parts = [{"type": "text", "text": said, "state": "done"}] if said else []
+            connection.execute(
+                "INSERT INTO message (id, parent_id, topic_id, role, data, status, created_at, updated_at) "
+                "VALUES (?, ?, 'app-topic', ?, ?, 'success', ?, ?)",
+                (f"app-{number}", f"app-{number - 1}" if number else None, role,
+                 orjson.dumps({"parts": parts}).decode(), number, number),
+            )  # fmt: skip
     finally:
         connection.close()
 

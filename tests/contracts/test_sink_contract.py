@@ -186,7 +186,16 @@ class TestSinkContract:
         assert checked.matches and checked.counts["deleted_in_source"] == 0, checked.counts
 
 
-@pytest.mark.parametrize("source", streams.SELECTED)
+@pytest.mark.parametrize(
+    "target, source",
+    [
+        (target, source)
+        for target in targets.SELECTED
+        for source in streams.SELECTED
+        if streams.lands_in(source, target)
+    ],
+    indirect=["target"],
+)
 def test_every_source_lands_with_no_rejects_and_no_silent_skips(ledger, tmp_path, target, source):
     stream = extracted(ledger, tmp_path, source, stream=source)
     result = replay(ledger, target.sink(ledger), [stream])
