@@ -92,6 +92,41 @@ def bulk_write(
     conn.exec_driver_sql(f"INSERT INTO {name} ({names}) VALUES ({marks}){suffix}", list(rows))
 
 
+#: What COPY's text format escapes inside a value.
+_COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def copy_line(row: Sequence[Any]) -> bytes:
+    """One row in COPY's text format (UTF-8), for :func:`copy_lines`: values of str, int,
+    bool or None. Built ahead, e.g. in a reader thread, so the writer only sends bytes."""
+    fields = []
+    for value in row:
+        if value is None:
+            fields.append("\\N")
+        elif value is True or value is False:
+            fields.append("t" if value else "f")
+        elif isinstance(value, int):
+            fields.append(str(value))
+        else:
+            for char, escaped in _COPY_ESCAPES:
+                if char in value:
+                    value = value.replace(char, escaped)
+            fields.append(value)
+    return ("\t".join(fields) + "\n").encode()
+
+
+def copy_lines(conn: Connection, table: Table, columns: Sequence[str], lines: Sequence[bytes]) -> None:
+    """COPY rows already formatted by :func:`copy_line` into ``table`` (Postgres, a UTF-8
+    connection)."""
+    if not lines:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {_qualified(conn, table)} ({names}) FROM STDIN") as copy:
+        copy.write(b"".join(lines))
+
+
 def _copy_write(conn: Connection, table: Table, names: str, rows: Sequence[tuple], suffix: str) -> None:
     """COPY ``rows`` into ``table``; with an ON CONFLICT ``suffix``, through a staging table."""
     cursor = conn.connection.driver_connection.cursor()
@@ -118,17 +153,28 @@ class Statistics:
     stream per key lookup. SQLite plans these queries well without statistics.
     """
 
-    def __init__(self, tables: Sequence[Table], first: int = 50_000) -> None:
+    def __init__(self, tables: Sequence[Table], first: int = 50_000, *, keys_only: bool = False) -> None:
         self.tables = tables
         self.written = 0
         self.next = first
+        #: only the primary key's and the indexes' columns: a sink's tables are looked up
+        #: by key alone, and sampling their large JSON columns is most of ANALYZE's time
+        self.keys_only = keys_only
 
     def wrote(self, conn: Connection, rows: int) -> None:
         self.written += rows
         if conn.dialect.name == "postgresql" and self.written >= self.next:
-            names = ", ".join(_qualified(conn, table) for table in self.tables)
+            names = ", ".join(self._analyzed(conn, table) for table in self.tables)
             conn.exec_driver_sql(f"ANALYZE {names}")
             self.next = self.written * 2
+
+    def _analyzed(self, conn: Connection, table: Table) -> str:
+        name = _qualified(conn, table)
+        if not self.keys_only:
+            return name
+        keys = [*table.primary_key.columns, *(column for index in table.indexes for column in index.columns)]
+        quote = conn.dialect.identifier_preparer.quote
+        return f"{name} ({', '.join(dict.fromkeys(quote(column.name) for column in keys))})"
 
 
 def _qualified(conn: Connection, table: Table) -> str:

@@ -17,7 +17,8 @@ module; a test walks their imports to hold them to it. What is here:
   document looks like, for a reject), :func:`name_problem` / :func:`printable_path`
   (file names that are not UTF-8 become one reject, not a crash);
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
-  :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`upsert`, :func:`chunks`;
+  :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`copy_line` / :func:`copy_lines` (COPY of rows formatted
+  ahead), :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries); :class:`HttpTarget`
   (check-before-create, read-back, delete-and-recreate of half-created objects) with
   :func:`call` (one SDK or HTTP operation retried on transient errors only) and
@@ -55,7 +56,7 @@ from ledger.conversation import (
     parse_time,
     parts_of,
 )
-from ledger.dialects import Statistics, bulk_write, chunks, upsert
+from ledger.dialects import Statistics, bulk_write, chunks, copy_line, copy_lines, upsert
 from ledger.document_target import (
     MARKER_FIELD,
     DocumentTarget,
@@ -180,6 +181,8 @@ __all__ = [
     "classify_http",
     "classify_mongo_error",
     "classify_sql_error",
+    "copy_line",
+    "copy_lines",
     "describe_export",
     "digest",
     "document_id",

@@ -14,6 +14,7 @@ import lz4.block
 from sqlalchemy import Connection, select
 
 from ledger.canonical import loads
+from ledger.dialects import chunks
 from ledger.schema import payloads
 
 COMPRESS_ABOVE = 256
@@ -33,16 +34,18 @@ def unpack(codec: str, stored: bytes, size: int) -> bytes:
 
 
 def load_documents(conn: Connection, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """hash → the stored record document ({v, stream, kind, key, data, raw, refs})."""
-    wanted = list(dict.fromkeys(hashes))
+    """hash → the stored record document ({v, stream, kind, key, data, raw, refs}).
+
+    The hashes are looked up in key order, so each chunk walks the payloads index from
+    one end to the other instead of jumping around it."""
+    wanted = sorted(set(hashes))
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunks(wanted):
         rows = conn.execute(
             select(payloads.c.hash, payloads.c.codec, payloads.c.size, payloads.c.body).where(
                 payloads.c.hash.in_(chunk)
             )
         )
-        for row in rows:
-            found[row.hash] = loads(unpack(row.codec, row.body, row.size))
+        for digest, codec, size, body in rows:
+            found[digest] = loads(unpack(codec, body, size))
     return found

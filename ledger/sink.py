@@ -94,6 +94,8 @@ class Item:
     held_ref: Any = None
     conversation: str | None = None  # the conversation it belongs to (its own key for one)
     force: bool = False  # rewrite even if the target holds this version (replace, resync)
+    #: what the sink's ``prepare`` made of this item ahead of ``apply`` (e.g. its row)
+    prepared: Any = field(default=None, repr=False, compare=False)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -318,6 +320,12 @@ class Sink(abc.ABC):
         in the same transaction. A sink without a truncatable table set raises
         PermanentError for it.
         """
+
+    def prepare(self, units: list[Unit]) -> None:
+        """Work on a batch ahead of ``apply`` (or ``fingerprint``), e.g. building its
+        rows into ``Item.prepared``. Replay and verify call it in their reader thread
+        while the previous batch is being written or read back, so it must only compute:
+        no target I/O, nothing that ``apply`` or ``read_back`` change. Default: nothing."""
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         """Map a driver exception to TransientError or PermanentError (None: a bug)."""

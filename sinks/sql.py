@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     delete,
     func,
     inspect,
@@ -58,6 +59,8 @@ from ledger.kit import (
     bulk_write,
     canonical_bytes,
     chunks,
+    copy_line,
+    copy_lines,
     format_datetime,
     ledger_text,
     marker_table,
@@ -77,6 +80,7 @@ Stream = Text().with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql
 JSON, TIME, TEXT, BOOL, INT = "json", "time", "text", "bool", "int"
 # exactly what format_datetime writes: no fraction, or 3 digits not .000, or 6 not ending 000
 CANONICAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3})?Z\Z")
+KEY_ARRAY = postgresql.ARRAY(Text)
 _TYPES = {JSON: Json, TIME: Moment, TEXT: LongText, BOOL: Boolean, INT: BigInteger}
 _KEY_TYPES = {"stream": Stream, "key": Key}
 
@@ -147,6 +151,39 @@ def _moment(value: Any) -> str | None:
         return None
 
 
+def _json(value: Any) -> str | None:
+    return ledger_text(value) if value is not None else None
+
+
+def _bool(value: Any) -> bool | None:
+    return bool(value) if value is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else ledger_text(value)
+
+
+def _postgres_text(value: Any) -> str | None:
+    """Postgres text cannot hold NUL."""
+    text = _text(value)
+    return text.replace("\x00", "\ufffd") if text is not None else None
+
+
+#: column type → value → what is written (TEXT depends on the dialect)
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {JSON: _json, TIME: _moment, BOOL: _bool, INT: _int}
+
+
+def _utf8(conn) -> bool:
+    """COPY lines are UTF-8: the connection must be too."""
+    return conn.connection.driver_connection.info.encoding == "utf-8"
+
+
 # Postgres fingerprints: each column as "<length>:<text>" ("-" for NULL), concatenated
 # and hashed with sha256, computed by the server from the row and here from the row
 # ``row`` writes. Times as UTC with microseconds, booleans as true/false, JSON as the
@@ -196,6 +233,7 @@ class SqlSink(SqlTarget, Sink):
         super().__init__(options, context)
         self.engine = None
         self.absent: set[str] = set()  # tables a read-only open did not find
+        self._row_plans: dict[tuple[str, bool], list[tuple[str, Callable[[Any], Any]]]] = {}
         self.metadata = MetaData(schema=options.schema)
         # table name (unprefixed) → (Table, the type of each column in order)
         self.layout: dict[str, tuple[Table, list[str]]] = {}
@@ -212,7 +250,8 @@ class SqlSink(SqlTarget, Sink):
             self.layout[name] = (table, [kind for _, kind in all_columns])
         self.markers = Markers(marker_table(self.metadata), self.target) if options.markers else None
         self.statistics = Statistics(
-            [table for table, _ in self.layout.values()] + ([self.markers.table] if self.markers else [])
+            [table for table, _ in self.layout.values()] + ([self.markers.table] if self.markers else []),
+            keys_only=True,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -250,16 +289,15 @@ class SqlSink(SqlTarget, Sink):
         """The row of one record version, in the table's column order, as written."""
         kind = document["kind"]
         data = document["data"]
-        _, columns = _layout(kind)
         values: list[Any] = [stream, key]
-        for name, type_ in columns:
+        for name, convert in self._converters(kind):
             if name == "text":
                 value = _text_of(data.get("parts"))
             elif name == "kind":
                 value = kind
             else:
                 value = data.get(name)
-            values.append(self._value(type_, value))
+            values.append(convert(value))
         values += [
             ledger_text(data),
             ledger_text(document.get("raw")),
@@ -269,21 +307,38 @@ class SqlSink(SqlTarget, Sink):
         ]
         return tuple(values)
 
-    def _value(self, type_: str, value: Any) -> Any:
-        if type_ == JSON:
-            return ledger_text(value) if value is not None else None
-        if type_ == TIME:
-            return _moment(value)
-        if type_ == BOOL:
-            return bool(value) if value is not None else None
-        if type_ == INT:
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-        if value is None:
-            return None
-        text = value if isinstance(value, str) else ledger_text(value)
-        if self.engine is not None and self.engine.dialect.name == "postgresql":
-            return text.replace("\x00", "\ufffd")
-        return text
+    def _converters(self, kind: str) -> list[tuple[str, Callable[[Any], Any]]]:
+        """(column, value → what is written) for a kind's content columns, worked out
+        once per kind and dialect: ``row`` runs for every record."""
+        postgres = self._postgres()
+        found = self._row_plans.get((kind, postgres))
+        if found is None:
+            by_type = {**_CONVERTERS, TEXT: _postgres_text if postgres else _text}
+            found = [(name, by_type[type_]) for name, type_ in _layout(kind)[1]]
+            self._row_plans[(kind, postgres)] = found
+        return found
+
+    def prepare(self, units: list[Unit]) -> None:
+        """Done in the reader thread, ahead of the target: verify (read-only) gets each
+        item's fingerprint, a Postgres replay its row as a COPY line, others its row."""
+        lines = not self.context.read_only and self._postgres()
+        for unit in units:
+            for item in unit.items:
+                if item.document is None:
+                    continue
+                row = self.row(item.stream, item.key, item.document, item.version, item.hash)
+                if self.context.read_only:
+                    item.prepared = self._fingerprint_of(item.kind, row)
+                else:
+                    item.prepared = copy_line(row) if lines else row
+
+    def _postgres(self) -> bool:
+        return self.engine is not None and self.engine.dialect.name == "postgresql"
+
+    def _row_of(self, item) -> tuple:
+        if isinstance(item.prepared, tuple):
+            return item.prepared
+        return self.row(item.stream, item.key, item.document, item.version, item.hash)
 
     @staticmethod
     def _read_value(type_: str, value: Any) -> Any:
@@ -336,8 +391,12 @@ class SqlSink(SqlTarget, Sink):
         return outcomes
 
     def _write(self, conn, table: Table, items: list) -> None:
-        rows = [self.row(i.stream, i.key, i.document, i.version, i.hash) for i in items]
-        bulk_write(conn, table, [column.name for column in table.columns], rows)
+        columns = [column.name for column in table.columns]
+        lines = [i.prepared for i in items if isinstance(i.prepared, bytes)]
+        if lines and len(lines) == len(items) and _utf8(conn):
+            copy_lines(conn, table, columns, lines)
+        else:
+            bulk_write(conn, table, columns, [self._row_of(i) for i in items])
 
     def _write_fresh(self, conn, table: Table, items: list) -> None:
         """Records the target does not hold, by the ledger: COPY them straight in. Should
@@ -366,8 +425,12 @@ class SqlSink(SqlTarget, Sink):
 
     def fingerprint(self, unit: Unit) -> str:
         item = unit.items[0]
-        _, types = self.layout[_layout(item.kind)[0]]
-        values = self.row(item.stream, item.key, item.document, item.version, item.hash)
+        if isinstance(item.prepared, str):  # prepare made it
+            return item.prepared
+        return self._fingerprint_of(item.kind, self._row_of(item))
+
+    def _fingerprint_of(self, kind: str, values: tuple) -> str:
+        _, types = self.layout[_layout(kind)[0]]
         if self._digests_in_target():
             return sha256_hex(_row_text(types, values).encode())
         return self._digest(types, values)
@@ -375,7 +438,7 @@ class SqlSink(SqlTarget, Sink):
     def _digests_in_target(self) -> bool:
         """Postgres computes each row's fingerprint itself (``_row_digest``): verify then
         fetches a key and a digest per row, not the row."""
-        return self.engine is not None and self.engine.dialect.name == "postgresql"
+        return self._postgres()
 
     def _digest(self, types: list[str], values) -> str:
         read = [self._read_value(type_, value) for type_, value in zip(types, values)]
@@ -399,11 +462,15 @@ class SqlSink(SqlTarget, Sink):
                 table, types = self.layout[name]
                 if table.name in self.absent:
                     continue
-                for chunk in chunks(keys):
+                # Postgres: the batch's keys as one array parameter, one statement
+                for chunk in [keys] if in_target else chunks(keys):
+                    wanted_keys = (
+                        table.c.key == any_(literal(list(chunk), KEY_ARRAY))
+                        if in_target
+                        else table.c.key.in_(chunk)
+                    )
                     rows = conn.execute(
-                        self._select(table, types).where(
-                            and_(table.c.stream == stream, table.c.key.in_(chunk))
-                        )
+                        self._select(table, types).where(table.c.stream == stream, wanted_keys)
                     )
                     for row in rows:
                         found[row.key] = row.digest if in_target else self._digest(types, row)

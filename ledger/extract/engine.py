@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import pickle
 import queue
-import resource
 import signal
 import sys
 import threading
@@ -48,6 +47,7 @@ from ledger.errors import ChatledgerError
 from ledger.extract.batch import Tally
 from ledger.extract.reader import Reader
 from ledger.extract.writer import Writer
+from ledger.memory import peak_rss_mb
 from ledger.progress import NoProgress, Progress
 from ledger.redact import redact
 from ledger.schema import checkpoints
@@ -121,7 +121,7 @@ class _Job:
             "blobs": dict(self.blobs),
             "seconds": seconds,
             "records_per_second": round(read / seconds) if seconds else 0,
-            "peak_rss_mb": {"writer": _peak_rss_mb(), "reader": self.reader_rss_mb or _peak_rss_mb()},
+            "peak_rss_mb": {"writer": peak_rss_mb(), "reader": self.reader_rss_mb or peak_rss_mb()},
             # CPU time apart from the load of the machine: with free cores, a forked run
             # takes about the larger of the two
             "cpu_seconds": {
@@ -208,21 +208,6 @@ class _Job:
             receive.close()
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident set size in MB.
-
-    Linux's ``VmHWM`` belongs to the process image; ``ru_maxrss`` survives ``exec`` and
-    would report the peak of whatever process started this one."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KB on Linux
-
-
 def _read_all(reader: Reader, saved: dict, resumable_run: int | None) -> None:
     reader.progress.start(f"extract {reader.stream}", reader.source.scope_count())
     try:
@@ -302,7 +287,7 @@ def _reader_process(job: _Job, saved: dict, resumable_run: int | None, connectio
             job.source.close()
         new_blobs = {"new": blobs.written - before[0], "bytes": blobs.written_bytes - before[1]}
         cpu = round(time.process_time(), 2)  # a forked child's count starts at zero
-        sender.send(("done", reader.snapshot(), new_blobs, _peak_rss_mb(), cpu))
+        sender.send(("done", reader.snapshot(), new_blobs, peak_rss_mb(), cpu))
     except BaseException as exc:
         code = 1
         detail = str(exc) if isinstance(exc, ChatledgerError) else f"{type(exc).__name__}: {exc}"

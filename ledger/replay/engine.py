@@ -11,6 +11,7 @@ the run ends failed.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,14 +102,14 @@ class Applier:
         self.lock = locks.target_lock(sink.target)
         self.statistics = Statistics([target_state, writes])
         self.batch_counters: dict[str, int] = {}
+        self.labels: dict[str, str] = {}
 
     def apply(self, units: list[Unit]) -> None:
         if not units:
             return
-        for unit in units:
-            for item in unit.items:
-                if item.changed:
-                    self.stats.add(table_label(self.sink, item.kind), "read")
+        read = Counter(item.kind for unit in units for item in unit.items if item.changed)
+        for kind, count in read.items():
+            self.stats.add(self.label(kind), "read", count)
         started = time.monotonic()
         truncating = self.truncate
         carried, uncarried = self._split_kinds(units)
@@ -132,6 +133,12 @@ class Applier:
         # steps: the records the plan changes (the bar's total), held members not counted
         changed = sum(1 for unit in units for item in unit.items if item.changed)
         self.progress.advance(changed, records=len(outcomes))
+
+    def label(self, kind: str) -> str:
+        """``table_label`` of a kind, worked out once per run (it is asked per record)."""
+        if kind not in self.labels:
+            self.labels[kind] = table_label(self.sink, kind)
+        return self.labels[kind]
 
     def _split_kinds(self, units: list[Unit]) -> tuple[list[Unit], list[Outcome]]:
         """Units with only the kinds the sink carries, and a skip for every changed
@@ -236,20 +243,23 @@ class Applier:
             )
 
     def _attribute_time(self, units: list[Unit], seconds: float) -> None:
-        labels = [table_label(self.sink, item.kind) for unit in units for item in unit.items]
-        for label in labels:
-            self.stats.add(label, "seconds", seconds / len(labels))
+        kinds = Counter(item.kind for unit in units for item in unit.items)
+        total = sum(kinds.values())
+        for kind, count in kinds.items():
+            self.stats.add(self.label(kind), "seconds", seconds * count / total)
 
     # -- recording --------------------------------------------------------------------
 
     def _record(self, conn: Connection, units: list[Unit], outcomes: list[Outcome]) -> None:
         items = {(item.stream, item.key): item for unit in units for item in unit.items}
         record_outcomes(conn, self.sink.target, self.run_id, outcomes, items)
-        for outcome in outcomes:
-            item = items[(outcome.stream, outcome.key)]
-            self.stats.add(table_label(self.sink, item.kind), OUTCOME_COUNTERS[outcome.action])
-        self.stats.written += sum(1 for outcome in outcomes if outcome.action != "skip")
-        self.stats.skipped += sum(1 for outcome in outcomes if outcome.action == "skip")
+        done = Counter((items[(outcome.stream, outcome.key)].kind, outcome.action) for outcome in outcomes)
+        for (kind, action), count in done.items():
+            self.stats.add(self.label(kind), OUTCOME_COUNTERS[action], count)
+            if action == "skip":
+                self.stats.skipped += count
+            else:
+                self.stats.written += count
 
     def _record_truncated(self, conn: Connection, outcomes: list[Outcome]) -> None:
         """Everything the target held and this batch did not rewrite is gone now."""
@@ -273,14 +283,14 @@ class Applier:
         deletes = [Outcome(row.stream, row.key, "delete") for row in gone]
         record_outcomes(conn, self.sink.target, self.run_id, deletes, items)
         for row in gone:
-            self.stats.add(table_label(self.sink, row.kind), "deleted")
+            self.stats.add(self.label(row.kind), "deleted")
         self.stats.written += len(deletes)
 
     def _reject(self, conn: Connection, unit: Unit, error: ChatledgerError) -> None:
         self.stats.rejected_units += 1
         for item in unit.items:
             if item.changed:
-                self.stats.add(table_label(self.sink, item.kind), "rejected")
+                self.stats.add(self.label(item.kind), "rejected")
         stream = unit.items[0].stream if unit.items else None
         conn.execute(
             rejects.insert().values(

@@ -11,6 +11,7 @@ sink's tables). ``rollback``, ``verify`` and ``repair`` live beside it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from sqlalchemy import func, select
 from ledger import lifecycle, locks, runs
 from ledger.dialects import upsert
 from ledger.errors import ChatledgerError, UsageError
+from ledger.memory import peak_rss_mb
+from ledger.prefetch import Prefetch
 from ledger.progress import NoProgress, Progress
 from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
 from ledger.replay.plan import (
@@ -33,7 +36,7 @@ from ledger.replay.plan import (
 from ledger.retry import RetryPolicy
 from ledger.runs import utcnow
 from ledger.schema import target_state, targets
-from ledger.sink import Sink
+from ledger.sink import Sink, Unit
 from ledger.store import Ledger
 from ledger.timeline import Timeline
 
@@ -126,6 +129,7 @@ class TargetRun:
             **stats,
             **self.extra,
             "seconds": round(time.monotonic() - self.started, 3),
+            "peak_rss_mb": peak_rss_mb(),
             "timeline": self.timeline.as_json(),
         }
 
@@ -258,6 +262,23 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
             into[key] = into.get(key, 0) + value
 
 
+def planned_batches(
+    ledger: Ledger, sink: Sink, stream: str, settings: ReplaySettings, batch_records: int
+) -> Callable[[], Iterator[list[Unit]]]:
+    """The batches of units a replay of ``stream`` applies, read from the ledger (plan,
+    payloads, the sink's ``prepare``), for a :class:`Prefetch` reader thread."""
+
+    def produce() -> Iterator[list[Unit]]:
+        with ledger.read() as conn:
+            wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
+            builder = UnitBuilder(conn, sink.target, sink, batch_records, force=settings.policy == REPLACE)
+            for units in builder.batches(wanted):
+                sink.prepare(units)
+                yield units
+
+    return produce
+
+
 def replay(
     ledger: Ledger,
     sink: Sink,
@@ -295,12 +316,9 @@ def replay(
                 if settings.policy != REPLACE:
                     for kind, count in selected[stream].unchanged.items():
                         run.stats.add(table_label(sink, kind), "unchanged", count)
-                with ledger.read() as conn:
-                    wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
-                    builder = UnitBuilder(
-                        conn, sink.target, sink, batch_records, force=settings.policy == REPLACE
-                    )
-                    for units in builder.batches(wanted):
+                batches = planned_batches(ledger, sink, stream, settings, batch_records)
+                with Prefetch(batches, name="replay-reader") as ahead:
+                    for units in ahead:
                         applier.apply(units)
             if applier.truncate:  # nothing to write, but the tables still get emptied
                 applier.apply_truncate_only()

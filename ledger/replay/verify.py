@@ -26,7 +26,7 @@ and the listing of every unit it holds (``Sink.unexpected``) is skipped.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -35,10 +35,12 @@ from sqlalchemy import and_, func, or_, select
 
 from ledger import lifecycle, runs
 from ledger.dialects import chunks
+from ledger.memory import peak_rss_mb
+from ledger.prefetch import Prefetch
 from ledger.progress import NoProgress, Progress
 from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, unit_key_of
 from ledger.schema import heads, target_state, writes
-from ledger.sink import Sink
+from ledger.sink import Sink, Unit
 from ledger.store import Ledger
 
 SAMPLE = 20
@@ -54,6 +56,8 @@ class VerifyResult:
     mode: str = "full"  # or "written": the units one run wrote, plus count parity
     #: kind → {"ledger": n, "target": m}, for the kinds the sink could count
     parity: dict[str, dict[str, int]] | None = None
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
 
     @property
     def matches(self) -> bool:
@@ -80,6 +84,8 @@ class VerifyResult:
             **({"parity": self.parity} if self.parity is not None else {}),
             **self.counts,
             "samples": self.samples,
+            "seconds": self.seconds,
+            "peak_rss_mb": self.peak_rss_mb,
         }
 
 
@@ -279,7 +285,7 @@ def verify(
     progress: Progress | None = None,
     args: dict[str, Any] | None = None,
     parent_run_id: int | None = None,
-    batch_records: int = 2000,
+    batch_records: int = 1000,
     written_by: int | None = None,
 ) -> VerifyResult:
     """Verify ``streams`` of the sink's target; ``written_by``: only what that replay run
@@ -299,24 +305,15 @@ def verify(
         try:
             with ledger.read() as conn:
                 total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
-                progress.start(f"verify {sink.target}", total)
-                for stream in streams:
-                    held = (
-                        held_rows(conn, sink.target, stream)
-                        if written_by is None
-                        else _written_rows(conn, sink, stream, written_by)
-                    )
-                    for units in UnitBuilder(conn, sink.target, sink, batch_records).batches(held):
-                        actual = sink.read_back(units)
-                        for unit in units:
-                            found = actual.get(unit.key)
-                            status = (
-                                "missing" if found is None
-                                else "ok" if found == sink.fingerprint(unit)
-                                else "drifted"
-                            )  # fmt: skip
-                            _note(result, status, f"{stream} {unit.key}")
+            progress.start(f"verify {sink.target}", total)
+            for stream in streams:
+                batches = held_batches(ledger, sink, stream, batch_records, written_by)
+                with Prefetch(batches, name="verify-reader") as ahead:
+                    for units in ahead:
+                        _compare(sink, stream, units, result)
                         progress.advance(len(units))
+            with ledger.read() as conn:
+                for stream in streams:
                     for name, count in _pending(conn, sink.target, stream).items():
                         result.counts[name] += count
                 result.parity = _parity(conn, sink, streams)
@@ -327,6 +324,40 @@ def verify(
         finally:
             progress.finish()
             sink.close()
+        result.seconds = round(time.monotonic() - started, 3)
+        result.peak_rss_mb = peak_rss_mb()
         if not result.matches:
             active.finish(runs.DRIFTED, f"the target does not match the ledger: {result.verdict()}")
     return result
+
+
+def held_batches(
+    ledger: Ledger, sink: Sink, stream: str, batch_records: int, written_by: int | None
+) -> Callable[[], Iterator[list[Unit]]]:
+    """The batches of held units to check, read from the ledger (held rows, payloads, the
+    sink's ``prepare``), for a :class:`Prefetch` reader thread."""
+
+    def produce() -> Iterator[list[Unit]]:
+        with ledger.read() as conn:
+            held = (
+                held_rows(conn, sink.target, stream)
+                if written_by is None
+                else _written_rows(conn, sink, stream, written_by)
+            )
+            for units in UnitBuilder(conn, sink.target, sink, batch_records).batches(held):
+                sink.prepare(units)
+                yield units
+
+    return produce
+
+
+def _compare(sink: Sink, stream: str, units: list[Unit], result: VerifyResult) -> None:
+    actual = sink.read_back(units)
+    for unit in units:
+        found = actual.get(unit.key)
+        status = (
+            "missing" if found is None
+            else "ok" if found == sink.fingerprint(unit)
+            else "drifted"
+        )  # fmt: skip
+        _note(result, status, f"{stream} {unit.key}")

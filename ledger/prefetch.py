@@ -1,0 +1,89 @@
+"""Reading ahead in a thread: the ledger side of a replay or verify overlaps the target side.
+
+A replay's batches are read from the ledger (plan rows, payloads, decoding, the sink's
+row building) while the previous batch is written to the target and recorded. The
+reading runs in a producer thread and hands batches over a bounded queue, so at most
+``depth`` batches wait in memory; the target's drivers release the GIL while they wait
+on the network, which is when the reader gets to run. The producer only reads: every
+write, and the order of a batch's target commit before its ledger transaction, stays in
+the consuming thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+#: How long a blocked producer waits before it looks again whether it was stopped.
+_POLL_SECONDS = 0.2
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Prefetch(Generic[T]):
+    """Iterate over ``produce()``, run in a thread of its own up to ``depth`` items ahead.
+
+    ``produce`` is called in that thread, so the connections it opens belong to it. An
+    exception there is raised here, in the consumer, at the item where it happened.
+    Leaving the ``with`` block early (an error in the consumer, a signal) stops the
+    producer and closes its generator in its own thread.
+    """
+
+    def __init__(self, produce: Callable[[], Iterator[T]], *, depth: int = 1, name: str = "prefetch") -> None:
+        self._produce = produce
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self) -> Prefetch[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a producer waiting for room
+            try:
+                self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        items = self._produce()
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(_Failed(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
