@@ -27,8 +27,7 @@ from bson import ObjectId
 from pymongo import errors
 
 from ledger.errors import ChatledgerError
-from ledger.redact import redact
-from ledger.sink import Item, PermanentError, TargetUnreachable, TransientError, unreachable
+from ledger.sink import Item, PermanentError, TransientError, checking, refuse
 
 MARKER_FIELD = "chatledger"
 
@@ -117,21 +116,11 @@ class DocumentTarget:
         the database's collections, and, where the server has users, whether this one
         may write there. Nothing is written."""
         self.server_timeout_ms = 5000
-        try:
-            self.open()
+        with checking(self):
             self.client.admin.command("ping")
             self.database.list_collection_names()
             refused = self._refused_actions()
-        except ChatledgerError:
-            raise
-        except Exception as error:
-            raise unreachable(self, error) from error
-        finally:
-            self.close()
-        if refused:
-            raise TargetUnreachable(
-                redact(f"target {self.target!r} ({self.describe()}): not allowed to {', '.join(refused)}")
-            )
+        refuse(self, [f"not allowed to {', '.join(refused)}"] if refused else [])
         return []
 
     def _refused_actions(self) -> list[str]:

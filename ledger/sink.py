@@ -17,6 +17,7 @@ transaction. A sink never reads a source's native format: it reads canonical ``d
 from __future__ import annotations
 
 import abc
+import contextlib
 import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,27 @@ def unreachable(sink: Sink, error: BaseException, what: str = "cannot reach it")
     return TargetUnreachable(
         redact(f"target {sink.target!r} ({sink.describe()}): {what}: {type(error).__name__}: {detail}")
     )
+
+
+@contextlib.contextmanager
+def checking(sink: Sink) -> Iterator[None]:
+    """A dry run's check: the sink opened (read-only) for the block and closed after; any
+    failure that is not already ours becomes :class:`TargetUnreachable` naming it."""
+    try:
+        sink.open()
+        yield
+    except ChatledgerError:
+        raise
+    except Exception as error:
+        raise unreachable(sink, error) from error
+    finally:
+        sink.close()
+
+
+def refuse(sink: Sink, problems: list[str]) -> None:
+    """Fail a check on what the target would not allow (nothing when ``problems`` is empty)."""
+    if problems:
+        raise TargetUnreachable(redact(f"target {sink.target!r} ({sink.describe()}): {'; '.join(problems)}"))
 
 
 @dataclass
@@ -287,15 +309,8 @@ class Sink(abc.ABC):
         Raises :class:`TargetUnreachable` (or ConfigError) naming the target; returns
         notes on what it could not check. Default: ``open`` read-only, then ``close``
         (the kit's SqlTarget and DocumentTarget check more)."""
-        try:
-            self.open()
-        except ChatledgerError:
-            raise
-        except Exception as error:
-            raise unreachable(self, error) from error
-        finally:
-            self.close()
-        return []
+        with checking(self):
+            return []
 
     def reconcile(self, run_ids: Iterable[int]) -> Iterator[dict[str, Any]]:
         """Markers the target holds from these runs (``stream, key, version, hash,

@@ -43,7 +43,13 @@ from ledger.dialects import bulk_write, chunks
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.extras import missing_extra
 from ledger.redact import redact
-from ledger.sink import Outcome, PermanentError, TargetUnreachable, TransientError, unreachable
+from ledger.sink import (
+    Outcome,
+    PermanentError,
+    TransientError,
+    checking,
+    refuse,
+)
 from ledger.store import normalize_url, sqlite_path
 
 MARKER_TABLE = "chatledger_markers"
@@ -253,20 +259,9 @@ class SqlTarget:
         """Dry runs: ``open`` (read-only: it connects, creates nothing), then ask the
         database whether each table a run writes can be written, or created where it is
         missing. Nothing is written."""
-        try:
-            self.open()
-            with self.engine.connect() as conn:
-                problems, notes = table_rights(conn, self.written_tables())
-        except ChatledgerError:
-            raise
-        except Exception as error:
-            raise unreachable(self, error) from error
-        finally:
-            self.close()
-        if problems:
-            raise TargetUnreachable(
-                redact(f"target {self.target!r} ({self.describe()}): {'; '.join(problems)}")
-            )
+        with checking(self), self.engine.connect() as conn:
+            problems, notes = table_rights(conn, self.written_tables())
+        refuse(self, problems)
         return notes
 
     def marker_count(self) -> int | None:
