@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from ledger.canonical import loads
@@ -26,6 +27,8 @@ from ledger.payloads import load_documents
 from ledger.records import REPLAY_ORDER
 from ledger.schema import heads, target_state
 from ledger.sink import Item, Sink, Unit
+
+log = structlog.get_logger("chatledger.replay")
 
 MERGE, INSERT_ONLY, REPLACE = "merge", "insert-only", "replace"
 POLICIES = (MERGE, INSERT_ONLY, REPLACE)
@@ -342,3 +345,16 @@ class UnitBuilder:
                 )
             )
         return units
+
+
+def prepare_ahead(sink: Sink, units: list[Unit]) -> None:
+    """The sink's ``prepare`` in the reader thread. If it fails (a record its rows cannot
+    be made of), the batch goes on unprepared: the writer builds those rows itself, where
+    a permanent failure rejects only its unit instead of ending the run."""
+    try:
+        sink.prepare(units)
+    except Exception as error:  # the writer meets it again, per unit
+        log.debug("prepare failed; the writer builds the batch", error=str(error))
+        for unit in units:
+            for item in unit.items:
+                item.prepared = None

@@ -31,6 +31,7 @@ from ledger.replay.plan import (
     UnitBuilder,
     changed_rows,
     plan_counts,
+    prepare_ahead,
     selected_counts,
 )
 from ledger.retry import RetryPolicy
@@ -273,7 +274,7 @@ def planned_batches(
             wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
             builder = UnitBuilder(conn, sink.target, sink, batch_records, force=settings.policy == REPLACE)
             for units in builder.batches(wanted):
-                sink.prepare(units)
+                prepare_ahead(sink, units)
                 yield units
 
     return produce

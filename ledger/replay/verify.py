@@ -38,7 +38,7 @@ from ledger.dialects import chunks
 from ledger.memory import peak_rss_mb
 from ledger.prefetch import Prefetch
 from ledger.progress import NoProgress, Progress
-from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, unit_key_of
+from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, prepare_ahead, unit_key_of
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink, Unit
 from ledger.store import Ledger
@@ -345,7 +345,7 @@ def held_batches(
                 else _written_rows(conn, sink, stream, written_by)
             )
             for units in UnitBuilder(conn, sink.target, sink, batch_records).batches(held):
-                sink.prepare(units)
+                prepare_ahead(sink, units)
                 yield units
 
     return produce
