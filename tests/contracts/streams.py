@@ -186,6 +186,21 @@ SELECTED = NAMED or list(CASES)
 FEW_TARGETS = {"bundle": ("sql-sqlite", "laravel-postgres", "mongo-toolkit")}
 
 
+#: In the default suite the cross product is covered, not run whole (it alone took a
+#: third of the 10-minute budget): synthetic lands in every target, and every other
+#: stream in every third target (rotated, so each target also receives every third
+#: stream). ``-m stress`` or CHATLEDGER_CONTRACT_STREAMS runs the rest.
+EVERY_TARGET = "synthetic"
+COVERING_STEP = 3
+
+
 def lands_in(stream: str, target: str) -> bool:
-    """Whether the sink contract replays ``stream`` into ``target`` on this run."""
+    """Whether the sink contract replays ``stream`` into ``target`` at all."""
     return stream in NAMED or stream not in FEW_TARGETS or target in FEW_TARGETS[stream]
+
+
+def in_default_suite(stream: str, target: str, targets: list[str]) -> bool:
+    """Whether the pair runs without ``-m stress`` (see COVERING_STEP)."""
+    if NAMED or stream == EVERY_TARGET or stream in FEW_TARGETS:
+        return True
+    return (SELECTED.index(stream) + targets.index(target)) % COVERING_STEP == 0

@@ -189,7 +189,11 @@ class TestSinkContract:
 @pytest.mark.parametrize(
     "target, source",
     [
-        (target, source)
+        pytest.param(
+            target,
+            source,
+            marks=() if streams.in_default_suite(source, target, targets.SELECTED) else pytest.mark.stress,
+        )
         for target in targets.SELECTED
         for source in streams.SELECTED
         if streams.lands_in(source, target)
