@@ -3,6 +3,7 @@ statistics and chunked IN lists, on SQLite, Postgres and MySQL/MariaDB."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -92,27 +93,49 @@ def bulk_write(
     conn.exec_driver_sql(f"INSERT INTO {name} ({names}) VALUES ({marks}){suffix}", list(rows))
 
 
-#: What COPY's text format escapes inside a value.
-_COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+#: What COPY's text format escapes inside a value, and how.
+_COPY_SPECIAL = re.compile(rb"[\\\n\r\t]")
+_COPY_ESCAPES = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r", b"\t": b"\\t"}
+COPY_NULL = b"\\N"
+
+
+def _copy_escape(special: re.Match) -> bytes:
+    return _COPY_ESCAPES[special.group()]
+
+
+def copy_text(value: str | bytes | None) -> bytes:
+    """A text value (str, or UTF-8 bytes) as one field of a COPY line."""
+    if value is None:
+        return COPY_NULL
+    if isinstance(value, str):
+        value = value.encode()
+    # one regex scan, not four: most values hold nothing to escape
+    return _COPY_SPECIAL.sub(_copy_escape, value) if _COPY_SPECIAL.search(value) else value
+
+
+def copy_json(encoded: bytes | None) -> bytes:
+    """Compact JSON (orjson's, e.g. :func:`ledger.canonical.ledger_json`) as one field of
+    a COPY line: it holds no raw newline, carriage return or tab (JSON escapes them in
+    strings), so only its backslashes need escaping."""
+    if encoded is None:
+        return COPY_NULL
+    return encoded.replace(b"\\", b"\\\\") if b"\\" in encoded else encoded
 
 
 def copy_line(row: Sequence[Any]) -> bytes:
-    """One row in COPY's text format (UTF-8), for :func:`copy_lines`: values of str, int,
-    bool or None. Built ahead, e.g. in a reader thread, so the writer only sends bytes."""
+    """One row in COPY's text format (UTF-8), for :func:`copy_lines`: values of str,
+    bytes (UTF-8 text), int, bool or None. Built ahead, e.g. in a reader thread, so the
+    writer only sends bytes. (A sink formatting millions of rows of known column types
+    can call :func:`copy_text` / :func:`copy_json` per column instead.)"""
     fields = []
     for value in row:
-        if value is None:
-            fields.append("\\N")
-        elif value is True or value is False:
-            fields.append("t" if value else "f")
+        if value is True or value is False:
+            fields.append(b"t" if value else b"f")
         elif isinstance(value, int):
-            fields.append(str(value))
+            fields.append(b"%d" % value)
         else:
-            for char, escaped in _COPY_ESCAPES:
-                if char in value:
-                    value = value.replace(char, escaped)
-            fields.append(value)
-    return ("\t".join(fields) + "\n").encode()
+            fields.append(copy_text(value))
+    return b"\t".join(fields) + b"\n"
 
 
 def copy_lines(conn: Connection, table: Table, columns: Sequence[str], lines: Sequence[bytes]) -> None:

@@ -18,7 +18,7 @@ module; a test walks their imports to hold them to it. What is here:
   (file names that are not UTF-8 become one reject, not a crash);
 - **skeletons**: :class:`SqlTarget` (engine lifetime, markers written with the data in
   :data:`MARKER_TABLE`, SQL error classes) with :func:`bulk_write`, :func:`copy_line` / :func:`copy_lines` (COPY of rows formatted
-  ahead), :func:`upsert`, :func:`chunks`;
+  ahead; :func:`copy_text` / :func:`copy_json` format one field), :func:`upsert`, :func:`chunks`;
   :class:`Api` (HTTP with transient/permanent errors and retries); :class:`HttpTarget`
   (check-before-create, read-back, delete-and-recreate of half-created objects) with
   :func:`call` (one SDK or HTTP operation retried on transient errors only) and
@@ -44,6 +44,7 @@ from ledger.canonical import (
     canonical_bytes,
     canonical_text,
     format_datetime,
+    ledger_json,
     ledger_text,
     loads,
     sha256_hex,
@@ -56,7 +57,17 @@ from ledger.conversation import (
     parse_time,
     parts_of,
 )
-from ledger.dialects import Statistics, bulk_write, chunks, copy_line, copy_lines, upsert
+from ledger.dialects import (
+    COPY_NULL,
+    Statistics,
+    bulk_write,
+    chunks,
+    copy_json,
+    copy_line,
+    copy_lines,
+    copy_text,
+    upsert,
+)
 from ledger.document_target import (
     MARKER_FIELD,
     DocumentTarget,
@@ -128,6 +139,7 @@ def digest(*values: Any) -> str:
 __all__ = [
     "ACTIONS",
     "CAPABILITIES",
+    "COPY_NULL",
     "EPOCH",
     "FORMAT_LABELS",
     "KINDS",
@@ -181,8 +193,10 @@ __all__ = [
     "classify_http",
     "classify_mongo_error",
     "classify_sql_error",
+    "copy_json",
     "copy_line",
     "copy_lines",
+    "copy_text",
     "describe_export",
     "digest",
     "document_id",
@@ -194,6 +208,7 @@ __all__ = [
     "guess_mime",
     "http_status",
     "json_document",
+    "ledger_json",
     "ledger_text",
     "loads",
     "marker",

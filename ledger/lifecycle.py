@@ -10,6 +10,7 @@ takes the lock (a lock held elsewhere ends the run ``refused``), and on the way 
   handler :func:`ledger.errors.terminate_on_sigterm` installs): ``interrupted``;
 - any other exception: ``failed``, with the (redacted) error.
 
+The body runs with the collector tuned for bulk work (:func:`ledger.memory.bulk_collection`).
 The lock is released either way. Each run logs two events (:func:`ledger.logs.run_event`):
 ``run started`` (id, command, stream/target) and ``run finished`` (id, status, counts,
 seconds, error). If the ledger itself cannot record the end (a full
@@ -30,6 +31,7 @@ import structlog
 
 from ledger import locks, logs, runs
 from ledger.errors import ChatledgerError, LockHeld, Terminated
+from ledger.memory import bulk_collection
 from ledger.report_file import run_counts
 from ledger.store import Ledger
 
@@ -116,7 +118,8 @@ def run(
         if lock is not None:
             locks.acquire(ledger, lock, run_id)
             locked = True
-        yield active
+        with bulk_collection():
+            yield active
     except BaseException as exc:
         if locked:
             _release(ledger, lock, run_id)

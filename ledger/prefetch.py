@@ -1,12 +1,13 @@
-"""Reading ahead in a thread: the ledger side of a replay or verify overlaps the target side.
+"""Threads that overlap the ledger side of a replay or verify with its target side.
 
-A replay's batches are read from the ledger (plan rows, payloads, decoding, the sink's
-row building) while the previous batch is written to the target and recorded. The
-reading runs in a producer thread and hands batches over a bounded queue, so at most
-``depth`` batches wait in memory; the target's drivers release the GIL while they wait
-on the network, which is when the reader gets to run. The producer only reads: every
-write, and the order of a batch's target commit before its ledger transaction, stays in
-the consuming thread.
+:class:`Prefetch` reads ahead: a replay's batches are read from the ledger (plan rows,
+payloads, decoding, the sink's row building) while the previous batch is written to
+the target. :class:`Behind` records behind: a batch the target committed gets its
+ledger transaction while the next batch is written to the target. Both hand items over
+bounded queues, so at most ``depth`` batches wait in memory; the drivers release the
+GIL while they wait on the network or the disk, which is when the other threads run.
+Order is kept: batches are read, written and recorded in turn, and a batch's ledger
+transaction still follows its own target commit.
 """
 
 from __future__ import annotations
@@ -87,3 +88,43 @@ class Prefetch(Generic[T]):
             close = getattr(items, "close", None)
             if close is not None:
                 close()
+
+
+class Behind(Generic[T]):
+    """Hand items to ``consume``, called in a thread of its own in the order submitted,
+    with up to ``depth`` items waiting.
+
+    An exception in ``consume`` stops the consuming (the items after it are dropped) and
+    is raised by the next :meth:`submit` or by :meth:`close`. :meth:`close` waits until
+    every item submitted before it was consumed.
+    """
+
+    def __init__(self, consume: Callable[[T], None], *, depth: int = 1, name: str = "behind") -> None:
+        self._consume = consume
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: T) -> None:
+        self._raise()
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Wait for the items submitted, then raise what ``consume`` raised, if anything."""
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _DONE:
+            if self.error is not None:
+                continue  # drained, so a submit waiting for room returns and raises
+            try:
+                self._consume(item)
+            except BaseException as error:  # raised in the submitting thread
+                self.error = error

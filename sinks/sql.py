@@ -50,6 +50,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import IntegrityError
 
 from ledger.kit import (
+    COPY_NULL,
     Markers,
     Outcome,
     Sink,
@@ -59,9 +60,11 @@ from ledger.kit import (
     bulk_write,
     canonical_bytes,
     chunks,
-    copy_line,
+    copy_json,
     copy_lines,
+    copy_text,
     format_datetime,
+    ledger_json,
     ledger_text,
     marker_table,
     option,
@@ -179,6 +182,30 @@ def _postgres_text(value: Any) -> str | None:
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {JSON: _json, TIME: _moment, BOOL: _bool, INT: _int}
 
 
+def _copy_json(value: Any) -> bytes:
+    """JSON as a COPY field: encoded once, never decoded to text and encoded again."""
+    return copy_json(ledger_json(value)) if value is not None else COPY_NULL
+
+
+def _copy_bool(value: Any) -> bytes:
+    return COPY_NULL if value is None else b"t" if value else b"f"
+
+
+def _copy_int(value: Any) -> bytes:
+    return b"%d" % value if isinstance(value, int) and not isinstance(value, bool) else COPY_NULL
+
+
+#: column type → value → its field in a Postgres COPY line
+_COPY_CONVERTERS: dict[str, Callable[[Any], bytes]] = {
+    JSON: _copy_json,
+    TIME: lambda value: copy_text(_moment(value)),
+    BOOL: _copy_bool,
+    INT: _copy_int,
+    TEXT: lambda value: copy_text(_postgres_text(value)),
+}
+ROW, COPY = "row", "copy"  # the forms a row is made in
+
+
 def _utf8(conn) -> bool:
     """COPY lines are UTF-8: the connection must be too."""
     return conn.connection.driver_connection.info.encoding == "utf-8"
@@ -233,7 +260,7 @@ class SqlSink(SqlTarget, Sink):
         super().__init__(options, context)
         self.engine = None
         self.absent: set[str] = set()  # tables a read-only open did not find
-        self._row_plans: dict[tuple[str, bool], list[tuple[str, Callable[[Any], Any]]]] = {}
+        self._row_plans: dict[tuple[str, bool, str], list[tuple[str, Callable[[Any], Any]]]] = {}
         self.metadata = MetaData(schema=options.schema)
         # table name (unprefixed) → (Table, the type of each column in order)
         self.layout: dict[str, tuple[Table, list[str]]] = {}
@@ -287,35 +314,54 @@ class SqlSink(SqlTarget, Sink):
 
     def row(self, stream: str, key: str, document: dict[str, Any], version: int, digest: str) -> tuple:
         """The row of one record version, in the table's column order, as written."""
-        kind = document["kind"]
         data = document["data"]
         values: list[Any] = [stream, key]
-        for name, convert in self._converters(kind):
+        values += self._content(document, self._converters(document["kind"], ROW))
+        values += [ledger_text(data), ledger_text(document.get("raw")), ledger_text(document.get("refs", []))]
+        return (*values, version, digest)
+
+    def copy_line(self, stream: str, key: str, document: dict[str, Any], version: int, digest: str) -> bytes:
+        """:meth:`row` as a line of Postgres COPY text, each field formatted as it is
+        converted (a replay formats a million of these)."""
+        data = document["data"]
+        fields = [copy_text(stream), copy_text(key)]
+        fields += self._content(document, self._converters(document["kind"], COPY))
+        # verbatim JSON, a missing raw included ("null", as :meth:`row` writes it)
+        fields += [
+            copy_json(ledger_json(value)) for value in (data, document.get("raw"), document.get("refs", []))
+        ]
+        fields += [b"%d" % version, copy_text(digest)]
+        return b"\t".join(fields) + b"\n"
+
+    @staticmethod
+    def _content(document: dict[str, Any], converters: list[tuple[str, Callable[[Any], Any]]]) -> list:
+        """The kind's content columns of a record, each converted."""
+        data = document["data"]
+        values = []
+        for name, convert in converters:
             if name == "text":
                 value = _text_of(data.get("parts"))
             elif name == "kind":
-                value = kind
+                value = document["kind"]
             else:
                 value = data.get(name)
             values.append(convert(value))
-        values += [
-            ledger_text(data),
-            ledger_text(document.get("raw")),
-            ledger_text(document.get("refs", [])),
-            version,
-            digest,
-        ]
-        return tuple(values)
+        return values
 
-    def _converters(self, kind: str) -> list[tuple[str, Callable[[Any], Any]]]:
-        """(column, value → what is written) for a kind's content columns, worked out
-        once per kind and dialect: ``row`` runs for every record."""
+    def _converters(self, kind: str, form: str) -> list[tuple[str, Callable[[Any], Any]]]:
+        """(column, value → what is written) for a kind's content columns in a form
+        (``ROW``, ``COPY``), worked out once per kind, dialect and form: rows are made
+        for every record."""
         postgres = self._postgres()
-        found = self._row_plans.get((kind, postgres))
+        found = self._row_plans.get((kind, postgres, form))
         if found is None:
-            by_type = {**_CONVERTERS, TEXT: _postgres_text if postgres else _text}
+            by_type = (
+                _COPY_CONVERTERS
+                if form == COPY
+                else {**_CONVERTERS, TEXT: _postgres_text if postgres else _text}
+            )
             found = [(name, by_type[type_]) for name, type_ in _layout(kind)[1]]
-            self._row_plans[(kind, postgres)] = found
+            self._row_plans[(kind, postgres, form)] = found
         return found
 
     def prepare(self, units: list[Unit]) -> None:
@@ -326,11 +372,11 @@ class SqlSink(SqlTarget, Sink):
             for item in unit.items:
                 if item.document is None:
                     continue
-                row = self.row(item.stream, item.key, item.document, item.version, item.hash)
-                if self.context.read_only:
-                    item.prepared = self._fingerprint_of(item.kind, row)
-                else:
-                    item.prepared = copy_line(row) if lines else row
+                made = self.copy_line if lines else self.row
+                prepared = made(item.stream, item.key, item.document, item.version, item.hash)
+                item.prepared = (
+                    self._fingerprint_of(item.kind, prepared) if self.context.read_only else prepared
+                )
 
     def _postgres(self) -> bool:
         return self.engine is not None and self.engine.dialect.name == "postgresql"

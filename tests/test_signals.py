@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger import lifecycle, runs
-from ledger.schema import locks
+from ledger.schema import locks, writes
 from ledger.schema import runs as runs_table
 from ledger.store import Ledger
 from tests.test_replay import sql_sink, synthetic
@@ -52,6 +53,7 @@ def wait_until_running(ledger_url, command, blob_dir):
     raise AssertionError(f"no {command} run started")
 
 
+SQL_TABLES = ("users", "conversations", "messages", "files", "records")
 SIGNALS = {"sigterm": (signal.SIGTERM, 143), "ctrl-c": (signal.SIGINT, 130)}
 COMMANDS = {
     "extract": (
@@ -60,7 +62,8 @@ COMMANDS = {
     ),
     "replay": (
         ["replay", "sql", "--name", "out", "--url", "{target}", "--batch-size", "20"],
-        "replay.record.after=2:sleep=60",
+        # the writer thread pauses before its third batch; the recorder has caught up
+        "replay.apply=3:sleep=60",
     ),
 }
 #: by default each signal, command and backend twice (pairwise); -m stress: the rest
@@ -113,8 +116,13 @@ def test_a_signal_interrupts_the_run_and_releases_its_lock(
         assert run.status == "interrupted" and run.finished_at is not None
         with ledger.read() as conn:
             assert conn.execute(select(locks)).all() == []
+            recorded = conn.scalar(select(func.count()).select_from(writes).where(writes.c.run_id == run_id))
     finally:
         ledger.close()
+    if command[0] == "replay":  # every batch the target committed was recorded before the exit
+        with sqlite3.connect(tmp_path / "t.db") as target:
+            held = sum(target.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SQL_TABLES)
+        assert held == recorded == 40
 
 
 def test_a_failure_the_ledger_cannot_record_still_reaches_the_user(ledger, tmp_path, monkeypatch):

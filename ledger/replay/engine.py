@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from ledger import failpoints, locks, runs
 from ledger.canonical import canonical_text
 from ledger.dialects import Statistics, bulk_write, chunks
 from ledger.errors import ChatledgerError
+from ledger.prefetch import Behind
 from ledger.progress import Progress
 from ledger.redact import redact
 from ledger.retry import RetryPolicy
@@ -76,8 +78,24 @@ def table_label(sink: Sink, kind: str) -> str:
     return f"{kind} → {', '.join(sink.tables(kind))}"
 
 
+@dataclass
+class Written:
+    """A batch the target committed (or that failed unit by unit), to be recorded."""
+
+    units: list[Unit]
+    outcomes: list[Outcome]
+    failed: list[tuple[Unit, ChatledgerError]]
+    truncated: bool  # its target transaction emptied the sink's tables first
+    counters: dict[str, int]  # what the sink counted for it
+    seconds: float
+
+
 class Applier:
-    """Applies batches of units for one run and records the outcomes in the ledger."""
+    """Applies batches of units for one run and records the outcomes in the ledger.
+
+    Each batch is written to the target, then recorded in one ledger transaction. Inside
+    :meth:`recording_behind` the recording happens in a thread of its own while the next
+    batch is written (the target side and the ledger side take turns no more)."""
 
     def __init__(
         self,
@@ -101,34 +119,64 @@ class Applier:
         self.truncate = truncate
         self.lock = locks.target_lock(sink.target)
         self.statistics = Statistics([target_state, writes])
-        self.batch_counters: dict[str, int] = {}
         self.labels: dict[str, str] = {}
+        self.behind: Behind[Written] | None = None
 
     def apply(self, units: list[Unit]) -> None:
         if not units:
             return
-        read = Counter(item.kind for unit in units for item in unit.items if item.changed)
-        for kind, count in read.items():
-            self.stats.add(self.label(kind), "read", count)
         started = time.monotonic()
         truncating = self.truncate
         carried, uncarried = self._split_kinds(units)
-        outcomes, failed = self._apply_with_retries(carried) if carried else ([], [])
-        outcomes += uncarried
-        seconds = time.monotonic() - started
-        self._attribute_time(units, seconds)
+        outcomes, failed, counters = self._apply_with_retries(carried) if carried else ([], [], {})
+        written = Written(
+            units, outcomes + uncarried, failed, truncating, counters, time.monotonic() - started
+        )
+        if self.behind is not None:
+            self.behind.submit(written)
+        else:
+            self._record_batch(written)
+
+    @contextmanager
+    def recording_behind(self) -> Iterator[Applier]:
+        """Record batches in a thread of its own, one batch behind the target. A crash
+        may then leave two committed batches unrecorded instead of one: the target's
+        markers heal both (:func:`reconcile`). Leaving the block waits until every batch
+        the target committed is recorded, however the block ends."""
+        self.behind = Behind(self._record_batch, name="replay-recorder")
+        try:
+            yield self
+        except BaseException:
+            behind, self.behind = self.behind, None
+            try:
+                behind.close()
+            except BaseException:  # the block's own exception is the one to report
+                log.error(
+                    "could not record a batch the target committed", target=self.sink.target, exc_info=True
+                )
+            raise
+        behind, self.behind = self.behind, None
+        behind.close()
+
+    def _record_batch(self, written: Written) -> None:
+        """The batch's ledger transaction: writes, target_state, rejects, the run's stats
+        and the lock's heartbeat; then the progress bar."""
+        units, outcomes = written.units, written.outcomes
+        read = Counter(item.kind for unit in units for item in unit.items if item.changed)
+        for kind, count in read.items():
+            self.stats.add(self.label(kind), "read", count)
+        self._attribute_time(units, written.seconds)
         failpoints.failpoint("replay.record.before")
         with self.ledger.write() as conn:
             self._record(conn, units, outcomes)
-            if truncating and not failed:
+            if written.truncated and not written.failed:
                 self._record_truncated(conn, outcomes)
-            for unit, error in failed:
+            for unit, error in written.failed:
                 self._reject(conn, unit, error)
             self.statistics.wrote(conn, len(outcomes))
-            self.stats.merge_sink_counters(self.batch_counters)
+            self.stats.merge_sink_counters(written.counters)
             self.save(conn)
             locks.heartbeat(conn, self.lock, self.run_id)
-        self.batch_counters = {}
         failpoints.failpoint("replay.record.after")
         # steps: the records the plan changes (the bar's total), held members not counted
         changed = sum(1 for unit in units for item in unit.items if item.changed)
@@ -169,7 +217,8 @@ class Applier:
 
     def _apply_with_retries(
         self, units: list[Unit]
-    ) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
+    ) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]], dict[str, int]]:
+        """(outcomes, failed units, what the sink counted in the attempts that landed)."""
         attempt = 0
         while True:
             before = dict(self.sink.counters)
@@ -178,8 +227,7 @@ class Applier:
                 outcomes = self.sink.apply(units, self.run_id, truncate=self.truncate)
                 self.truncate = False  # once, inside the first batch's transaction
                 self._check(units, outcomes)
-                self._take_counters()
-                return outcomes, []
+                return outcomes, [], self._take_counters()
             except Exception as error:
                 self.sink.counters = before  # what a failed attempt counted did not happen
                 kind = self._classify(error)
@@ -204,25 +252,27 @@ class Applier:
                 if kind is None:
                     raise
                 if len(units) == 1 or self.truncate:
-                    return [], [(unit, PermanentError(str(error))) for unit in units]
+                    return [], [(unit, PermanentError(str(error))) for unit in units], {}
                 return self._bisect(units)
 
-    def _take_counters(self) -> None:
-        """Move what the sink counted in a successful attempt into this batch's counters,
-        merged into the run's stats only once the batch's ledger transaction commits."""
-        for name, value in self.sink.counters.items():
-            self.batch_counters[name] = self.batch_counters.get(name, 0) + value
-        self.sink.counters = {}
+    def _take_counters(self) -> dict[str, int]:
+        """What the sink counted in a successful attempt: the batch's counters, merged into
+        the run's stats only once the batch's ledger transaction commits."""
+        counters, self.sink.counters = self.sink.counters, {}
+        return counters
 
-    def _bisect(self, units: list[Unit]) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]]]:
+    def _bisect(
+        self, units: list[Unit]
+    ) -> tuple[list[Outcome], list[tuple[Unit, ChatledgerError]], dict[str, int]]:
         """Apply halves separately to isolate the units that fail for good."""
         middle = len(units) // 2
-        outcomes, failed = [], []
+        outcomes, failed, counters = [], [], Counter()
         for half in (units[:middle], units[middle:]):
-            half_outcomes, half_failed = self._apply_with_retries(half)
+            half_outcomes, half_failed, half_counters = self._apply_with_retries(half)
             outcomes += half_outcomes
             failed += half_failed
-        return outcomes, failed
+            counters.update(half_counters)
+        return outcomes, failed, dict(counters)
 
     def _classify(self, error: Exception) -> type[ChatledgerError] | None:
         if isinstance(error, (TransientError, PermanentError)):

@@ -120,7 +120,9 @@ class TargetRun:
 
     def summary(self) -> dict[str, Any]:
         stats = self.stats.as_json()
-        leftover = self.sink.counters  # counted outside a batch (open, finish, previews)
+        # counted outside a batch (open, finish, previews); a copy, as the sink may be
+        # counting in another thread while a batch is recorded
+        leftover = dict(self.sink.counters)
         if leftover:
             merged = dict(stats.get("sink", {}))
             for name, value in leftover.items():
@@ -318,7 +320,8 @@ def replay(
                     for kind, count in selected[stream].unchanged.items():
                         run.stats.add(table_label(sink, kind), "unchanged", count)
                 batches = planned_batches(ledger, sink, stream, settings, batch_records)
-                with Prefetch(batches, name="replay-reader") as ahead:
+                # three threads: the ledger read ahead, the target written, the ledger recorded behind
+                with Prefetch(batches, name="replay-reader") as ahead, applier.recording_behind():
                     for units in ahead:
                         applier.apply(units)
             if applier.truncate:  # nothing to write, but the tables still get emptied
