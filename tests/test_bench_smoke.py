@@ -79,6 +79,12 @@ def test_bench_replay_runs_at_a_tiny_scale(tmp_path, postgres_admin):
         replayed, noop = measured[f"replay {name}"], measured[f"no-op replay {name}"]
         assert measured[replayed["baseline"]]["detail"]["rows"] > 0 and replayed["ratio"] > 0
         assert noop["detail"]["records_written"] == 0
+        checked = measured[f"verify {name}"]  # the whole target read back and found equal
+        assert checked["detail"]["matches"] is True and checked["value"] > 0
+    assert (
+        measured["verify sql-postgres"]["detail"]["units"]
+        == measured["replay sql-postgres"]["detail"]["records_written"]
+    )
     # the sql sink writes one row per record: its COPY baseline writes the same rows
     assert (
         measured["COPY sql-postgres"]["detail"]["rows"]
@@ -107,6 +113,7 @@ def test_bench_replay_runs_every_sink_at_a_tiny_scale(
         assert replayed["detail"]["status"] == "succeeded", name
         assert replayed["detail"]["records_written"] > 0 and noop["detail"]["records_written"] == 0, name
         assert baseline["detail"]["rows"] > 0 and replayed["peak_rss_mb"] > 0, name
+        assert measured[f"verify {name}"]["detail"]["matches"] is True, name
 
 
 def test_bench_rerun_runs_at_a_tiny_scale(tmp_path):

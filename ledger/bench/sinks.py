@@ -2,7 +2,8 @@
 
 One synthetic extraction (a SQLite ledger, reused across runs with ``workdir``) is
 replayed into each target, each replay in its own ``chatledger`` process into a fresh
-database, folder or file; then the same replay again (a no-op); then a baseline process
+database, folder or file; then the same replay again (a no-op); then verify, reading the
+whole target back (records/s); then a baseline process
 writes the rows the replay left in the target again, the plain way (``baselines``:
 COPY on Postgres, executemany on SQLite and MariaDB, bulk_write on MongoDB, plain file
 writes for folders and files). The figure is replay time over baseline time; the no-op
@@ -214,6 +215,10 @@ def _one_target(
             first, done = chatledger(ledger_url, *replay, cwd=workdir, ok=(0, 4))
             echo(f"replay {target.name} again (no-op) …")
             noop, again = chatledger(ledger_url, *replay, cwd=workdir, ok=(0, 4))
+            echo(f"verify {target.name} (the whole target read back) …")
+            checked_step, checked = chatledger(
+                ledger_url, "verify", target.sink, "--name", bench_target, *options, cwd=workdir, ok=(0, 3)
+            )
             echo(f"{BASELINE_LABEL[target.baseline]} baseline of the rows {target.name} wrote …")
             base_step, base = python_step(
                 "ledger.bench.baselines", target.baseline, *baseline_args, cwd=workdir
@@ -234,9 +239,22 @@ def _one_target(
         Figure(f"no-op replay {target.name}", again["stats"]["seconds"], "s", f"replay {target.name}",
                ratio(again["stats"]["seconds"], seconds), noop.peak_rss_mb, noop.load,
                {"records_written": again["stats"]["written"]}),
+        _verify_figure(target.name, checked, checked_step),
         Figure(baseline_name, base["seconds"], "s", None, None, base_step.peak_rss_mb, base_step.load,
                {"rows": base["rows"], "tables": base["tables"]}),
     ]  # fmt: skip
+
+
+def _verify_figure(name: str, checked: dict[str, Any], step) -> Figure:
+    """Verify's units read back and compared per second (a figure of its own: it has no
+    plain twin). A unit is what the sink writes as one: a record for sql, a conversation
+    with its members for most others."""
+    units = sum(checked[state] for state in ("ok", "drifted", "missing", "unexpected"))
+    return Figure(
+        f"verify {name}", round(units / max(checked["seconds"], 1e-3)), "units/s", None, None,
+        step.peak_rss_mb, step.load,
+        {"units": units, "seconds": checked["seconds"], "matches": checked["matches"]},
+    )  # fmt: skip
 
 
 def replay_benchmark(
