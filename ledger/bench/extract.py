@@ -101,6 +101,7 @@ def read_alone(ledger_url: str, users: int) -> dict[str, Any]:
     from ledger.extract import ExtractSettings
     from ledger.extract.batch import seal
     from ledger.extract.reader import Reader
+    from ledger.memory import bulk_collection
     from ledger.progress import NoProgress
 
     ledger = Ledger.open(ledger_url)
@@ -120,7 +121,8 @@ def read_alone(ledger_url: str, users: int) -> dict[str, Any]:
             source, batch_size=ExtractSettings().batch_size, full=True, progress=NoProgress(), submit=drop
         )
         try:
-            reader.run({}, None)
+            with bulk_collection():  # as every run collects garbage
+                reader.run({}, None)
         finally:
             source.close()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
