@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -286,19 +287,31 @@ TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 def table_rights(conn: Connection, tables: list[Table]) -> tuple[list[str], list[str]]:
     """(problems, notes): rights a run needs on ``tables`` that the database refuses,
-    and what could not be checked. Postgres answers through its privilege functions;
-    SQLite by the file's permissions; MySQL/MariaDB have no such functions, so only the
-    connection and which tables exist are checked there."""
+    and what could not be checked. Postgres answers through its privilege functions,
+    MySQL/MariaDB through ``information_schema``'s grant tables, SQLite by the file's
+    permissions."""
     dialect = conn.dialect.name
-    missing = [table for table in tables if not inspect(conn).has_table(table.name, schema=table.schema)]
+    missing = _missing_tables(conn, tables)
     if dialect == "postgresql":
         return _postgres_rights(conn, tables, missing), []
+    if dialect == "mysql":
+        return _mysql_rights(conn, tables, missing), []
     if dialect == "sqlite":
         return _sqlite_rights(conn), []
     notes = [f"{dialect}: write and create rights are not checked (only the connection and the tables)"]
     if missing:
         notes.append(f"tables a run creates: {', '.join(table.name for table in missing)}")
     return [], notes
+
+
+def _missing_tables(conn: Connection, tables: list[Table]) -> list[Table]:
+    inspector = inspect(conn)
+    if conn.dialect.name != "mysql":
+        return [table for table in tables if not inspector.has_table(table.name, schema=table.schema)]
+    # MySQL's has_table runs DESCRIBE, refused to a user without SELECT on any table,
+    # there or not; SHOW TABLES lists the tables the user holds a right on
+    listed = {schema: set(inspector.get_table_names(schema=schema)) for schema in {t.schema for t in tables}}
+    return [table for table in tables if table.name not in listed[table.schema]]
 
 
 def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
@@ -331,6 +344,54 @@ def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]
         elif not conn.scalar(text("SELECT has_database_privilege(current_database(), 'CREATE')")):
             problems.append(f"schema {schema} is missing and there is no CREATE right on the database")
     return problems
+
+
+#: the rights a user holds on one table: granted on every database (``*.*``), on databases
+#: whose name matches the grant's pattern (``app.*``, ``app\_%.*``), or on the table.
+#: ``information_schema`` lists ALL PRIVILEGES as its single rights, and only the rows of
+#: the connected user and its roles to a user without global rights.
+_MYSQL_HELD = text(
+    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE IN :grantees "
+    "UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    "WHERE GRANTEE IN :grantees AND :database LIKE TABLE_SCHEMA "
+    "UNION SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
+    "WHERE GRANTEE IN :grantees AND TABLE_SCHEMA = :database AND TABLE_NAME = :table"
+).bindparams(bindparam("grantees", expanding=True))
+
+
+def _mysql_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
+    grantees = _mysql_grantees(conn)
+    current = conn.scalar(text("SELECT DATABASE()"))
+    problems = []
+    for table in tables:
+        database = table.schema or current
+        if database is None:
+            return ["the URL names no database to write in"]
+        held = set(
+            conn.scalars(_MYSQL_HELD, {"grantees": grantees, "database": database, "table": table.name})
+        )
+        name = f"{database}.{table.name}"
+        if table in missing:
+            if "CREATE" not in held:
+                problems.append(
+                    f"table {name} is missing and there is no CREATE right on database {database}"
+                )
+        elif refused := [right for right in TABLE_RIGHTS if right not in held]:
+            problems.append(f"no {', '.join(refused)} right on table {name}")
+    return problems
+
+
+def _mysql_grantees(conn: Connection) -> list[str]:
+    """The connected account as ``information_schema`` names grantees (``'ana'@'%'``),
+    and its role when one is set (MariaDB: ``'role'``; MySQL 8: ```r`@`%```)."""
+    user, host = conn.scalar(text("SELECT CURRENT_USER()")).rsplit("@", 1)
+    grantees = [f"'{user}'@'{host}'"]
+    role = conn.scalar(text("SELECT CURRENT_ROLE()"))
+    if role and role != "NONE":
+        for one in role.split(","):
+            parts = [part.strip().strip("`'") for part in one.split("@")]
+            grantees.append("@".join(f"'{part}'" for part in parts))
+    return grantees
 
 
 def _sqlite_rights(conn: Connection) -> list[str]:
