@@ -11,6 +11,7 @@ rests on deterministic keys and verify.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    bindparam,
     create_engine,
     delete,
     event,
@@ -346,30 +346,31 @@ def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]
     return problems
 
 
-#: the rights a user holds on one table: granted on every database (``*.*``), on databases
-#: whose name matches the grant's pattern (``app.*``, ``app\_%.*``), or on the table.
-#: ``information_schema`` lists ALL PRIVILEGES as its single rights, and only the rows of
-#: the connected user and its roles to a user without global rights.
+#: the rights the connected user holds on one table, as ``information_schema`` lists them
+#: (ALL PRIVILEGES right by right): granted on every database (``*.*``), on databases whose
+#: name matches the grant's pattern (``app.*``, ``app\_%.*``), or on the table. It shows a
+#: user only its own grants, none of its roles' (:func:`_role_grants` reads those).
 _MYSQL_HELD = text(
-    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE IN :grantees "
+    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = :grantee "
     "UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
-    "WHERE GRANTEE IN :grantees AND :database LIKE TABLE_SCHEMA "
+    "WHERE GRANTEE = :grantee AND :database LIKE TABLE_SCHEMA "
     "UNION SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
-    "WHERE GRANTEE IN :grantees AND TABLE_SCHEMA = :database AND TABLE_NAME = :table"
-).bindparams(bindparam("grantees", expanding=True))
+    "WHERE GRANTEE = :grantee AND TABLE_SCHEMA = :database AND TABLE_NAME = :table"
+)
 
 
 def _mysql_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
-    grantees = _mysql_grantees(conn)
+    user, host = conn.scalar(text("SELECT CURRENT_USER()")).rsplit("@", 1)
+    grantee = f"'{user}'@'{host}'"
+    through_roles = _role_grants(conn)
     current = conn.scalar(text("SELECT DATABASE()"))
     problems = []
     for table in tables:
         database = table.schema or current
         if database is None:
             return ["the URL names no database to write in"]
-        held = set(
-            conn.scalars(_MYSQL_HELD, {"grantees": grantees, "database": database, "table": table.name})
-        )
+        held = set(conn.scalars(_MYSQL_HELD, {"grantee": grantee, "database": database, "table": table.name}))
+        held |= _granted(through_roles, database, table.name)
         name = f"{database}.{table.name}"
         if table in missing:
             if "CREATE" not in held:
@@ -381,17 +382,61 @@ def _mysql_rights(conn: Connection, tables: list[Table], missing: list[Table]) -
     return problems
 
 
-def _mysql_grantees(conn: Connection) -> list[str]:
-    """The connected account as ``information_schema`` names grantees (``'ana'@'%'``),
-    and its role when one is set (MariaDB: ``'role'``; MySQL 8: ```r`@`%```)."""
-    user, host = conn.scalar(text("SELECT CURRENT_USER()")).rsplit("@", 1)
-    grantees = [f"'{user}'@'{host}'"]
-    role = conn.scalar(text("SELECT CURRENT_ROLE()"))
-    if role and role != "NONE":
-        for one in role.split(","):
-            parts = [part.strip().strip("`'") for part in one.split("@")]
-            grantees.append("@".join(f"'{part}'" for part in parts))
-    return grantees
+#: a line of SHOW GRANTS giving rights on tables: the rights, the database (a pattern) and table
+_GRANT_LINE = re.compile(
+    r"^GRANT (?P<rights>.+?) ON (?P<database>\*|`(?:[^`]|``)+`)\.(?P<table>\*|`(?:[^`]|``)+`) TO "
+)
+_COLUMN_LIST = re.compile(r"\s*\([^)]*\)")
+
+
+def _role_grants(conn: Connection) -> list[tuple[set[str], str, str]]:
+    """(rights, database pattern, table) granted to the user's current roles (MariaDB
+    names them ``r``, MySQL 8 ```r`@`%```), from SHOW GRANTS FOR each. Column grants
+    count for nothing here, nor do roles granted to these roles."""
+    roles = conn.scalar(text("SELECT CURRENT_ROLE()"))
+    if not roles or roles == "NONE":
+        return []
+    grants = []
+    for role in roles.split(","):
+        account = role.strip() if "`" in role else "`" + role.strip().replace("`", "``") + "`"
+        for line in conn.scalars(text(f"SHOW GRANTS FOR {account}")):
+            if found := _GRANT_LINE.match(line):
+                rights = {
+                    right.strip()
+                    for right in _COLUMN_LIST.sub("(columns)", found["rights"]).split(",")
+                    if "(columns)" not in right
+                }
+                if "ALL PRIVILEGES" in rights:
+                    rights |= {*TABLE_RIGHTS, "CREATE"}
+                grants.append((rights, _unquoted(found["database"]), _unquoted(found["table"])))
+    return grants
+
+
+def _unquoted(name: str) -> str:
+    return name if name == "*" else name[1:-1].replace("``", "`")
+
+
+def _granted(grants: list[tuple[set[str], str, str]], database: str, table: str) -> set[str]:
+    return {
+        right
+        for rights, pattern, on in grants
+        if (pattern == "*" or _like(pattern).fullmatch(database)) and on in ("*", table)
+        for right in rights
+    }
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """A database grant's name pattern (``_`` one character, ``%`` any, ``\\`` escapes)."""
+    parts, escaped = [], False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char, re.escape(char)))
+    return re.compile("".join(parts))
 
 
 def _sqlite_rights(conn: Connection) -> list[str]:

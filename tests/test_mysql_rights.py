@@ -38,6 +38,11 @@ def account(mariadb_admin, mariadb_database):
     grant("DROP USER {user}")
 
 
+def named_like(database: str) -> str:
+    """A grant's database pattern matching ``database`` (and its random siblings)."""
+    return "`" + database[:-4].replace("_", "\\_") + "%`"
+
+
 def check(url: str, tmp_path) -> None:
     SqlSink(SqlOptions(url=url), SinkContext("out", BlobStore(tmp_path), read_only=True)).check()
 
@@ -88,6 +93,9 @@ def test_table_grants_and_global_grants_count(tmp_path, account):
     grant("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON *.* TO {user}")  # global
     check(url, tmp_path)  # every table missing, CREATE held
     grant("REVOKE ALL PRIVILEGES ON *.* FROM {user}")
+    grant(f"GRANT CREATE ON {named_like(database)}.* TO {{user}}")  # a database pattern
+    check(url, tmp_path)
+    grant(f"REVOKE CREATE ON {named_like(database)}.* FROM {{user}}")
     grant("GRANT SELECT ON {database}.* TO {user}")  # to connect at all
     with pytest.raises(TargetUnreachable, match="no CREATE right on database"):
         check(url, tmp_path)
@@ -106,3 +114,29 @@ def test_table_grants_and_global_grants_count(tmp_path, account):
         check(url, tmp_path)
     grant("GRANT INSERT, DELETE ON {database}.users TO {user}")
     check(url, tmp_path)
+
+
+def test_rights_held_through_the_users_role_count(tmp_path, account):
+    """information_schema shows a user none of its role's grants: SHOW GRANTS FOR the role
+    gives them (a database pattern, a table, ALL PRIVILEGES; column grants do not count)."""
+    url, grant, database = account
+    role = f"opsfinish_role_{uuid.uuid4().hex[:6]}"
+    pattern = named_like(database)
+    grant(f"CREATE ROLE {role}")
+    try:
+        grant(f"GRANT {role} TO {{user}}")
+        grant(f"SET DEFAULT ROLE {role} FOR {{user}}")
+        grant(f"GRANT SELECT ON {{database}}.* TO {role}")  # to connect at all
+        with pytest.raises(TargetUnreachable, match="no CREATE right on database"):
+            check(url, tmp_path)
+        grant(f"GRANT ALL PRIVILEGES ON {pattern}.* TO {role}")
+        check(url, tmp_path)  # every right, through a pattern of the role's
+        with create_engine(MARIADB_URL.rstrip("/") + f"/{database}").connect() as conn:
+            conn.execute(text("CREATE TABLE users (id INT PRIMARY KEY)"))
+        grant(f"REVOKE ALL PRIVILEGES ON {pattern}.* FROM {role}")
+        grant(f"GRANT CREATE ON {{database}}.* TO {role}")
+        grant(f"GRANT INSERT, DELETE, UPDATE (id) ON {{database}}.users TO {role}")
+        with pytest.raises(TargetUnreachable, match=rf"no UPDATE right on table {database}\.users$"):
+            check(url, tmp_path)
+    finally:
+        grant(f"DROP ROLE {role}")
