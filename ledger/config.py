@@ -109,6 +109,21 @@ def _config_path(path: Path | None) -> tuple[Path | None, str]:
     return (candidate, DEFAULT) if candidate.is_file() else (None, DEFAULT)
 
 
+def configured_names(path: Path | None, section: str) -> list[str]:
+    """The names of a section's tables (``[sources.NAME]``, ``[targets.NAME]``) in the file
+    :func:`load_config` would read, unvalidated (shell completion: a file with an error
+    elsewhere still names them); none when it cannot be read."""
+    path, _ = _config_path(path)
+    if path is None:
+        return []
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    entries = document.get(section)
+    return sorted(entries) if isinstance(entries, dict) else []
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read ``path``, else $CHATLEDGER_CONFIG, else ./chatledger.toml when it exists; an
     empty config otherwise."""

@@ -31,6 +31,36 @@ EXTRACT_COUNTERS = ("read", "new", "changed", "unchanged", "deleted", "rejected"
 REPLAY_COUNTERS = ("inserted", "updated", "deleted", "skipped", "rejected", "unchanged")
 VERIFY_COUNTERS = ("ok", "missing", "drifted", "unexpected", "pending", "skipped", "deleted_in_source")
 REJECTS_LISTED = 1000
+#: how the replay engine names a kind's entry in its stats: "message → messages, parts"
+LANDS_IN = " → "
+
+
+def landing(name: str) -> dict[str, Any]:
+    """The replay engine's "message → messages, parts" as {"kind", "tables"}."""
+    kind, _, where = name.partition(LANDS_IN)
+    return {"kind": kind, "tables": [table for table in where.split(", ") if table]}
+
+
+def stats_json(stats: Any) -> Any:
+    """Run stats with their per-kind maps (``tables``, ``plan``), keyed "kind → tables"
+    as stored, turned into lists of {"kind", "tables", counts...}."""
+    if isinstance(stats, list):
+        return [stats_json(item) for item in stats]
+    if not isinstance(stats, dict):
+        return stats
+    out: dict[str, Any] = {}
+    for name, value in stats.items():
+        if name in ("tables", "plan") and isinstance(value, dict) and _keyed_by_kind(value):
+            out[name] = [landing(entry) | dict(counts) for entry, counts in value.items()]
+        else:
+            out[name] = stats_json(value)
+    return out
+
+
+def _keyed_by_kind(value: dict[str, Any]) -> bool:
+    return all(isinstance(counts, dict) for counts in value.values()) and any(
+        LANDS_IN in name for name in value
+    )
 
 
 def _totals(rows: dict[str, dict[str, Any]], counters: tuple[str, ...]) -> dict[str, int]:
@@ -77,8 +107,8 @@ def run_document(ledger: Ledger, run_id: int) -> dict[str, Any]:
     return {
         "chatledger": __version__,
         "generated_at": _rfc3339(),
-        "run": run.as_json(),
-        "parts": [part.as_json() for part in parts],
+        "run": _run_json(run),
+        "parts": [_run_json(part) for part in parts],
         "rejects": [
             {name: row.get(name) for name in ("run_id", "stream", "target", "location", "reason", "at")}
             for row in rejects
@@ -86,11 +116,15 @@ def run_document(ledger: Ledger, run_id: int) -> dict[str, Any]:
     }
 
 
+def _run_json(run: runs.Run) -> dict[str, Any]:
+    return run.as_json() | {"stats": stats_json(run.stats)}
+
+
 def dry_run_document(command: str, parts: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """A dry run (no run recorded): each part's command and stats (the plan)."""
 
     def dry(name: str, stats: dict[str, Any]) -> dict[str, Any]:
-        return {"id": None, "command": name, "status": "dry-run", "stats": stats}
+        return {"id": None, "command": name, "status": "dry-run", "stats": stats_json(stats)}
 
     return {
         "chatledger": __version__,
@@ -260,15 +294,20 @@ def _part(run: dict[str, Any], *, heading: bool) -> str:
             f"rejected · {_number(stats.get('records_per_second', 0))} records/s</p>"
         )
     if "tables" in stats:
-        html.append(_counts_table(stats["tables"], REPLAY_COUNTERS, label="kind → table", time_column=True))
+        tables = _by_landing(stats["tables"])
+        html.append(_counts_table(tables, REPLAY_COUNTERS, label="kind → table", time_column=True))
         html.append(
             f"<p>{_number(stats.get('written', 0))} written · {_number(stats.get('skipped', 0))} skipped · "
             f"{_number(stats.get('rejected_units', 0))} unit(s) rejected · {_number(stats.get('retries', 0))} "
             f"retries · {_number(stats.get('reconciled', 0))} healed from markers</p>"
         )
     if "plan" in stats:
-        plan = stats["plan"]
-        columns = tuple(dict.fromkeys(name for counts in plan.values() for name in counts))
+        plan = _by_landing(stats["plan"])
+        columns = tuple(
+            dict.fromkeys(
+                name for counts in plan.values() for name in counts if name not in ("kind", "tables")
+            )
+        )
         html.append("<h3>Plan (nothing written)</h3>" + _counts_table(plan, columns, label="kind → table"))
     if "fixes" in stats:
         html.append(f"<p>repair {escape(str(stats.get('rule', '')))}: {_number(stats['fixes'])} fix(es)</p>")
@@ -283,6 +322,14 @@ def _part(run: dict[str, Any], *, heading: bool) -> str:
         html.append(f"<h3>Sink counters</h3><table><tr><th>counter</th><th>count</th></tr>{rows}</table>")
     html.append(_plots(stats.get("timeline") or []))
     return "\n".join(html)
+
+
+def _by_landing(entries: list[dict[str, Any]] | dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's per-kind entries ({"kind", "tables", counts...}) as rows labelled
+    "kind → tables" for the page (an empty map stays one)."""
+    if isinstance(entries, dict):
+        return entries
+    return {f"{entry['kind']}{LANDS_IN}{', '.join(entry['tables'])}": entry for entry in entries}
 
 
 def _list(items: list[str]) -> str:

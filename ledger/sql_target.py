@@ -11,6 +11,7 @@ rests on deterministic keys and verify.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -286,19 +287,31 @@ TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 def table_rights(conn: Connection, tables: list[Table]) -> tuple[list[str], list[str]]:
     """(problems, notes): rights a run needs on ``tables`` that the database refuses,
-    and what could not be checked. Postgres answers through its privilege functions;
-    SQLite by the file's permissions; MySQL/MariaDB have no such functions, so only the
-    connection and which tables exist are checked there."""
+    and what could not be checked. Postgres answers through its privilege functions,
+    MySQL/MariaDB through ``information_schema``'s grant tables, SQLite by the file's
+    permissions."""
     dialect = conn.dialect.name
-    missing = [table for table in tables if not inspect(conn).has_table(table.name, schema=table.schema)]
+    missing = _missing_tables(conn, tables)
     if dialect == "postgresql":
         return _postgres_rights(conn, tables, missing), []
+    if dialect == "mysql":
+        return _mysql_rights(conn, tables, missing), []
     if dialect == "sqlite":
         return _sqlite_rights(conn), []
     notes = [f"{dialect}: write and create rights are not checked (only the connection and the tables)"]
     if missing:
         notes.append(f"tables a run creates: {', '.join(table.name for table in missing)}")
     return [], notes
+
+
+def _missing_tables(conn: Connection, tables: list[Table]) -> list[Table]:
+    inspector = inspect(conn)
+    if conn.dialect.name != "mysql":
+        return [table for table in tables if not inspector.has_table(table.name, schema=table.schema)]
+    # MySQL's has_table runs DESCRIBE, refused to a user without SELECT on any table,
+    # there or not; SHOW TABLES lists the tables the user holds a right on
+    listed = {schema: set(inspector.get_table_names(schema=schema)) for schema in {t.schema for t in tables}}
+    return [table for table in tables if table.name not in listed[table.schema]]
 
 
 def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
@@ -331,6 +344,99 @@ def _postgres_rights(conn: Connection, tables: list[Table], missing: list[Table]
         elif not conn.scalar(text("SELECT has_database_privilege(current_database(), 'CREATE')")):
             problems.append(f"schema {schema} is missing and there is no CREATE right on the database")
     return problems
+
+
+#: the rights the connected user holds on one table, as ``information_schema`` lists them
+#: (ALL PRIVILEGES right by right): granted on every database (``*.*``), on databases whose
+#: name matches the grant's pattern (``app.*``, ``app\_%.*``), or on the table. It shows a
+#: user only its own grants, none of its roles' (:func:`_role_grants` reads those).
+_MYSQL_HELD = text(
+    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = :grantee "
+    "UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    "WHERE GRANTEE = :grantee AND :database LIKE TABLE_SCHEMA "
+    "UNION SELECT PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
+    "WHERE GRANTEE = :grantee AND TABLE_SCHEMA = :database AND TABLE_NAME = :table"
+)
+
+
+def _mysql_rights(conn: Connection, tables: list[Table], missing: list[Table]) -> list[str]:
+    user, host = conn.scalar(text("SELECT CURRENT_USER()")).rsplit("@", 1)
+    grantee = f"'{user}'@'{host}'"
+    through_roles = _role_grants(conn)
+    current = conn.scalar(text("SELECT DATABASE()"))
+    problems = []
+    for table in tables:
+        database = table.schema or current
+        if database is None:
+            return ["the URL names no database to write in"]
+        held = set(conn.scalars(_MYSQL_HELD, {"grantee": grantee, "database": database, "table": table.name}))
+        held |= _granted(through_roles, database, table.name)
+        name = f"{database}.{table.name}"
+        if table in missing:
+            if "CREATE" not in held:
+                problems.append(
+                    f"table {name} is missing and there is no CREATE right on database {database}"
+                )
+        elif refused := [right for right in TABLE_RIGHTS if right not in held]:
+            problems.append(f"no {', '.join(refused)} right on table {name}")
+    return problems
+
+
+#: a line of SHOW GRANTS giving rights on tables: the rights, the database (a pattern) and table
+_GRANT_LINE = re.compile(
+    r"^GRANT (?P<rights>.+?) ON (?P<database>\*|`(?:[^`]|``)+`)\.(?P<table>\*|`(?:[^`]|``)+`) TO "
+)
+_COLUMN_LIST = re.compile(r"\s*\([^)]*\)")
+
+
+def _role_grants(conn: Connection) -> list[tuple[set[str], str, str]]:
+    """(rights, database pattern, table) granted to the user's current roles (MariaDB
+    names them ``r``, MySQL 8 ```r`@`%```), from SHOW GRANTS FOR each. Column grants
+    count for nothing here, nor do roles granted to these roles."""
+    roles = conn.scalar(text("SELECT CURRENT_ROLE()"))
+    if not roles or roles == "NONE":
+        return []
+    grants = []
+    for role in roles.split(","):
+        account = role.strip() if "`" in role else "`" + role.strip().replace("`", "``") + "`"
+        for line in conn.scalars(text(f"SHOW GRANTS FOR {account}")):
+            if found := _GRANT_LINE.match(line):
+                rights = {
+                    right.strip()
+                    for right in _COLUMN_LIST.sub("(columns)", found["rights"]).split(",")
+                    if "(columns)" not in right
+                }
+                if "ALL PRIVILEGES" in rights:
+                    rights |= {*TABLE_RIGHTS, "CREATE"}
+                grants.append((rights, _unquoted(found["database"]), _unquoted(found["table"])))
+    return grants
+
+
+def _unquoted(name: str) -> str:
+    return name if name == "*" else name[1:-1].replace("``", "`")
+
+
+def _granted(grants: list[tuple[set[str], str, str]], database: str, table: str) -> set[str]:
+    return {
+        right
+        for rights, pattern, on in grants
+        if (pattern == "*" or _like(pattern).fullmatch(database)) and on in ("*", table)
+        for right in rights
+    }
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """A database grant's name pattern (``_`` one character, ``%`` any, ``\\`` escapes)."""
+    parts, escaped = [], False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char, re.escape(char)))
+    return re.compile("".join(parts))
 
 
 def _sqlite_rights(conn: Connection) -> list[str]:

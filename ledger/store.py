@@ -8,11 +8,14 @@ Modes of :meth:`Ledger.open`:
 
 - ``create`` (writing commands): create the ledger if it is missing, upgrade it.
 - ``existing`` (read commands, verify, unlock): refuse a ledger that does not exist (a
-  mistyped path must not leave an empty ledger behind). A SQLite ledger whose file or
-  folder this process cannot write (a read-only filesystem, a copy on a DVD) opens
-  read-only: ``read_only`` is then set and nothing may write.
+  mistyped path must not leave an empty ledger behind).
 - ``dry`` (dry runs): an existing ledger as ``existing``; a missing one is an empty
   ledger in a temporary folder, removed on close, so a dry run creates nothing.
+
+In every mode, an existing SQLite ledger whose file or folder this process cannot write
+(a read-only filesystem, a copy on a DVD, another user's file), or whose URL is a SQLite
+URI with ``mode=ro``, opens read-only: ``read_only`` is then set, reads and dry runs work,
+and :meth:`Ledger.connect_writer` refuses with a message saying so.
 
 :meth:`Ledger.rehearsal` gives a dry run the ledger as it would be: it writes for real
 into one transaction that is rolled back at the end (``migrate --dry-run`` extracts
@@ -27,14 +30,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from ledger import migrations
 from ledger.blobs import BlobStore
-from ledger.errors import ConfigError, LedgerVersionError, UsageError
+from ledger.errors import ChatledgerError, ConfigError, LedgerVersionError, UsageError
 from ledger.redact import redact
 
 DEFAULT_URL = "sqlite:///chatledger.db"
@@ -101,8 +105,18 @@ def _read_only_url(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """The file of a ``sqlite:///`` URL, ``~`` expanded (the same path is opened)."""
-    return Path(make_url(normalize_url(url)).database or "").expanduser()
+    """The file of a ``sqlite:///`` URL, ``~`` expanded (the same path is opened); of a
+    SQLite URI too (``sqlite:///file:/srv/ledger.db?mode=ro&uri=true``)."""
+    database = make_url(normalize_url(url)).database or ""
+    if database.startswith("file:"):
+        database = unquote(database.removeprefix("file:"))
+    return Path(database).expanduser()
+
+
+def _asks_read_only(url: str) -> bool:
+    """A SQLite URI that opens the file read-only (``mode=ro``, ``immutable=1``)."""
+    query = make_url(normalize_url(url)).query
+    return query.get("mode") == "ro" or query.get("immutable") == "1"
 
 
 def _expand_home(url: str) -> str:
@@ -138,7 +152,7 @@ def default_blob_dir(url: str) -> Path:
     """Beside a SQLite ledger (``x.db`` → ``x.blobs``); ``./chatledger-blobs`` otherwise."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        path = Path(parsed.database).expanduser()
+        path = sqlite_path(url)
         return path.with_name(path.stem + ".blobs")
     return Path("chatledger-blobs")
 
@@ -170,11 +184,22 @@ class Ledger:
     def open(
         cls, url: str | None = None, *, blob_dir: str | os.PathLike | None = None, mode: str = CREATE
     ) -> Ledger:
-        """Open the ledger at ``url`` in one of the MODES (module doc); refuse a newer schema."""
+        """Open the ledger at ``url`` in one of the MODES (module doc); refuse a newer schema,
+        and name the ledger when the database cannot be opened (no SQLite file, no server)."""
         if mode not in MODES:
             raise ValueError(f"unknown ledger mode {mode!r}")
         url = url or DEFAULT_URL
         display = redact(url)
+        try:
+            return cls._open(url, display, blob_dir, mode)
+        except DBAPIError as error:
+            detail = (
+                str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error).__name__
+            )
+            raise ChatledgerError(redact(f"the ledger at {display} cannot be opened: {detail}")) from None
+
+    @classmethod
+    def _open(cls, url: str, display: str, blob_dir: str | os.PathLike | None, mode: str) -> Ledger:
         if mode != CREATE and not _exists(url):
             if mode == DRY:
                 return cls._scratch(display)
@@ -183,7 +208,7 @@ class Ledger:
                 "chatledger.toml or $CHATLEDGER_LEDGER (a writing command or `chatledger init` "
                 "creates one)"
             )
-        read_only = mode != CREATE and _sqlite_unwritable(url)
+        read_only = _sqlite_unwritable(url) and (mode != CREATE or sqlite_path(url).is_file())
         engine = make_engine(url, read_only=read_only)
         if read_only:
             revisions = _check_current(engine, display)
@@ -206,7 +231,13 @@ class Ledger:
         return self.engine.dialect.name
 
     def connect_writer(self) -> Connection:
-        """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite)."""
+        """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite); refused
+        on a read-only ledger, before anything (a target included) is written."""
+        if self.read_only:
+            raise UsageError(
+                f"the ledger at {self.display_url} is read-only (its file or folder cannot be written, "
+                "or its URL says mode=ro): this command writes to it; a --dry-run plans from it"
+            )
         return self.engine.connect().execution_options(ledger_write=True)
 
     @contextmanager
@@ -271,7 +302,10 @@ def _exists(url: str) -> bool:
     """A ledger is there: its SQLite file, or a schema in the (Postgres) database."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
-        return sqlite_path(url).is_file()
+        path = sqlite_path(url)
+        if path.exists() and not path.is_file():
+            raise UsageError(f"the ledger at {redact(url)} is not a file: {path} is a folder")
+        return path.is_file()
     engine = make_engine(url, read_only=True)
     try:
         return migrations.current_revision(engine) is not None
@@ -282,6 +316,8 @@ def _exists(url: str) -> bool:
 def _sqlite_unwritable(url: str) -> bool:
     if make_url(normalize_url(url)).get_backend_name() != "sqlite":
         return False
+    if _asks_read_only(url):
+        return True
     path = sqlite_path(url)
     return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 

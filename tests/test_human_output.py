@@ -105,6 +105,11 @@ def migrated(tmp_path):
     return tmp_path, replay.id
 
 
+def held_records(where) -> int:
+    with sqlite3.connect(where / "chatledger.db") as conn:
+        return conn.execute("SELECT count(*) FROM target_state WHERE NOT skipped").fetchone()[0]
+
+
 def _edit_one_message(path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE messages SET text = 'typed by hand' WHERE rowid = 3")
@@ -116,6 +121,9 @@ def test_rollback_and_repair_piped(migrated):
     repaired = run_cli("repair", "out", "resync", cwd=where)
     assert repaired.returncode == 0, repaired.stderr
     assert "repair resync: 1 fix(es)" in repaired.stdout and "drifted" in repaired.stdout
+    held = held_records(where)
+    assert f"done={held}" in repaired.stderr and f"total={held}" in repaired.stderr  # the progress line
+    assert "fixes=1" in repaired.stderr
     assert run_cli("verify", "out", cwd=where).returncode == 0
 
     undone = run_cli("rollback", str(replay_id), cwd=where)
@@ -132,6 +140,10 @@ def test_rollback_and_repair_on_a_terminal(migrated):
     code, shown = run_in_terminal("repair", "out", "resync", cwd=where)
     assert code == 0, shown
     assert "repair resync: 1 fix(es)" in shown
+    held = held_records(where)  # the bar's total: every record the target holds, examined
+    assert f"0/{held}" in shown and f"{held}/{held}" in shown and "fixes 1" in shown
+    code, shown = run_in_terminal("repair", "out", "resync", "--dry-run", cwd=where)
+    assert code == 0 and f"{held}/{held}" in shown and "fixes 0" in shown, shown
     code, shown = run_in_terminal("rollback", str(replay_id), cwd=where)
     assert code == 0, shown
     assert "rolled back run(s)" in shown and "Traceback" not in shown

@@ -135,3 +135,21 @@ def test_a_replay_killed_after_onyx_committed_is_healed_not_duplicated(postgres_
         len(credentials(tmp_path / "credentials.jsonl")) == 2 and problems(postgres_database) == []
     )  # not Carol
     assert run_cli("verify", "onyx", "--no-progress", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_a_dry_run_names_an_api_that_refuses_the_key(postgres_database, tmp_path):
+    load_onyx(postgres_database)
+    wrong = "on_not-the-key-51f2"
+    with OnyxApi(postgres_database) as api:
+        write_config(tmp_path, api)
+        env = {"ONYX_DB_URL": plain_url(postgres_database), "ONYX_API_KEY": wrong}
+        refused = run_cli("migrate", "lc", "onyx", "--dry-run", cwd=tmp_path, env=env)
+        checked = run_cli("replay", "onyx", "--dry-run", cwd=tmp_path, env={**env, "ONYX_API_KEY": API_KEY})
+    assert refused.returncode == 1, refused.stdout
+    assert (
+        f"api {api.base}): the API refused the api_key: " in refused.stderr and "HTTP 401" in refused.stderr
+    )
+    assert wrong not in refused.stderr + refused.stdout and "kind" not in refused.stdout  # before reading
+    assert checked.returncode == 0, checked.stderr
+    assert "target onyx: reachable, with the rights a run needs" in checked.stdout
+    assert api.calls["GET /api/manage/users/accepted"] == 2

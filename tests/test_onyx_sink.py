@@ -20,6 +20,7 @@ from ledger.replay.repair import repair
 from ledger.replay.rollback import rollback
 from ledger.replay.verify import verify
 from ledger.schema import rejects
+from ledger.sink import TargetUnreachable
 from ledger.store import Ledger
 from tests.librechat_onyx import fixtures
 from tests.librechat_onyx.checks import chain, problems
@@ -33,7 +34,8 @@ from tests.librechat_onyx.harness import (
     sink,
     snapshot,
 )
-from tests.librechat_onyx.onyx import OnyxApi, load_onyx
+from tests.librechat_onyx.onyx import API_KEY, OnyxApi, load_onyx
+from tests.test_dry_run import closed_port
 
 BLOB = '{"messageId": "abc", "sender": "GPT-4", "conversationId": "x"}'
 
@@ -408,7 +410,26 @@ def test_a_dry_run_lists_the_accounts_it_would_create_and_writes_nothing(
         "create": ["ada@example.com"], "match": 1, "skip": ["carol@example.com"], "no_chats": [], "no_email": []
     }  # fmt: skip
     assert planned.stats["plan"]['user → "user" (API)']["insert"] == 3
-    assert snapshot(onyx_url) == before and not api.calls and not (tmp_path / "credentials.jsonl").exists()
+    assert snapshot(onyx_url) == before and not (tmp_path / "credentials.jsonl").exists()
+    assert api.calls == {"GET /api/manage/users/accepted": 1}  # the check's one read
+
+
+def test_a_dry_run_refuses_an_api_it_cannot_reach_or_that_refuses_the_key(
+    local_ledger, onyx_url, api, tmp_path
+):
+    assert onyx(local_ledger, onyx_url, api, tmp_path).check() == []
+    wrong_key = "on_wrong-key-7c1d9e"
+    with pytest.raises(TargetUnreachable) as refused:
+        onyx(local_ledger, onyx_url, api, tmp_path, api_key=wrong_key).check()
+    assert f"api {api.base}): the API refused the api_key: " in str(refused.value)
+    assert "HTTP 401" in str(refused.value) and wrong_key not in str(refused.value)
+    port = closed_port()
+    with pytest.raises(TargetUnreachable) as unreached:
+        onyx(local_ledger, onyx_url, api, tmp_path, api_base=f"http://127.0.0.1:{port}/api").check()
+    assert f"api http://127.0.0.1:{port}/api): cannot reach the API: " in str(unreached.value)
+    assert "ConnectError" in str(unreached.value) and API_KEY not in str(unreached.value)
+    notes = onyx(local_ledger, onyx_url, None, tmp_path).check()  # no API configured
+    assert notes == ["api_base or api_key not set: a run can create no account and upload no file"]
 
 
 def test_an_earlier_import_with_the_same_id_is_adopted_but_not_another_users_session(

@@ -10,17 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from ledger import api
+from ledger import config as configuration
+from ledger.extract import ExtractSettings
 from ledger.replay import ReplaySettings
 from ledger.replay.repair import repair
 from ledger.replay.verify import verify
 from ledger.sink import SinkContext
-from ledger.store import normalize_url
+from ledger.store import Ledger, normalize_url
 from sinks.sql import SqlOptions, SqlSink
 from tests.conftest import run_cli
 from tests.test_replay import synthetic
@@ -135,3 +139,81 @@ def test_a_ledger_on_a_read_only_filesystem_can_be_read(tmp_path):
             done = run_cli("--ledger", ledger, *command, cwd=extracted)
             assert done.returncode == 0, (command, done.stderr)
         assert "extract" in run_cli("--ledger", ledger, "runs", cwd=extracted).stdout
+
+
+# -- dry runs from a ledger this process cannot write -----------------------------------
+
+
+@pytest.fixture
+def extracted_ledger(tmp_path):
+    """A ledger holding the syn stream (155 records, none replayed); its folder."""
+    (tmp_path / "chatledger.toml").write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'target.db'}"))
+    config = configuration.load_config(tmp_path / "chatledger.toml")
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    api.extract_stream(ledger, config, "syn", settings=ExtractSettings(parallel=False))
+    ledger.close()
+    return tmp_path
+
+
+@contextlib.contextmanager
+def immutable(path: Path):
+    """``path`` made immutable (chattr +i): not even root may write it."""
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def event_count(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_a_dry_run_plans_from_a_ledger_file_it_cannot_write(extracted_ledger):
+    where = extracted_ledger
+    events = event_count(where / "ledger.db")
+    with immutable(where / "ledger.db"):
+        planned = run_cli("replay", "out", "--dry-run", cwd=where)
+        assert planned.returncode == 0, planned.stderr
+        cells = [line.split() for line in planned.stdout.splitlines()]
+        rows = {cell[0]: cell[1:] for cell in cells if len(cell) > 1 and cell[1].isdigit()}
+        assert rows["message"][0] == "132" and rows["user"][0] == "3"  # insert: what the ledger holds
+        rehearsed = run_cli("migrate", "syn", "out", "--dry-run", cwd=where)
+        assert rehearsed.returncode == 0, rehearsed.stderr
+        assert "the plan counts only what the ledger holds (a read-only ledger cannot" in rehearsed.stdout
+        refused = run_cli("replay", "out", "--no-progress", cwd=where)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"the ledger at sqlite:///{where / 'ledger.db'} is read-only" in refused.stderr
+    assert "a --dry-run plans from it" in refused.stderr
+    assert not (where / "target.db").exists()  # refused before the target was touched
+    assert event_count(where / "ledger.db") == events
+
+
+def test_a_read_only_ledger_url_opens_the_ledger_read_only(extracted_ledger):
+    where = extracted_ledger
+    url = f"sqlite:///file:{where / 'ledger.db'}?mode=ro&uri=true"
+    planned = run_cli("--ledger", url, "replay", "out", "--dry-run", "--json", cwd=where)
+    assert planned.returncode == 0, planned.stderr
+    plan = {entry["kind"]: entry["insert"] for entry in json.loads(planned.stdout)["stats"]["plan"]}
+    assert plan == {"user": 3, "file": 5, "conversation": 15, "message": 132}  # not an empty scratch ledger
+    refused = run_cli("--ledger", url, "extract", "syn", "--no-progress", cwd=where)
+    assert refused.returncode == 2 and "is read-only" in refused.stderr and "mode=ro" in refused.stderr
+
+
+def test_a_ledger_that_cannot_be_opened_is_named_not_traced(tmp_path):
+    (tmp_path / "chatledger.toml").write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'target.db'}"))
+    (tmp_path / "garbage.db").write_text("not a database\n" * 200)
+    (tmp_path / "folder.db").mkdir()
+    garbage = run_cli("--ledger", f"sqlite:///{tmp_path / 'garbage.db'}", "migrate", "syn", "out", "--dry-run",
+                      cwd=tmp_path)  # fmt: skip
+    assert garbage.returncode == 1 and "Traceback" not in garbage.stderr
+    assert f"the ledger at sqlite:///{tmp_path / 'garbage.db'} cannot be opened: file is not a database" in (
+        garbage.stderr
+    )
+    folder = run_cli(
+        "--ledger", f"sqlite:///{tmp_path / 'folder.db'}", "replay", "out", "--dry-run", cwd=tmp_path
+    )
+    assert folder.returncode == 2 and f"{tmp_path / 'folder.db'} is a folder" in folder.stderr
+    assert not (tmp_path / "target.db").exists()

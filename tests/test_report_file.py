@@ -23,6 +23,7 @@ import pytest
 from ledger.timeline import CAP, Timeline
 from tests.conftest import REQUIRE_SERVICES, run_cli
 from tests.librechat_onyx.onyx import API_KEY, OnyxApi, load_onyx, plain_url
+from tests.test_dry_run import assert_plain_keys
 from tests.test_onyx_migrate_cli import write_config
 
 
@@ -157,13 +158,25 @@ def test_json_reports_hold_what_the_target_holds(tmp_path):
     assert planned.returncode == 0 and replayed.returncode == 0, replayed.stderr
     plan = json.loads((tmp_path / "plan.json").read_text())
     document = json.loads((tmp_path / "replay.json").read_text())
+    assert_plain_keys(plan["run"])  # no "kind → tables" keys
+    assert_plain_keys(document["run"])
     stats = document["run"]["stats"]
+    written = {entry["kind"]: entry for entry in stats["tables"]}
+    planned = {entry["kind"]: entry for entry in plan["run"]["stats"]["plan"]}
+    assert set(written["message"]) >= {"kind", "tables", "inserted", "updated", "skipped", "seconds"}
+    assert set(planned["message"]) >= {"kind", "tables", "insert", "update", "delete"}
     with sqlite3.connect(tmp_path / "t.db") as target_db:
-        for table in ("users", "conversations", "messages", "files"):
+        for kind, table in (
+            ("user", "users"),
+            ("conversation", "conversations"),
+            ("message", "messages"),
+            ("file", "files"),
+        ):
             rows = target_db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            label = next(name for name in stats["tables"] if name.endswith(f"→ {table}"))
-            assert stats["tables"][label]["inserted"] == rows > 0
-            assert plan["run"]["stats"]["plan"][label]["insert"] == rows
+            assert written[kind]["tables"] == [table] == planned[kind]["tables"]
+            assert written[kind]["inserted"] == rows == planned[kind]["insert"] > 0
+    shown = json.loads(synthetic(tmp_path, "report", str(document["run"]["id"]), "--json").stdout)
+    assert shown["stats"]["tables"] == stats["tables"]  # the shape --json prints
     assert plan["run"]["status"] == "dry-run" and document["run"]["status"] == "succeeded"
     timeline = stats["timeline"]
     assert len(timeline) >= 5 and timeline[-1][1] == stats["written"]

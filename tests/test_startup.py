@@ -172,6 +172,84 @@ def test_type_names_complete(words, expected):
     assert done.stdout.split() == expected, done.stderr
 
 
+NAMED = """
+[sources.prod-chats]
+type = "synthetic"
+[sources.pilot]
+type = "synthetic"
+usres = 3  # an error elsewhere in the file: its names still complete
+
+[targets.pg-prod]
+type = "sql"
+url = "sqlite:///target.db"
+[targets.onyx-prod]
+type = "onyx"
+"""
+
+
+def complete(words: str, *, cwd, env: dict[str, str] | None = None) -> list[str]:
+    """What bash completion offers for the last word of ``words`` (typer's protocol, in a
+    fresh interpreter as the shell runs it)."""
+    variables = {"_CHATLEDGER_COMPLETE": "complete_bash", "COMP_WORDS": words}
+    variables["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger"],
+        cwd=cwd, env={**os.environ, **variables, **(env or {})}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def offered(line: str) -> list[str]:
+    """The same through typer's completion in this process (faster)."""
+    words = f"chatledger {line}"
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    variables = {"_CHATLEDGER_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    done = CliRunner().invoke(app, [], env=variables, prog_name="chatledger")
+    assert done.exit_code == 0, done.output
+    return done.output.split()
+
+
+def test_stream_and_target_names_complete_from_the_config(tmp_path, monkeypatch):
+    (tmp_path / "chatledger.toml").write_text(NAMED)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config = str(tmp_path / "chatledger.toml")
+    # through the shell's protocol: ./chatledger.toml, --config, $CHATLEDGER_CONFIG, none
+    assert complete("chatledger migrate pilot ", cwd=tmp_path) == ["onyx-prod", "pg-prod"]
+    assert complete(f"chatledger --config {config} extract p", cwd=elsewhere) == ["pilot", "prod-chats"]
+    assert complete("chatledger verify o", cwd=elsewhere, env={"CHATLEDGER_CONFIG": config}) == [
+        "onyx-prod",
+        "onyx",
+    ]  # the name, then the type
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("CHATLEDGER_CONFIG", raising=False)
+    assert offered("migrate ") == []  # no chatledger.toml here
+    monkeypatch.chdir(tmp_path)
+    assert offered("extract lib") == ["librechat"]  # types still
+    assert offered("migrate ") == ["pilot", "prod-chats"]
+    assert offered("repair pg") == ["pg-prod"]
+    assert offered("replay pg-prod --stream pr") == ["prod-chats"]
+    assert offered("verify pg-prod --stream ") == ["pilot", "prod-chats"]
+
+
+def test_the_completion_functions_read_the_named_config(tmp_path, monkeypatch):
+    import typer.main
+
+    from ledger.cli.plugin_help import complete_stream, complete_target_or_sink_type
+
+    (tmp_path / "named.toml").write_text(NAMED)
+    monkeypatch.chdir(tmp_path)
+    root = typer.main.get_command(app).make_context(
+        "chatledger", ["--config", "named.toml", "replay"], resilient_parsing=True
+    )
+    assert complete_stream(root, "") == ["pilot", "prod-chats"]
+    assert complete_target_or_sink_type(root, "pg") == ["pg-prod"]
+    assert complete_target_or_sink_type(root, "s") == ["sql"]
+    (tmp_path / "named.toml").write_text("[targets\n")  # not TOML: no names, no error
+    assert complete_target_or_sink_type(root, "pg") == []
+
+
 def test_a_command_on_a_current_ledger_imports_no_alembic(tmp_path):
     """Alembic is for creating and upgrading a ledger; one already current is checked
     with a query (a third of every command's start-up)."""

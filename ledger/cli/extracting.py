@@ -10,7 +10,12 @@ import typer
 
 from ledger import __version__, plugins
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, say, state_of
-from ledger.cli.plugin_help import SourceCommand, complete_sink_type, complete_source_type
+from ledger.cli.plugin_help import (
+    SourceCommand,
+    complete_sink_type,
+    complete_source_type,
+    complete_stream_or_source_type,
+)
 from ledger.cli.reporting import ReportFile, write_report
 from ledger.errors import UsageError
 from ledger.options import OptionSpec, option_specs
@@ -133,7 +138,7 @@ def extract(
         str,
         typer.Argument(
             help="A stream named in chatledger.toml, or a source type.",
-            autocompletion=complete_source_type,
+            autocompletion=complete_stream_or_source_type,
         ),
     ],
     stream_name: Annotated[

@@ -120,9 +120,42 @@ def _details(spec: OptionSpec) -> str:
     return spec.help + (f"  [{'; '.join(notes)}]" if notes else "")
 
 
+def _matching(names: list[str], incomplete: str) -> list[str]:
+    return [name for name in dict.fromkeys(names) if name.startswith(incomplete)]
+
+
+def _configured(ctx: typer.Context, section: str) -> list[str]:
+    """Names in the chatledger.toml this command line reads (``--config``, then
+    $CHATLEDGER_CONFIG, then ./chatledger.toml). Completion parses the line without
+    running the main callback, so ``--config`` is read from the root context."""
+    from ledger.config import configured_names
+
+    return configured_names(ctx.find_root().params.get("config"), section)
+
+
 def complete_source_type(incomplete: str) -> list[str]:
-    return [name for name in plugins.source_types() if name.startswith(incomplete)]
+    return _matching(plugins.source_types(), incomplete)
 
 
 def complete_sink_type(incomplete: str) -> list[str]:
-    return [name for name in plugins.sink_types() if name.startswith(incomplete)]
+    return _matching(plugins.sink_types(), incomplete)
+
+
+def complete_stream(ctx: typer.Context, incomplete: str) -> list[str]:
+    """A stream of chatledger.toml (``migrate STREAM``, ``--stream``)."""
+    return _matching(_configured(ctx, "sources"), incomplete)
+
+
+def complete_target(ctx: typer.Context, incomplete: str) -> list[str]:
+    """A target of chatledger.toml (``migrate … TARGET``)."""
+    return _matching(_configured(ctx, "targets"), incomplete)
+
+
+def complete_stream_or_source_type(ctx: typer.Context, incomplete: str) -> list[str]:
+    """``extract NAME``: the configured streams first, then the source types."""
+    return _matching(_configured(ctx, "sources") + plugins.source_types(), incomplete)
+
+
+def complete_target_or_sink_type(ctx: typer.Context, incomplete: str) -> list[str]:
+    """``replay``/``verify``/``repair TARGET``: the configured targets, then the sink types."""
+    return _matching(_configured(ctx, "targets") + plugins.sink_types(), incomplete)

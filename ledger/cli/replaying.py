@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ledger.cli.app import JsonFlag, app, command, exit_with, out, print_json, state_of
-from ledger.cli.plugin_help import SinkCommand, complete_sink_type
+from ledger.cli.plugin_help import (
+    SinkCommand,
+    complete_stream,
+    complete_target,
+    complete_target_or_sink_type,
+)
 from ledger.cli.reporting import ReportFile, write_report
 
 if TYPE_CHECKING:
@@ -17,7 +22,8 @@ if TYPE_CHECKING:
 Target = Annotated[
     str,
     typer.Argument(
-        help="A target named in chatledger.toml, or a sink type.", autocompletion=complete_sink_type
+        help="A target named in chatledger.toml, or a sink type.",
+        autocompletion=complete_target_or_sink_type,
     ),
 ]
 TargetName = Annotated[
@@ -26,7 +32,11 @@ TargetName = Annotated[
 ]
 Streams = Annotated[
     list[str] | None,
-    typer.Option("--stream", help="A stream to replay (repeatable; default: the target's streams)."),
+    typer.Option(
+        "--stream",
+        help="A stream to replay (repeatable; default: the target's streams).",
+        autocompletion=complete_stream,
+    ),
 ]
 DryRun = Annotated[bool, typer.Option(help="Print the plan; write nothing anywhere.")]
 Progressing = Annotated[bool, typer.Option(help="Show progress.")]
@@ -133,8 +143,12 @@ def replay(
 @command(app)
 def migrate(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="A stream named in chatledger.toml.")],
-    target: Annotated[str, typer.Argument(help="A target named in chatledger.toml.")],
+    stream: Annotated[
+        str, typer.Argument(help="A stream named in chatledger.toml.", autocompletion=complete_stream)
+    ],
+    target: Annotated[
+        str, typer.Argument(help="A target named in chatledger.toml.", autocompletion=complete_target)
+    ],
     policy: Annotated[str, typer.Option(help="merge, insert-only or replace.")] = "merge",
     propagate_deletes: Annotated[bool, typer.Option(help="Delete what the source deleted.")] = False,
     scope: Annotated[

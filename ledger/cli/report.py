@@ -22,11 +22,10 @@ from rich.text import Text
 
 from ledger.extract.batch import SCOPE_COUNTERS
 from ledger.queries import rfc3339, utc
+from ledger.report_file import landing, stats_json
 from ledger.runs import Run
 
 EXTRACT_COLUMNS = ("read", "new", "changed", "unchanged", "deleted", "rejected", "bytes")
-#: how the replay engine names a kind's entry in its stats: "message → messages, parts"
-LANDS_IN = " → "
 
 
 class Paragraph:
@@ -124,34 +123,6 @@ def human_bytes(size: float) -> str:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024
     return f"{size:,.1f} GB"
-
-
-def landing(name: str) -> dict[str, Any]:
-    """The replay engine's "message → messages, parts" as {"kind", "tables"}."""
-    kind, _, where = name.partition(LANDS_IN)
-    return {"kind": kind, "tables": [table for table in where.split(", ") if table]}
-
-
-def stats_json(stats: Any) -> Any:
-    """Run stats with their per-kind maps (``tables``, ``plan``), keyed "kind → tables"
-    as stored, turned into lists of {"kind", "tables", counts...}."""
-    if isinstance(stats, list):
-        return [stats_json(item) for item in stats]
-    if not isinstance(stats, dict):
-        return stats
-    out: dict[str, Any] = {}
-    for name, value in stats.items():
-        if name in ("tables", "plan") and isinstance(value, dict) and _keyed_by_kind(value):
-            out[name] = [landing(entry) | dict(counts) for entry, counts in value.items()]
-        else:
-            out[name] = stats_json(value)
-    return out
-
-
-def _keyed_by_kind(value: dict[str, Any]) -> bool:
-    return all(isinstance(counts, dict) for counts in value.values()) and any(
-        LANDS_IN in name for name in value
-    )
 
 
 def run_json(run: Run) -> dict[str, Any]:

@@ -223,6 +223,19 @@ def selected_counts(
     return Selected({kind: count for kind, count, _ in rows if count}, sum(changed for *_, changed in rows))
 
 
+def _held(target: str, stream: str) -> tuple:
+    return (
+        target_state.c.target == target,
+        target_state.c.stream == stream,
+        target_state.c.skipped.is_(False),
+    )
+
+
+def held_count(conn: Connection, target: str, stream: str) -> int:
+    """How many records :func:`held_rows` yields for the whole stream (a repair's total)."""
+    return conn.scalar(select(func.count()).select_from(target_state).where(*_held(target, stream)))
+
+
 def held_rows(
     conn: Connection, target: str, stream: str, *, units: list[str] | None = None
 ) -> Iterator[Wanted]:
@@ -236,11 +249,7 @@ def held_rows(
         target_state.c.version,
         target_state.c.hash,
         target_state.c.target_ref,
-    ).where(
-        target_state.c.target == target,
-        target_state.c.stream == stream,
-        target_state.c.skipped.is_(False),
-    )
+    ).where(*_held(target, stream))
     selections = (
         [query]
         if units is None

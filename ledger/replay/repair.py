@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.errors import UsageError
-from ledger.progress import Progress
-from ledger.replay.plan import UnitBuilder, held_rows
+from ledger.progress import NoProgress, Progress
+from ledger.replay.plan import UnitBuilder, held_count, held_rows
 from ledger.replay.runner import ReplayResult, ReplaySettings, TargetRun, check_target
 from ledger.sink import Repair, Sink, Unit
 from ledger.store import Ledger
@@ -69,13 +69,24 @@ def repair(
         )
     fixer = rules[rule]()
 
+    bar = progress or NoProgress()
+
     def each_batch(rewrite: Callable[[list[Unit]], None]) -> list[dict[str, Any]]:
+        """Every held unit examined; the bar counts records examined of those the target
+        holds (counted first, as a replay counts the records it changes)."""
         fixes: list[dict[str, Any]] = []
         with ledger.read() as conn:
+            bar.start(
+                f"repair {sink.target} {rule}",
+                sum(held_count(conn, sink.target, stream) for stream in streams),
+            )
             for stream in streams:
                 held = held_rows(conn, sink.target, stream)
                 for units in UnitBuilder(conn, sink.target, sink, settings.batch_records).batches(held):
-                    fixes += fixer.run(sink, units, dry_run=settings.dry_run, rewrite=rewrite)
+                    found = fixer.run(sink, units, dry_run=settings.dry_run, rewrite=rewrite)
+                    examined = sum(len(unit.items) for unit in units)
+                    bar.advance(examined, records=examined, fixes=len(found))
+                    fixes += found
         return fixes + fixer.finish(sink, dry_run=settings.dry_run)
 
     if settings.dry_run:
@@ -84,17 +95,19 @@ def repair(
         try:
             fixes = each_batch(lambda units: None)
         finally:
+            bar.finish()
             sink.close()
         stats = {"rule": rule, "fixes": len(fixes), "sample": fixes[:SAMPLE]}
         return ReplayResult(None, "dry-run", stats | checked)
 
     def body(run: TargetRun) -> None:
         applier = run.applier(settings.retry)
-        run.progress.start(f"repair {sink.target} {rule}", None)
         try:
             fixes = each_batch(applier.apply)
         finally:
-            run.progress.finish()
+            bar.finish()
         run.extra.update(rule=rule, fixes=len(fixes), sample=fixes[:SAMPLE])
 
-    return TargetRun(ledger, sink, "repair", args=args, parent_run_id=None, progress=progress).execute(body)
+    # the run has no progress of its own: its applier's steps (records rewritten) are
+    # not the bar's (records examined)
+    return TargetRun(ledger, sink, "repair", args=args, parent_run_id=None, progress=None).execute(body)

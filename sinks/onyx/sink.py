@@ -39,14 +39,17 @@ from ledger.kit import (
     Outcome,
     OwnerMap,
     PermanentError,
+    RetryPolicy,
     Sink,
     SqlTarget,
+    TransientError,
     Unit,
     digest,
     marker_table,
     owner_of,
     redact,
     target_engine,
+    unreachable,
 )
 from sinks.onyx.files import Files
 from sinks.onyx.options import OnyxOptions
@@ -57,6 +60,9 @@ from sinks.onyx.schema import OnyxSchema, detect
 from sinks.onyx.sessions import Sessions, natural_id
 from sinks.onyx.users import NAMESPACE as OWNERS
 from sinks.onyx.users import Accounts
+
+#: seconds a dry run waits for the API (a run waits 30, and retries)
+CHECK_TIMEOUT = 5.0
 
 TABLES = {
     "user": ['"user" (API)'],
@@ -122,14 +128,38 @@ class OnyxSink(SqlTarget, Sink):
 
     def api(self) -> Api:
         if self._api is None:
-            if not self.options.api_base or not self.options.api_key:
-                raise PermanentError("onyx: creating users and uploading files needs api_base and api_key")
-            self._api = Api(
-                self.options.api_base,
-                headers={"Authorization": f"Bearer {self.options.api_key}"},
-                secrets=(self.options.api_key,),
-            )
+            self._api = self._connect_api()
         return self._api
+
+    def _connect_api(self, **settings: Any) -> Api:
+        if not self.options.api_base or not self.options.api_key:
+            raise PermanentError("onyx: creating users and uploading files needs api_base and api_key")
+        return Api(
+            self.options.api_base,
+            headers={"Authorization": f"Bearer {self.options.api_key}"},
+            secrets=(self.options.api_key,),
+            **settings,
+        )
+
+    def check(self) -> list[str]:
+        """Dry runs: the database (schema, rights, as ``SqlTarget`` checks it), then the
+        API answers the key: one cheap authenticated read, the first account of Onyx's
+        paged user list (an admin route, as inviting is), with a short timeout and no retry."""
+        notes = super().check()
+        if not self.options.api_base or not self.options.api_key:
+            return [*notes, "api_base or api_key not set: a run can create no account and upload no file"]
+        api = self._connect_api(timeout=CHECK_TIMEOUT, retry=RetryPolicy(attempts=1))
+        try:
+            api.request("GET", "/manage/users/accepted", params={"page_num": 0, "page_size": 1})
+        except PermanentError as error:
+            refused = error.status in (401, 403)
+            what = "the API refused the api_key" if refused else "the API refused a read"
+            raise unreachable(self, error, what) from error
+        except TransientError as error:
+            raise unreachable(self, error, "cannot reach the API") from error
+        finally:
+            api.close()
+        return notes
 
     def tag_upload(self, file_id: str, tag: dict[str, Any]) -> None:
         """Tag an upload in its own transaction, so a failed batch does not lose it."""

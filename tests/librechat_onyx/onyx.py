@@ -15,6 +15,8 @@ test database.
 - every route needs ``Authorization: Bearer <key>`` (or the raw key, or
   ``X-Onyx-Authorization``) matching an ``api_key`` row (sha256 of the key); 401 otherwise.
   The key acts as its own ``SERVICE_ACCOUNT`` user;
+- ``GET /api/manage/users/accepted?page_num=&page_size=``: one page of accounts by email,
+  ``{items: [{id, email}], total_items}`` (the paged user list; a dry run's check reads it);
 - ``PUT /api/manage/admin/users {"emails"}`` invites;
 - ``POST /api/auth/register {email, password}``: 400 ``REGISTER_USER_ALREADY_EXISTS`` for
   a known email, 400 for a short password, and in invite-only mode 400 until invited;
@@ -40,6 +42,7 @@ from email.parser import BytesParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
@@ -135,6 +138,16 @@ class OnyxApi:
                 (hashlib.sha256(token.encode()).hexdigest(),),
             ).fetchone()
         return row[0] if row else None
+
+    def accepted_users(self, path: str) -> tuple[int, dict]:
+        asked = parse_qs(urlsplit(path).query)
+        page, size = int(asked.get("page_num", ["0"])[0]), int(asked.get("page_size", ["10"])[0])
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            total = conn.execute('SELECT count(*) FROM "user"').fetchone()[0]
+            rows = conn.execute(
+                'SELECT id::text, email FROM "user" ORDER BY email LIMIT %s OFFSET %s', (size, page * size)
+            ).fetchall()
+        return 200, {"items": [{"id": id_, "email": email} for id_, email in rows], "total_items": total}
 
     def invite(self, body: bytes) -> tuple[int, dict]:
         emails = json.loads(body).get("emails") or []
@@ -233,6 +246,8 @@ class OnyxApi:
                 caller = api.caller(self.headers)
                 if caller is None:
                     return self._answer(401, {"detail": "Unauthorized"})
+                if route == "GET /api/manage/users/accepted":
+                    return self._answer(*api.accepted_users(self.path))
                 if route == "PUT /api/manage/admin/users":
                     return self._answer(*api.invite(body))
                 if route == "POST /api/auth/register":
