@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.replay import ReplaySettings
@@ -437,3 +438,15 @@ def test_a_run_event_row_written_again_is_remembered(ledger, tmp_path, laravel_u
         assert replay_into(ledger, laravel_url).status == "succeeded"
         assert rows(laravel_url, "SELECT count(*) FROM run_events") == [(3,)]  # back, and never twice
     assert verify(ledger, sink(ledger, laravel_url), [STREAM]).matches
+
+
+def test_run_events_without_returning_are_inserted_one_by_one(ledger, tmp_path, monkeypatch):
+    """A server without INSERT … RETURNING (MySQL) gets the new rows one at a time; each
+    event still holds its own row."""
+    monkeypatch.setattr(SQLiteDialect, "insert_returning", False)
+    url = create_tables(f"sqlite:///{tmp_path / 'app.db'}")
+    assert imported(ledger, tmp_path, url, data.rich()).status == "succeeded"
+    stored = [row[0] for row in rows(url, "SELECT id FROM run_events ORDER BY id")]
+    assert len(stored) == 3
+    assert sorted(ref["run_event"] for ref in held_refs(ledger, "run_event")) == stored
+    assert verify(ledger, sink(ledger, url), [STREAM]).matches
