@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
 from ledger.errors import ChatledgerError, ConfigError
+from ledger.kit import canonical_text
 from ledger.replay import ReplaySettings
 from ledger.replay.repair import repair
 from ledger.replay.rollback import rollback
 from ledger.replay.verify import verify
 from sinks.laravel.columns import millis
+from sinks.laravel.threads import canonical_equal, jsonb_equal
 from tests.convex_laravel import data
 from tests.convex_laravel.exports import write_export
 from tests.convex_laravel.harness import (
@@ -450,3 +452,13 @@ def test_run_events_without_returning_are_inserted_one_by_one(ledger, tmp_path, 
     assert len(stored) == 3
     assert sorted(ref["run_event"] for ref in held_refs(ledger, "run_event")) == stored
     assert verify(ledger, sink(ledger, url), [STREAM]).matches
+
+
+def test_adoption_compares_payloads_as_jsonb_on_postgres_and_canonically_elsewhere():
+    ours = canonical_text({"json": {"n": 1}, "ok": True})
+    assert jsonb_equal('{"ok": true, "json": {"n": 1.0}}', ours)  # jsonb: numbers by value
+    assert not canonical_equal('{"ok": true, "json": {"n": 1.0}}', ours)
+    assert canonical_equal('{"ok": true,  "json": {"n": 1}}', ours)
+    assert not jsonb_equal('{"ok": 1, "json": {"n": 1}}', ours)  # a boolean is not a number
+    assert not jsonb_equal('{"ok": true, "json": {"n": 1}, "extra": null}', ours)
+    assert not jsonb_equal(None, ours) and not canonical_equal(None, ours)

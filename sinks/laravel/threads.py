@@ -10,10 +10,10 @@ were removed, or are now skipped, are deleted by the ids the ledger holds for th
 ``run_events`` has no source id and no unique key. Each run event the ledger holds
 keeps its row id (the target ref) and is updated in place. A new one first looks for a
 row written by someone else (an earlier import) with the same thread, run, user, type,
-second and payload — payloads compared as canonical JSON — and adopts it
-(``events_deduplicated``) instead of inserting a duplicate. Rows already held by an
-event of the batch, or adopted by one, are never adopted again, so identical receipts
-in the same second stay separate rows.
+second and payload — payloads compared as ``jsonb`` compares them on Postgres, as
+canonical JSON elsewhere — and adopts it (``events_deduplicated``) instead of inserting
+a duplicate. Rows already held by an event of the batch, or adopted by one, are never
+adopted again, so identical receipts in the same second stay separate rows.
 
 Everything is written batch-wise, a few statements per batch whatever its size: the
 rows held for what is no longer written deleted by id lists, the five id-keyed tables
@@ -206,7 +206,8 @@ class ThreadWriter:
         candidates = self._candidates(conn, [values for _, values in new])
         inserted = []
         for item, values in new:
-            event_id = _adopt(candidates.get(_adoption_key(values), []), values["payload"], claimed)
+            same = jsonb_equal if conn.dialect.name == "postgresql" else canonical_equal
+            event_id = _adopt(candidates.get(_adoption_key(values), []), values["payload"], claimed, same)
             if event_id is None:
                 inserted.append((item, values))
                 continue
@@ -335,12 +336,39 @@ def _content(row) -> tuple:
     )  # fmt: skip
 
 
-def _adopt(candidates: list[tuple[int, Any]], payload: str, claimed: set) -> int | None:
-    """The first candidate row nobody holds with this payload (canonical JSON)."""
+def _adopt(candidates: list[tuple[int, Any]], payload: str, claimed: set, same) -> int | None:
+    """The first candidate row nobody holds whose payload is ``same`` as this one."""
     for row_id, stored in candidates:
-        if row_id not in claimed and canonical_json(stored) == payload:
+        if row_id not in claimed and same(stored, payload):
             return row_id
     return None
+
+
+def canonical_equal(stored: Any, payload: str) -> bool:
+    """Payloads equal as canonical JSON (SQLite and MySQL store JSON as text)."""
+    return canonical_json(stored) == payload
+
+
+def jsonb_equal(stored: Any, payload: str) -> bool:
+    """Payloads equal as Postgres compares ``jsonb``: numbers by value (``1.0`` = ``1``),
+    keys in any order, booleans never equal to numbers."""
+    if stored is None:
+        return False
+    return _same_json(
+        orjson.loads(stored) if isinstance(stored, (str, bytes)) else stored, orjson.loads(payload)
+    )
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
 
 
 def _plural(kind: str) -> str:
