@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
 from ledger.errors import ChatledgerError, ConfigError
+from ledger.kit import canonical_text
 from ledger.replay import ReplaySettings
 from ledger.replay.repair import repair
 from ledger.replay.rollback import rollback
 from ledger.replay.verify import verify
 from sinks.laravel.columns import millis
+from sinks.laravel.threads import canonical_equal, jsonb_equal
 from tests.convex_laravel import data
 from tests.convex_laravel.exports import write_export
 from tests.convex_laravel.harness import (
@@ -26,6 +29,7 @@ from tests.convex_laravel.harness import (
     execute,
     extract_export,
     fetch,
+    held_refs,
     laravel_url,
     ledger,
     replay_into,
@@ -277,28 +281,38 @@ def test_replace_truncate_empties_only_the_chat_tables(ledger, tmp_path, laravel
     assert verify(ledger, sink(ledger, laravel_url), [STREAM]).matches
 
 
+#: what the PHP importer wrote for data.original()'s receipt: json_encode key order and escapes
+PHP_RECEIPT = (
+    '{"source": "khala_receipt", "kind": "tool", "receiptId": null, "signatureId": null, '
+    '"compiledId": null, "json": {"tool": "echo", "ok": true}}'
+)
+
+
+def earlier_import(url: str, receipts: int) -> list[int]:
+    """What the PHP importer left for data.original(): its user, a v1 thread and
+    ``receipts`` copies of the receipt row (second precision); their row ids."""
+    execute(
+        url,
+        "INSERT INTO users (name, email, workos_id, avatar) VALUES ('x', 'x@example.com', 'user_legacy_1', 'a')",
+    )
+    [(user_id,)] = rows(url, "SELECT id FROM users")
+    execute(
+        url, "INSERT INTO threads (id, user_id, title) VALUES (:t, :u, 'v1 title')", t=data.THREAD, u=user_id
+    )
+    for _ in range(receipts):
+        execute(
+            url,
+            "INSERT INTO run_events (thread_id, run_id, user_id, actor_type, type, payload, created_at) "
+            "VALUES (:t, :r, :u, 'user', 'legacy_receipt_tool', :p, :at)",
+            t=data.THREAD, r=data.RUN, u=user_id, at=second_of(data.T0 + 20_500), p=PHP_RECEIPT,
+        )  # fmt: skip
+    return [row[0] for row in rows(url, "SELECT id FROM run_events ORDER BY id")]
+
+
 def test_run_events_adopt_rows_an_earlier_import_wrote(ledger, tmp_path, laravel_url):
     path = write_export(tmp_path / "export.zip", data.original())
     extract_export(ledger, path)
-    execute(
-        laravel_url,
-        "INSERT INTO users (name, email, workos_id, avatar) VALUES ('x', 'x@example.com', 'user_legacy_1', 'a')",
-    )
-    [(user_id,)] = rows(laravel_url, "SELECT id FROM users")
-    # what the PHP importer wrote: second precision, json_encode key order and escapes
-    execute(
-        laravel_url,
-        "INSERT INTO threads (id, user_id, title) VALUES (:t, :u, 'v1 title')",
-        t=data.THREAD, u=user_id,
-    )  # fmt: skip
-    execute(
-        laravel_url,
-        "INSERT INTO run_events (thread_id, run_id, user_id, actor_type, type, payload, created_at) "
-        "VALUES (:t, :r, :u, 'user', 'legacy_receipt_tool', :p, :at)",
-        t=data.THREAD, r=data.RUN, u=user_id, at=second_of(data.T0 + 20_500),
-        p='{"source": "khala_receipt", "kind": "tool", "receiptId": null, "signatureId": null, '
-          '"compiledId": null, "json": {"tool": "echo", "ok": true}}',
-    )  # fmt: skip
+    earlier_import(laravel_url, 1)
     result = replay_into(ledger, laravel_url)
     counters = sink_counters(result)
     assert counters["events_deduplicated"] == 1
@@ -308,6 +322,26 @@ def test_run_events_adopt_rows_an_earlier_import_wrote(ledger, tmp_path, laravel
         (autopilot_id, "autopilot")
     ]
     assert counters["threads_linked_backfilled"] == 1  # the v1 thread had no autopilot
+
+
+@pytest.mark.parametrize("foreign", [1, 2, 3])
+def test_identical_receipts_in_one_batch_adopt_each_row_once(ledger, tmp_path, laravel_url, foreign):
+    """Two identical receipts in the same second, written in one batch: each adopts its
+    own row of the earlier import while there is one, the other is inserted; a row
+    nobody adopts stays someone else's."""
+    tables = data.original()
+    tables["receipts"].append({**tables["receipts"][0], "createdAtMs": data.T0 + 20_900})
+    extract_export(ledger, write_export(tmp_path / "export.zip", tables))
+    theirs = earlier_import(laravel_url, foreign)
+    result = replay_into(ledger, laravel_url)
+    assert result.status == "succeeded"
+    assert sink_counters(result)["events_deduplicated"] == min(2, foreign)
+    assert rows(laravel_url, "SELECT count(*) FROM run_events") == [(max(2, foreign),)]
+    held = [ref["run_event"] for ref in held_refs(ledger, "run_event")]
+    # the first rows of the earlier import, each by one event; a third is nobody's
+    assert len(set(held)) == 2 and set(held) & set(theirs) == set(theirs[: min(2, foreign)])
+    assert replay_into(ledger, laravel_url).stats["written"] == 0
+    assert verify(ledger, sink(ledger, laravel_url), [STREAM]).matches
 
 
 def test_source_deletes_propagate(ledger, tmp_path, laravel_url):
@@ -406,3 +440,25 @@ def test_a_run_event_row_written_again_is_remembered(ledger, tmp_path, laravel_u
         assert replay_into(ledger, laravel_url).status == "succeeded"
         assert rows(laravel_url, "SELECT count(*) FROM run_events") == [(3,)]  # back, and never twice
     assert verify(ledger, sink(ledger, laravel_url), [STREAM]).matches
+
+
+def test_run_events_without_returning_are_inserted_one_by_one(ledger, tmp_path, monkeypatch):
+    """A server without INSERT … RETURNING (MySQL) gets the new rows one at a time; each
+    event still holds its own row."""
+    monkeypatch.setattr(SQLiteDialect, "insert_returning", False)
+    url = create_tables(f"sqlite:///{tmp_path / 'app.db'}")
+    assert imported(ledger, tmp_path, url, data.rich()).status == "succeeded"
+    stored = [row[0] for row in rows(url, "SELECT id FROM run_events ORDER BY id")]
+    assert len(stored) == 3
+    assert sorted(ref["run_event"] for ref in held_refs(ledger, "run_event")) == stored
+    assert verify(ledger, sink(ledger, url), [STREAM]).matches
+
+
+def test_adoption_compares_payloads_as_jsonb_on_postgres_and_canonically_elsewhere():
+    ours = canonical_text({"json": {"n": 1}, "ok": True})
+    assert jsonb_equal('{"ok": true, "json": {"n": 1.0}}', ours)  # jsonb: numbers by value
+    assert not canonical_equal('{"ok": true, "json": {"n": 1.0}}', ours)
+    assert canonical_equal('{"ok": true,  "json": {"n": 1}}', ours)
+    assert not jsonb_equal('{"ok": 1, "json": {"n": 1}}', ours)  # a boolean is not a number
+    assert not jsonb_equal('{"ok": true, "json": {"n": 1}, "extra": null}', ours)
+    assert not jsonb_equal(None, ours) and not canonical_equal(None, ours)

@@ -198,8 +198,10 @@ class Planner:
     def _messages(self, plan: Plan, thread_id: str, thread_ms, view: ConversationView, runs) -> str | None:
         """Plan the thread's message rows; the first user text (for the title)."""
 
+        created = {key: canonical_ms(item.data.get("created_at")) for key, item in view.messages.items()}
+
         def order(item: Item):
-            exact = canonical_ms(item.data.get("created_at")) or thread_ms or 0
+            exact = created[item.key] or thread_ms or 0
             return (exact, _meta(item.data).get("creation_time") or 0.0, item.key)
 
         off_branch = _off_branch(view)
@@ -231,7 +233,9 @@ class Planner:
             if first_user is None and role == "user" and text.strip():
                 first_user = text
             self._count_unkept(item.data)
-            message, conversation_message = self._message_rows(item, thread_id, role, text, stored, runs)
+            message, conversation_message = self._message_rows(
+                item, thread_id, role, text, (created[item.key], stored), runs
+            )
             rows[item.key] = conversation_message
             plan.messages.append((item, message, conversation_message))
         for _, _, row in plan.messages:  # complete once folded tool messages are in
@@ -256,10 +260,12 @@ class Planner:
                 self.count(f"parts_not_kept_{part['type']}", 1)
         self.count("message_files_not_kept", len(data.get("files") or []))
 
-    def _message_rows(self, item: Item, thread_id: str, role: str, text: str, stored_ms: int, runs):
+    def _message_rows(self, item: Item, thread_id: str, role: str, text: str, times: tuple, runs):
+        """Its ``messages`` and ``agent_conversation_messages`` rows; ``times``: the
+        source's milliseconds (or None) and the stored ones."""
         data, meta = item.data, _meta(item.data)
         run = meta.get("run_id")
-        exact = canonical_ms(data.get("created_at"))
+        exact, stored_ms = times
         updated = max(canonical_ms(data.get("updated_at")) or stored_ms, stored_ms)
         row_meta = {
             "source": "khala" if "message_id" in meta else "chatledger",

@@ -46,7 +46,7 @@ from sinks.laravel import tables, verify
 from sinks.laravel.autopilots import SKIPPED_OWNERLESS, Autopilots
 from sinks.laravel.columns import Columns, utc_session
 from sinks.laravel.identity import workos_id_of
-from sinks.laravel.plan import Planner
+from sinks.laravel.plan import Plan, Planner
 from sinks.laravel.threads import ThreadWriter
 from sinks.laravel.users import Users
 from sinks.laravel.workos import WorkosDirectory
@@ -60,6 +60,15 @@ TABLES_OF_KIND = {
     "run": ["runs"],
     "run_event": ["run_events"],
 }
+
+
+@dataclass
+class Planned:
+    """A conversation unit's plan, made ahead in the reader thread, with the counters
+    planning raised (counted by ``apply``, once its batch commits)."""
+
+    plan: Plan
+    counts: list[tuple[str, int]]
 
 
 @dataclass
@@ -153,6 +162,24 @@ class LaravelSink(SqlTarget, Sink):
 
     # -- writing ---------------------------------------------------------------------------------
 
+    def prepare(self, units: list[Unit]) -> None:
+        """Plan the batch's conversations ahead (planning reads only the unit and the
+        columns reflected at open); a plan rides on its unit's first item."""
+        for unit in units:
+            if unit.kind == "conversation":
+                unit.items[0].prepared = self._planned_now(unit)
+
+    def _planned(self, unit: Unit) -> Planned:
+        prepared = unit.items[0].prepared
+        return prepared if isinstance(prepared, Planned) else self._planned_now(unit)
+
+    def _planned_now(self, unit: Unit) -> Planned:
+        counts: list[tuple[str, int]] = []
+        plan = Planner(
+            self.columns, unit.items[0].stream, lambda name, amount=1: counts.append((name, amount))
+        ).plan(unit)
+        return Planned(plan, counts)
+
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
         resolved = self._resolve(units)  # WorkOS answers first: no HTTP inside the transaction
         counts: dict[str, int] = {}
@@ -171,8 +198,11 @@ class LaravelSink(SqlTarget, Sink):
             # consecutive units of one kind are written together: users, then threads
             for kind, run in groupby(units, key=lambda unit: unit.kind):
                 if kind == "conversation":
-                    planned = [(u, Planner(self.columns, u.items[0].stream, count).plan(u)) for u in run]
-                    outcomes += self.writer.write(conn, planned, count)
+                    planned = [(unit, self._planned(unit)) for unit in run]
+                    for _, ahead in planned:
+                        for name, amount in ahead.counts:
+                            count(name, amount)
+                    outcomes += self.writer.write(conn, [(u, ahead.plan) for u, ahead in planned], count)
                 elif kind == "user":
                     outcomes += self._apply_users(conn, list(run), resolved, count)
                 else:
@@ -247,7 +277,7 @@ class LaravelSink(SqlTarget, Sink):
             return self.users.fingerprint(item.held_ref or {})
         if unit.kind == "assistant":
             return _record_fingerprint(item)
-        return verify.digest(verify.expected(self._plan(unit)))
+        return verify.digest(verify.expected(self._planned(unit).plan))
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -261,11 +291,10 @@ class LaravelSink(SqlTarget, Sink):
                         self.autopilots.read_back(conn, held) if held else _record_fingerprint(unit.items[0])
                     )
                 else:
-                    found[unit.key] = verify.digest(verify.actual(conn, self.metadata, self._plan(unit)))
+                    found[unit.key] = verify.digest(
+                        verify.actual(conn, self.metadata, self._planned(unit).plan)
+                    )
         return found
-
-    def _plan(self, unit: Unit):
-        return Planner(self.columns, unit.items[0].stream, lambda name, amount=1: None).plan(unit)
 
     def unexpected(self, streams: Iterable[str]) -> Iterator[tuple[str, str]]:
         """Units the markers say this target holds (without markers nothing can be told)."""

@@ -10,10 +10,17 @@ were removed, or are now skipped, are deleted by the ids the ledger holds for th
 ``run_events`` has no source id and no unique key. Each run event the ledger holds
 keeps its row id (the target ref) and is updated in place. A new one first looks for a
 row written by someone else (an earlier import) with the same thread, run, user, type,
-second and payload — payloads compared as ``jsonb`` on Postgres, as canonical JSON
-elsewhere — and adopts it (``events_deduplicated``) instead of inserting a duplicate.
-Rows already held by another event of the thread are never adopted, so identical
-receipts in the same second stay separate rows.
+second and payload — payloads compared as ``jsonb`` compares them on Postgres, as
+canonical JSON elsewhere — and adopts it (``events_deduplicated``) instead of inserting
+a duplicate. Rows already held by an event of the batch, or adopted by one, are never
+adopted again, so identical receipts in the same second stay separate rows.
+
+Everything is written batch-wise, a few statements per batch whatever its size: the
+rows held for what is no longer written deleted by id lists, the five id-keyed tables
+upserted with the target's fastest bulk write (COPY through a staging table on
+Postgres, an ``executemany`` of plain tuples elsewhere); run events: one look-up of the
+held rows, one of the rows an adoption could take (compared in Python), one upsert of
+the rows updated in place, one ``INSERT … RETURNING`` of the new ones.
 
 Outcomes: a written record is an insert or update whose target ref names its row (a
 folded tool message names the row holding its results: ``{"folded_into": id}``); a
@@ -28,29 +35,24 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    Connection,
-    MetaData,
-    Text,
-    cast,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, MetaData, Table, Text, cast, delete, func, insert, select
 
-from ledger.kit import Item, Outcome, PermanentError, Unit, canonical_text, upsert
+from ledger.kit import Item, Outcome, PermanentError, Unit, bulk_write, canonical_text, chunks
 from sinks.laravel.autopilots import Autopilots
-from sinks.laravel.columns import Count
+from sinks.laravel.columns import Count, millis
 from sinks.laravel.plan import Plan, holds_row
 from sinks.laravel.users import Users
 
 #: the tables a batch of threads is upserted into, parents first
 UPSERTED = ("threads", "agent_conversations", "runs", "messages", "agent_conversation_messages")
 REF_OF_KIND = {"conversation": "thread", "message": "message", "run": "run", "run_event": "run_event"}
+#: the tables holding the row a target ref names, by the ref's key
+TABLES_OF_REF = {
+    "thread": ("threads", "agent_conversations"),
+    "message": ("messages", "agent_conversation_messages"),
+    "run": ("runs",),
+    "run_event": ("run_events",),
+}
 
 
 def canonical_json(value: Any) -> str | None:
@@ -60,6 +62,31 @@ def canonical_json(value: Any) -> str | None:
     if isinstance(value, (str, bytes)):
         value = orjson.loads(value)
     return canonical_text(value)
+
+
+def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows (all with the same columns) by ``id`` with the dialect's bulk write.
+
+    The bulk write takes plain values, so each column's bind processing (SQLite's
+    datetime text) is done here, once per value, as Core would have done it."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    processors = [
+        (index, processor)
+        for index, name in enumerate(columns)
+        if (processor := table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+    ]
+    values = []
+    for row in rows:
+        line = [row[name] for name in columns]
+        for index, processor in processors:
+            if line[index] is not None:
+                line[index] = processor(line[index])
+        values.append(tuple(line))
+    bulk_write(
+        conn, table, columns, values, conflict=["id"], update=[name for name in columns if name != "id"]
+    )
 
 
 class ThreadWriter:
@@ -73,12 +100,15 @@ class ThreadWriter:
         up once, then one upsert per table for all of them (parents first)."""
         outcomes: list[Outcome] = []
         live = []
+        doomed: list[Item] = []  # items whose held rows go
         for unit, plan in planned:
             if plan.skip or unit.removed:
-                outcomes += self._drop(conn, unit, plan, count)
+                outcomes += self._drop(unit, plan, count)
+                doomed += unit.items
             else:
                 live.append((unit, plan))
         if not live:
+            self._delete_held(conn, doomed)
             return outcomes
         user_ids = self.users.laravel_ids(conn, {plan.owner_id for _, plan in live})
         autopilots = self.autopilots.of_owners(conn, set(user_ids.values()))
@@ -93,9 +123,7 @@ class ThreadWriter:
             autopilot = autopilots.get(user_id)
             linked = {"user_id": user_id, "autopilot_id": autopilot.id if autopilot else None}
             kept = plan.written()
-            self._delete_held(
-                conn, [item for item in unit.items if id(item) not in kept and item is not unit.head]
-            )
+            doomed += [item for item in unit.items if id(item) not in kept and item is not unit.head]
             thread = {**plan.thread, **linked}
             version = autopilot.config_version if autopilot else None
             # keyed by id: a row two units of the batch write is written once, the later wins
@@ -112,14 +140,16 @@ class ThreadWriter:
                     "user_id": user_id,
                 }
             written.append((unit, plan, linked))
+        self._delete_held(conn, doomed)
         for name in UPSERTED:
-            upsert(conn, self.tables[name], list(rows[name].values()), ["id"])
-        for unit, plan, linked in written:
+            write_rows(conn, self.tables[name], list(rows[name].values()))
+        events = self._events(conn, written, count)
+        for unit, plan, _ in written:
             refs: dict[int, Any] = {id(unit.head): {"thread": plan.thread["id"]}}
             refs |= {id(item): {"run": row["id"]} for item, row in plan.runs}
             refs |= {id(item): {"message": row["id"]} for item, row, _ in plan.messages}
             refs |= {id(item): {"folded_into": row_id} for item, row_id in plan.folded}
-            refs |= self._events(conn, plan, linked, count)
+            refs |= {id(item): {"run_event": events[id(item)]} for item, _ in plan.events}
             count("threads_imported", 1)
             count("runs_imported", len(plan.runs))
             count("messages_imported", len(plan.messages))
@@ -130,9 +160,9 @@ class ThreadWriter:
 
     # -- removing ------------------------------------------------------------------------------
 
-    def _drop(self, conn: Connection, unit: Unit, plan: Plan, count: Count) -> list[Outcome]:
-        """The unit is not (or no longer) written: delete what the target holds of it."""
-        self._delete_held(conn, unit.items)
+    def _drop(self, unit: Unit, plan: Plan, count: Count) -> list[Outcome]:
+        """The unit is not (or no longer) written (the caller deletes what the target holds
+        of it): its outcomes."""
         if plan.skip and not unit.removed:
             head = unit.head
             if head is not None and not head.removed:
@@ -142,75 +172,109 @@ class ThreadWriter:
         return self._outcomes(unit, {}, {id(item): reason for item in unit.items})
 
     def _delete_held(self, conn: Connection, items: list[Item]) -> None:
-        tables = self.tables
-        for item in items:
-            ref = item.held_ref or {}
-            if "thread" in ref:
-                for name, column in (("threads", "id"), ("agent_conversations", "id")):
-                    conn.execute(delete(tables[name]).where(tables[name].c[column] == ref["thread"]))
-            if "message" in ref:
-                for name in ("messages", "agent_conversation_messages"):
-                    conn.execute(delete(tables[name]).where(tables[name].c.id == ref["message"]))
-            if "run" in ref:
-                conn.execute(delete(tables["runs"]).where(tables["runs"].c.id == ref["run"]))
-            if "run_event" in ref:
-                conn.execute(
-                    delete(tables["run_events"]).where(tables["run_events"].c.id == ref["run_event"])
-                )
+        """Delete the rows the ledger holds for these items (a statement per table and
+        thousand ids)."""
+        refs = [item.held_ref for item in items if item.held_ref]
+        for key, names in TABLES_OF_REF.items():
+            ids = sorted({ref[key] for ref in refs if key in ref})
+            for name in names:
+                table = self.tables[name]
+                for chunk in chunks(ids):
+                    conn.execute(delete(table).where(table.c.id.in_(chunk)))
 
     # -- run events ----------------------------------------------------------------------------
 
-    def _events(self, conn: Connection, plan: Plan, linked: dict[str, Any], count: Count) -> dict[int, Any]:
-        events = self.tables["run_events"]
-        actor = {
-            "autopilot_id": linked["autopilot_id"],
-            "actor_type": "autopilot" if linked["autopilot_id"] else "user",
-            "actor_autopilot_id": linked["autopilot_id"],
-        }
-        claimed = {(item.held_ref or {}).get("run_event") for item, _ in plan.events} - {None}
-        refs = {}
-        for item, row in plan.events:
-            values = {**row, "user_id": linked["user_id"], **actor}
-            held = (item.held_ref or {}).get("run_event")
-            if held is not None and conn.scalar(select(events.c.id).where(events.c.id == held)) is not None:
-                conn.execute(update(events).where(events.c.id == held).values(**values))
-                event_id = held
+    def _events(
+        self, conn: Connection, written: list[tuple[Unit, Plan, dict[str, Any]]], count: Count
+    ) -> dict[int, int]:
+        """Write the run events of the batch's threads; ``id(item)`` → its row id."""
+        wanted = [
+            (item, {**row, **_actor(linked)}) for _, plan, linked in written for item, row in plan.events
+        ]
+        held = {id(item): (item.held_ref or {}).get("run_event") for item, _ in wanted}
+        present = self._present(conn, set(held.values()) - {None})
+        claimed = set(held.values()) - {None}  # never adopted: the ledger says an event has them
+        found: dict[int, int] = {}
+        updated: dict[int, dict[str, Any]] = {}  # row id → its values
+        new = []
+        for item, values in wanted:
+            if held[id(item)] in present:
+                found[id(item)] = held[id(item)]
+                updated[held[id(item)]] = {"id": held[id(item)], **values}
             else:
-                event_id = self._adoptable(conn, values, claimed)
-                if event_id is not None:
-                    conn.execute(update(events).where(events.c.id == event_id).values(**values))
-                    count("events_deduplicated", 1)
-                else:
-                    event_id = conn.execute(insert(events).values(**values)).inserted_primary_key[0]
-            claimed.add(event_id)
-            refs[id(item)] = {"run_event": event_id}
-        return refs
-
-    def _adoptable(self, conn: Connection, values: dict[str, Any], claimed: set) -> int | None:
-        """A row someone else wrote for this receipt (same second, equal payload)."""
-        events = self.tables["run_events"]
-        second = values["created_at"].replace(microsecond=0)
-        if conn.dialect.name == "sqlite":  # text: the app writes "Y-m-d H:i:s", we may add a fraction
-            same_second = func.substr(events.c.created_at, 1, 19) == second.strftime("%Y-%m-%d %H:%M:%S")
-        else:
-            same_second = events.c.created_at.between(second, second + dt.timedelta(microseconds=999_999))
-        query = select(events.c.id, cast(events.c.payload, Text).label("payload")).where(
-            events.c.thread_id == values["thread_id"],
-            events.c.run_id == values["run_id"],
-            events.c.user_id == values["user_id"],
-            events.c.type == values["type"],
-            same_second,
-        )
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
-            payload = cast(literal(values["payload"], Text), postgresql.JSONB)  # text, not a JSON string
-            query = query.where(cast(events.c.payload, postgresql.JSONB) == payload)
-        for row in conn.execute(query.order_by(events.c.id)):
-            if row.id in claimed:
+                new.append((item, values))
+        candidates = self._candidates(conn, [values for _, values in new])
+        inserted = []
+        for item, values in new:
+            same = jsonb_equal if conn.dialect.name == "postgresql" else canonical_equal
+            event_id = _adopt(candidates.get(_adoption_key(values), []), values["payload"], claimed, same)
+            if event_id is None:
+                inserted.append((item, values))
                 continue
-            if postgres or canonical_json(row.payload) == values["payload"]:
-                return row.id
-        return None
+            claimed.add(event_id)
+            found[id(item)] = event_id
+            updated[event_id] = {"id": event_id, **values}
+            count("events_deduplicated", 1)
+        write_rows(conn, self.tables["run_events"], list(updated.values()))
+        return found | self._insert_events(conn, inserted)
+
+    def _present(self, conn: Connection, ids: set[int]) -> set[int]:
+        """Which of these run event rows the target still has."""
+        events = self.tables["run_events"]
+        present: set[int] = set()
+        for chunk in chunks(sorted(ids)):
+            present.update(conn.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
+        return present
+
+    def _candidates(self, conn: Connection, new: list[dict[str, Any]]) -> dict[tuple, list[tuple[int, Any]]]:
+        """The rows of the new events' threads, by :func:`_adoption_key`, in id order, with
+        their payload as stored: what an adoption may take (someone else's rows among them)."""
+        events = self.tables["run_events"]
+        if conn.dialect.name == "sqlite":  # text: the app writes "Y-m-d H:i:s", we may add a fraction
+            created = func.substr(events.c.created_at, 1, 19)
+        else:
+            created = events.c.created_at
+        query = select(
+            events.c.id, events.c.thread_id, events.c.run_id, events.c.user_id, events.c.type,
+            created.label("created_at"), cast(events.c.payload, Text).label("payload"),
+        )  # fmt: skip
+        found: dict[tuple, list[tuple[int, Any]]] = {}
+        for chunk in chunks(sorted({values["thread_id"] for values in new})):
+            for row in conn.execute(query.where(events.c.thread_id.in_(chunk)).order_by(events.c.id)):
+                found.setdefault(_adoption_key(row._mapping), []).append((row.id, row.payload))
+        return found
+
+    def _insert_events(self, conn: Connection, rows: list[tuple[Item, dict[str, Any]]]) -> dict[int, int]:
+        """Insert new run event rows; ``id(item)`` → the row's id.
+
+        One ``INSERT … RETURNING`` where the dialect has it (Postgres, SQLite, MariaDB ≥
+        10.5; SQLAlchemy sends a thousand rows per statement), matched back to the events
+        by content: RETURNING promises no order, and rows equal in every column are
+        interchangeable. MySQL, without RETURNING, inserts row by row."""
+        events = self.tables["run_events"]
+        if not rows:
+            return {}
+        if not conn.dialect.insert_returning:
+            return {
+                id(item): conn.execute(insert(events).values(**values)).inserted_primary_key[0]
+                for item, values in rows
+            }
+        waiting: dict[tuple, list[Item]] = {}
+        for item, values in rows:
+            waiting.setdefault(_content(values), []).append(item)
+        statement = insert(events).returning(
+            events.c.id, events.c.thread_id, events.c.run_id, events.c.user_id, events.c.type,
+            events.c.created_at, cast(events.c.payload, Text).label("payload"),
+        )  # fmt: skip
+        found = {}
+        for row in conn.execute(statement, [values for _, values in rows]):
+            items = waiting.get(_content(row._mapping))
+            if not items:
+                raise PermanentError(
+                    f"run_events: the inserted row {row.id} matches none of the batch's events"
+                )
+            found[id(items.pop(0))] = row.id
+        return found
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -241,6 +305,70 @@ class ThreadWriter:
             elif item.changed or ref != item.held_ref:
                 outcomes.append(Outcome.written(item, ref))
         return outcomes
+
+
+def _actor(linked: dict[str, Any]) -> dict[str, Any]:
+    """A run event's owner and actor columns: the autopilot when the owner has one."""
+    autopilot = linked["autopilot_id"]
+    return {
+        "user_id": linked["user_id"],
+        "autopilot_id": autopilot,
+        "actor_type": "autopilot" if autopilot else "user",
+        "actor_autopilot_id": autopilot,
+    }
+
+
+def _second(value: dt.datetime | str) -> str:
+    """A stored time to the whole second, as SQLite's text begins."""
+    return value[:19] if isinstance(value, str) else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _adoption_key(row) -> tuple:
+    """What a row someone else wrote must share with a run event to be its row."""
+    return (row["thread_id"], row["run_id"], row["user_id"], row["type"], _second(row["created_at"]))
+
+
+def _content(row) -> tuple:
+    """Every column of a new run event row that tells it from the batch's others."""
+    return (
+        row["thread_id"], row["run_id"], row["user_id"], row["type"], millis(row["created_at"]),
+        canonical_json(row["payload"]),
+    )  # fmt: skip
+
+
+def _adopt(candidates: list[tuple[int, Any]], payload: str, claimed: set, same) -> int | None:
+    """The first candidate row nobody holds whose payload is ``same`` as this one."""
+    for row_id, stored in candidates:
+        if row_id not in claimed and same(stored, payload):
+            return row_id
+    return None
+
+
+def canonical_equal(stored: Any, payload: str) -> bool:
+    """Payloads equal as canonical JSON (SQLite and MySQL store JSON as text)."""
+    return canonical_json(stored) == payload
+
+
+def jsonb_equal(stored: Any, payload: str) -> bool:
+    """Payloads equal as Postgres compares ``jsonb``: numbers by value (``1.0`` = ``1``),
+    keys in any order, booleans never equal to numbers."""
+    if stored is None:
+        return False
+    return _same_json(
+        orjson.loads(stored) if isinstance(stored, (str, bytes)) else stored, orjson.loads(payload)
+    )
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
 
 
 def _plural(kind: str) -> str:

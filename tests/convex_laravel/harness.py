@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 
+from ledger.canonical import loads
 from ledger.extract import ExtractResult, ExtractSettings, extract
 from ledger.lookups import Lookups
 from ledger.replay import ReplayResult, ReplaySettings, replay
+from ledger.schema import target_state
 from ledger.sink import SinkContext
 from ledger.source import SourceContext
 from ledger.sql_target import target_engine
@@ -127,3 +129,14 @@ def execute(url: str, sql: str, **params: Any) -> None:
 
 def sink_counters(result: ReplayResult) -> dict[str, int]:
     return result.stats.get("sink", {})
+
+
+def held_refs(ledger: Ledger, kind: str) -> list[Any]:
+    """The target refs the ledger holds for the ``kind`` records it wrote to the app."""
+    with ledger.read() as conn:
+        found = conn.execute(
+            select(target_state.c.target_ref).where(
+                target_state.c.target == TARGET, target_state.c.kind == kind
+            )
+        ).scalars()
+        return [loads(ref) for ref in found if ref]
