@@ -197,10 +197,16 @@ def entries(
     return out
 
 
+ZIP_ENTRY_TIME = (2026, 1, 1, 0, 0, 0)
+
+
 def write_zip(path: Path, contents: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in contents.items():
-            archive.writestr(name, data)
+            # a fixed entry time: the same tables make the same bytes (the export's sha256 is its
+            # fingerprint), however far apart two writes are (the clock's 2 s steps made it flaky)
+            entry = zipfile.ZipInfo(name, date_time=ZIP_ENTRY_TIME)
+            archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
     return path
 
 
