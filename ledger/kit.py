@@ -13,6 +13,8 @@ module; a test walks their imports to hold them to it. What is here:
 - **canonical views**: :class:`ConversationView` (tree, active branch, order, files),
   :func:`message_text`, :func:`parts_of`, :func:`parse_time`, :func:`owner_of`;
 - **hashing**: :func:`digest` (sha256 of canonical JSON), :func:`canonical_text`;
+- **formats shared by two plug-ins**: :mod:`bundle_layout` (the files of a bundle folder,
+  written by the bundle sink and read back by the bundle source);
 - **inputs**: :func:`describe_export` / :func:`export_format` (which chat export a JSON
   document looks like, for a reject), :func:`name_problem` / :func:`printable_path`
   (file names that are not UTF-8 become one reject, not a crash);
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger import bundle_layout
 from ledger.blobs import BlobStore, blob_ref
 from ledger.canonical import (
     CanonicalError,
@@ -186,6 +189,7 @@ __all__ = [
     "blob_ref",
     "build_tree",
     "bulk_write",
+    "bundle_layout",
     "call",
     "canonical_bytes",
     "canonical_text",

@@ -54,10 +54,10 @@ from ledger.kit import (
     out_of_space,
     sha256_hex,
 )
+from ledger.kit import (
+    bundle_layout as layout,
+)
 
-CONVERSATIONS, MANIFEST, SUMMARY = "conversations.jsonl", "files_manifest.jsonl", "summary.json"
-RECORDS = "records.jsonl"
-RECORD_FIELDS = ("stream", "kind", "key", "data", "raw", "refs")
 GROUP_ORDER = {"user": 0, "file": 1, "conversation": 2}
 UNOWNED = "_unowned"
 MESSAGE_FIELDS = (
@@ -127,7 +127,7 @@ def unit_records(unit: Unit) -> list[dict[str, Any]]:
     record first, messages by creation time."""
     present = [item for item in unit.items if not item.removed]
     present.sort(key=lambda item: (item.key != unit.key, item.data.get("created_at") or "", item.key))
-    return [{name: item.document[name] for name in RECORD_FIELDS} for item in present]
+    return [{name: item.document[name] for name in layout.RECORD_FIELDS} for item in present]
 
 
 def _group_of(record: dict[str, Any]) -> str:
@@ -157,12 +157,12 @@ class _Owner:
     def __init__(self, folder: Path, owner: str | None) -> None:
         self.owner = owner
         self.folder = folder
-        self.lines = {line["key"]: line for line in self._read_jsonl(CONVERSATIONS)}
-        self.files = {entry["key"]: entry for entry in self._read_jsonl(MANIFEST)}
+        self.lines = {line["key"]: line for line in self._read_jsonl(layout.CONVERSATIONS)}
+        self.files = {entry["key"]: entry for entry in self._read_jsonl(layout.MANIFEST)}
         self.records: dict[str, list[dict[str, Any]]] = {}  # unit key → its records
-        for record in self._read_jsonl(RECORDS):
+        for record in self._read_jsonl(layout.RECORDS):
             self.records.setdefault(_group_of(record), []).append(record)
-        summary = self._read_json(SUMMARY) or {}
+        summary = self._read_json(layout.SUMMARY) or {}
         self.user = summary.get("user")
         if owner is None:  # a folder read to find what it holds: its summary names the owner
             self.owner = summary.get("owner")
@@ -218,15 +218,17 @@ class _Owner:
             line["files"]["missing"] = [key for key in line["files"]["referenced"] if key not in known]
         ordered = sorted(self.lines.values(), key=lambda line: (line.get("created_at") or "", line["key"]))
         _atomic_write(
-            self.folder / CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered)
+            self.folder / layout.CONVERSATIONS, b"".join(canonical_bytes(line) + b"\n" for line in ordered)
         )
         manifest = [self.files[key] for key in sorted(self.files)]
-        _atomic_write(self.folder / MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest))
         _atomic_write(
-            self.folder / RECORDS,
+            self.folder / layout.MANIFEST, b"".join(canonical_bytes(entry) + b"\n" for entry in manifest)
+        )
+        _atomic_write(
+            self.folder / layout.RECORDS,
             b"".join(canonical_bytes(record) + b"\n" for group in self._groups() for record in group),
         )
-        _atomic_write(self.folder / SUMMARY, canonical_bytes(self.summary()) + b"\n")
+        _atomic_write(self.folder / layout.SUMMARY, canonical_bytes(self.summary()) + b"\n")
         self._drop_unlisted_copies()
 
     def _groups(self) -> list[list[dict[str, Any]]]:
@@ -286,10 +288,10 @@ class BundleSink(Sink):
 
     def tables(self, kind: str) -> list[str]:
         return {
-            "user": [SUMMARY],
-            "file": [MANIFEST],
-            "conversation": [CONVERSATIONS],
-            "message": [CONVERSATIONS],
+            "user": [layout.SUMMARY],
+            "file": [layout.MANIFEST],
+            "conversation": [layout.CONVERSATIONS],
+            "message": [layout.CONVERSATIONS],
         }.get(kind, [kind])
 
     def open(self) -> None:
@@ -450,7 +452,7 @@ class BundleSink(Sink):
         root = self.options.path
         folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
         for folder in folders:
-            path = folder / SUMMARY
+            path = folder / layout.SUMMARY
             if not path.is_file():
                 continue
             summary = loads(path.read_bytes())

@@ -35,10 +35,11 @@ from ledger.kit import (
     option,
     sha256_hex,
 )
+from ledger.kit import (
+    bundle_layout as layout,
+)
 
-RECORDS, CONVERSATIONS, MANIFEST = "records.jsonl", "conversations.jsonl", "files_manifest.jsonl"
 RESYNC = "replay the bundle's target again with --resync to write it whole"
-FIELDS = ("stream", "kind", "key", "data", "raw", "refs")
 KINDS = ("user", "file", "conversation", "message")  # what the bundle sink carries
 READER_VERSION = 1  # bump when the records made from the same folder change
 CHUNK = 1000
@@ -65,7 +66,7 @@ class BundleSource(Source):
 
     def scopes(self) -> Iterator[Scope]:
         for folder in self._folders():
-            records = folder / RECORDS
+            records = folder / layout.RECORDS
             digest = file_sha256(records) if records.is_file() else None
             token = [self.type_name, READER_VERSION, digest, sorted(self.options.streams)]
             yield Scope(f"owner:{folder.name}", True, sha256_hex(canonical_bytes(token)))
@@ -78,10 +79,10 @@ class BundleSource(Source):
 
     def read(self, scope: Scope, cursor: Any = None) -> Iterator[tuple[list[Record | Reject], Any]]:
         folder = self.options.path / scope.name.removeprefix("owner:")
-        path = folder / RECORDS
+        path = folder / layout.RECORDS
         if not path.is_file():
-            written = (folder / CONVERSATIONS).is_file()
-            reason = f"no {RECORDS}: " + (
+            written = (folder / layout.CONVERSATIONS).is_file()
+            reason = f"no {layout.RECORDS}: " + (
                 f"written before bundles held it; {RESYNC}"
                 if written
                 else "not a folder of a chatledger bundle"
@@ -103,8 +104,8 @@ class BundleSource(Source):
         unlisted = self._unlisted(folder, seen)
         if unlisted:
             reason = (
-                f"{len(unlisted)} record(s) listed in {CONVERSATIONS} or {MANIFEST} are not in "
-                f"{RECORDS} (a folder partly written before bundles held it, or edited); {RESYNC}"
+                f"{len(unlisted)} record(s) listed in {layout.CONVERSATIONS} or {layout.MANIFEST} are not in "
+                f"{layout.RECORDS} (a folder partly written before bundles held it, or edited); {RESYNC}"
             )
             items.append(Reject(str(path), reason, unlisted[:20]))
         yield items, None
@@ -113,7 +114,7 @@ class BundleSource(Source):
         """Keys the folder's projections list that ``records.jsonl`` does not hold: what a
         restore would silently lose."""
         listed = []
-        for name in (CONVERSATIONS, MANIFEST):
+        for name in (layout.CONVERSATIONS, layout.MANIFEST):
             path = folder / name
             if not path.is_file():
                 continue
@@ -175,8 +176,8 @@ class BundleSource(Source):
 
 def _problem(document: Any) -> str | None:
     """Why a ``records.jsonl`` line is not a record, or None."""
-    if not isinstance(document, dict) or set(document) != set(FIELDS):
-        return f"not a bundle record (expected the keys {', '.join(FIELDS)})"
+    if not isinstance(document, dict) or set(document) != set(layout.RECORD_FIELDS):
+        return f"not a bundle record (expected the keys {', '.join(layout.RECORD_FIELDS)})"
     if document["kind"] not in KINDS:
         return f"kind {document['kind']!r} is not one a bundle holds ({', '.join(KINDS)})"
     if not isinstance(document["key"], str) or not isinstance(document["data"], dict):
