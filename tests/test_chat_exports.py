@@ -1,7 +1,7 @@
 """The export sources (chatgpt, claude, openwebui, chatbotui) end to end.
 
 Real samples (tests/data/exports/, see its README) and generated ones
-(tests/exports/samples.py) are extracted into a SQLite ledger and replayed into the
+(tests/exports/samples/, one module per format) are extracted into a SQLite ledger and replayed into the
 ``sql`` sink (a SQLite file; the Open WebUI database case reads Postgres and writes a
 Postgres target). Every assertion reads the target or the ledger back: each message of
 the input with its parent, the file's active leaf, the rejects and what they name, file
