@@ -102,7 +102,7 @@ class Behind(Generic[T]):
     def __init__(self, consume: Callable[[T], None], *, depth: int = 1, name: str = "behind") -> None:
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -117,14 +117,14 @@ class Behind(Generic[T]):
         self._raise()
 
     def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
+        if self._error is not None:
+            raise self._error
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not _DONE:
-            if self.error is not None:
+            if self._error is not None:
                 continue  # drained, so a submit waiting for room returns and raises
             try:
                 self._consume(item)
             except BaseException as error:  # raised in the submitting thread
-                self.error = error
+                self._error = error

@@ -143,11 +143,10 @@ class Applier:
         may then leave two committed batches unrecorded instead of one: the target's
         markers heal both (:func:`reconcile`). Leaving the block waits until every batch
         the target committed is recorded, however the block ends."""
-        self.behind = Behind(self._record_batch, name="replay-recorder")
+        behind = self.behind = Behind(self._record_batch, name="replay-recorder")
         try:
             yield self
         except BaseException:
-            behind, self.behind = self.behind, None
             try:
                 behind.close()
             except BaseException:  # the block's own exception is the one to report
@@ -155,8 +154,10 @@ class Applier:
                     "could not record a batch the target committed", target=self.sink.target, exc_info=True
                 )
             raise
-        behind, self.behind = self.behind, None
-        behind.close()
+        else:
+            behind.close()
+        finally:
+            self.behind = None
 
     def _record_batch(self, written: Written) -> None:
         """The batch's ledger transaction: writes, target_state, rejects, the run's stats
