@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 from sqlalchemy import create_engine, text
 
+from ledger.bench import baselines
 from ledger.bench.extract import postgres_floor
 from ledger.cli.benchmarks import figures_table
 from tests.conftest import run_cli
@@ -121,3 +123,40 @@ def test_bench_rerun_runs_at_a_tiny_scale(tmp_path):
     assert measured["migrate first"]["detail"]["records_written"] > 0
     assert measured["migrate no-op"]["detail"]["records_written"] == 0
     assert measured["verify full"]["detail"]["matches"] is True
+
+
+def test_the_sqlite_baseline_keeps_indexes_and_lets_fts_triggers_number_rows(tmp_path, monkeypatch):
+    """Cherry's DDL: an external-content FTS5 table keyed by ``fts_rowid``, which an
+    insert trigger numbers through a unique index. The baseline makes that index (it is
+    not one of the FTS table's shadow tables) and leaves the numbering to the trigger."""
+    source = sqlite3.connect(tmp_path / "app.db")
+    source.executescript(
+        """
+        CREATE TABLE message (id TEXT PRIMARY KEY, body TEXT, fts_rowid INTEGER);
+        CREATE UNIQUE INDEX message_fts_rowid_uniq ON message (fts_rowid);
+        CREATE VIRTUAL TABLE message_fts USING fts5(body, content='message', content_rowid='fts_rowid');
+        CREATE TRIGGER message_ai AFTER INSERT ON message BEGIN
+          UPDATE message SET fts_rowid = (SELECT COALESCE(MAX(fts_rowid), 0) + 1 FROM message)
+          WHERE id = NEW.id;
+          INSERT INTO message_fts(rowid, body) SELECT fts_rowid, body FROM message WHERE id = NEW.id;
+        END;
+        """
+    )
+    source.executemany(
+        "INSERT INTO message (id, body) VALUES (?, ?)", [(f"m{n}", f"text {n}") for n in range(50)]
+    )
+    source.commit()
+    source.close()
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: None)  # keep the twin to read it
+    written = baselines.sqlite(str(tmp_path / "app.db"), str(tmp_path / "twin.db"))
+    assert written["tables"] == {"message": 50}
+    twin = sqlite3.connect(tmp_path / "twin.db")
+    assert twin.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall() == [
+        ("sqlite_autoindex_message_1",),
+        ("message_fts_rowid_uniq",),
+    ]
+    assert twin.execute("SELECT count(DISTINCT fts_rowid), max(fts_rowid) FROM message").fetchone() == (
+        50,
+        50,
+    )
+    assert twin.execute("SELECT count(*) FROM message_fts WHERE message_fts MATCH 'text'").fetchone() == (50,)

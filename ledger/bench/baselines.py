@@ -7,8 +7,10 @@ only the writing:
 
 - Postgres: binary ``COPY`` of every table into a twin schema, one transaction (each
   table is dumped to a file first, untimed, so memory stays flat);
-- SQLite: ``executemany`` into a fresh file made from the same DDL (triggers and FTS
-  tables included, so they do the same work), one transaction;
+- SQLite: ``executemany`` into a fresh file made from the same DDL (triggers, indexes
+  and FTS tables included, so they do the same work; the column an FTS table is keyed
+  by is left to the insert trigger that numbers it, as the app leaves it), one
+  transaction;
 - MySQL/MariaDB: ``executemany`` into a twin database (``CREATE TABLE … LIKE``), one
   transaction;
 - MongoDB: ``bulk_write`` of ``InsertOne`` (unordered) into a twin database;
@@ -24,6 +26,7 @@ its own); prints ``{"rows", "seconds", "tables"}`` as JSON.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 import time
@@ -88,23 +91,28 @@ def sqlite(source_path: str, twin_path: str) -> dict[str, Any]:
         name for kind, name, sql in schema if kind == "table" and sql.upper().startswith("CREATE VIRTUAL")
     ]
 
-    def shadow(name: str) -> bool:  # made by its virtual table, filled by triggers
-        return any(name.startswith(f"{table}_") for table in virtual)
+    numbered = _trigger_numbered(sql for kind, _, sql in schema if kind == "table")
 
-    for _, name, sql in schema:
-        if not shadow(name):
+    def shadow(kind: str, name: str) -> bool:  # a table its virtual table makes (not an index)
+        return kind == "table" and any(name.startswith(f"{table}_") for table in virtual)
+
+    for kind, name, sql in schema:
+        if not shadow(kind, name):
             twin.execute(sql)
     plain = [
         name
         for kind, name, sql in schema
-        if kind == "table" and name not in virtual and not shadow(name) and name != MARKER_TABLE
+        if kind == "table" and name not in virtual and not shadow(kind, name) and name != MARKER_TABLE
     ]
     tables: dict[str, int] = {}
     seconds = 0.0
     twin.execute("BEGIN")
     for name in plain:
-        cursor = source.execute(f'SELECT * FROM "{name}"')
-        marks = ", ".join("?" * len(cursor.description))
+        columns = [row[1] for row in source.execute(f'PRAGMA table_info("{name}")')]
+        # the column an external-content FTS table is keyed by: its insert trigger numbers it
+        picked = ", ".join("NULL" if column == numbered.get(name) else f'"{column}"' for column in columns)
+        cursor = source.execute(f'SELECT {picked} FROM "{name}"')
+        marks = ", ".join("?" * len(columns))
         while rows := cursor.fetchmany(CHUNK):
             started = time.perf_counter()
             twin.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
@@ -117,6 +125,17 @@ def sqlite(source_path: str, twin_path: str) -> dict[str, Any]:
     twin.close()
     Path(twin_path).unlink()
     return {"rows": sum(tables.values()), "seconds": round(seconds, 4), "tables": tables}
+
+
+def _trigger_numbered(table_sql) -> dict[str, str]:
+    """content table → its ``content_rowid`` column, from the FTS5 tables' DDL."""
+    numbered = {}
+    for sql in table_sql:
+        content = re.search(r"content\s*=\s*'(\w+)'", sql)
+        rowid = re.search(r"content_rowid\s*=\s*'(\w+)'", sql)
+        if sql.upper().startswith("CREATE VIRTUAL") and content and rowid:
+            numbered[content.group(1)] = rowid.group(1)
+    return numbered
 
 
 def mariadb(url: str) -> dict[str, Any]:
