@@ -7,7 +7,7 @@ works. ``size`` always holds the length of the canonical JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lz4.block
@@ -33,19 +33,57 @@ def unpack(codec: str, stored: bytes, size: int) -> bytes:
     return bytes(stored)
 
 
-def load_documents(conn: Connection, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """hash → the stored record document ({v, stream, kind, key, data, raw, refs}).
+Stored = tuple[str, bytes, int]  # (codec, stored bytes, size): a payload as the ledger keeps it
+
+
+def load_stored(conn: Connection, hashes: Iterable[str]) -> dict[str, Stored]:
+    """hash → the payload as stored, not decoded.
 
     The hashes are looked up in key order, so each chunk walks the payloads index from
     one end to the other instead of jumping around it."""
-    wanted = sorted(set(hashes))
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(wanted):
+    found: dict[str, Stored] = {}
+    for chunk in chunks(sorted(set(hashes))):
         rows = conn.execute(
-            select(payloads.c.hash, payloads.c.codec, payloads.c.size, payloads.c.body).where(
+            select(payloads.c.hash, payloads.c.codec, payloads.c.body, payloads.c.size).where(
                 payloads.c.hash.in_(chunk)
             )
         )
-        for digest, codec, size, body in rows:
-            found[digest] = loads(unpack(codec, body, size))
+        for digest, codec, body, size in rows:
+            found[digest] = (codec, body, size)
     return found
+
+
+def decode(stored: Stored) -> dict[str, Any]:
+    return loads(unpack(*stored))
+
+
+def load_documents(conn: Connection, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """hash → the stored record document ({v, stream, kind, key, data, raw, refs})."""
+    return {digest: decode(stored) for digest, stored in load_stored(conn, hashes).items()}
+
+
+class StoredDocument(Mapping):
+    """A record document decoded on first use. A replay whose rows are made in worker
+    processes (:mod:`ledger.replay.workers`) hands items these: the sink's ``apply``
+    normally needs only what the workers prepared, and decodes nothing."""
+
+    __slots__ = ("_document", "stored")
+
+    def __init__(self, stored: Stored) -> None:
+        self.stored = stored
+        self._document: dict[str, Any] | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = decode(self.stored)
+        return self._document
+
+    def __getitem__(self, name: str) -> Any:
+        return self.document[name]
+
+    def __iter__(self):
+        return iter(self.document)
+
+    def __len__(self) -> int:
+        return len(self.document)

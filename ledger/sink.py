@@ -342,6 +342,15 @@ class Sink(abc.ABC):
         while the previous batch is being written or read back, so it must only compute:
         no target I/O, nothing that ``apply`` or ``read_back`` change. Default: nothing."""
 
+    def record_preparer(self) -> Callable[[str, str, dict[str, Any], int, str], Any] | None:
+        """What ``prepare`` makes of one record, as a function of its stream, key,
+        document, version and hash, when ``prepare`` is no more than that. A large
+        replay or verify then runs it in worker processes (:mod:`ledger.replay.workers`),
+        and items reach ``apply`` with ``prepared`` set (None where it raised) and a
+        document decoded only if the sink reads it. Called after ``open``. Default: None
+        (``prepare`` runs in the reader thread)."""
+        return None
+
     def classify(self, error: Exception) -> type[ChatledgerError] | None:
         """Map a driver exception to TransientError or PermanentError (None: a bug)."""
         return None

@@ -207,7 +207,7 @@ ROW, COPY = "row", "copy"  # the forms a row is made in
 
 
 def _utf8(conn) -> bool:
-    """COPY lines are UTF-8: the connection must be too."""
+    """COPY lines are UTF-8: the connection must be too (a SQL_ASCII database's is not)."""
     return conn.connection.driver_connection.info.encoding == "utf-8"
 
 
@@ -259,6 +259,7 @@ class SqlSink(SqlTarget, Sink):
     def __init__(self, options: SqlOptions, context) -> None:
         super().__init__(options, context)
         self.engine = None
+        self.copies_lines = False  # rows go as COPY text lines (Postgres, a UTF-8 connection)
         self.absent: set[str] = set()  # tables a read-only open did not find
         self._row_plans: dict[tuple[str, bool, str], list[tuple[str, Callable[[Any], Any]]]] = {}
         self.metadata = MetaData(schema=options.schema)
@@ -297,6 +298,9 @@ class SqlSink(SqlTarget, Sink):
         if self.engine is not None:
             return
         self.engine = target_engine(self.options.url, read_only=self.context.read_only)
+        if self._postgres() and not self.context.read_only:
+            with self.engine.connect() as conn:
+                self.copies_lines = _utf8(conn)
         if self.context.read_only:  # verify, dry runs: create nothing; absent tables read empty
             present = set(inspect(self.engine).get_table_names(schema=self.options.schema))
             self.absent = {table.name for table, _ in self.layout.values()} - present
@@ -365,18 +369,25 @@ class SqlSink(SqlTarget, Sink):
         return found
 
     def prepare(self, units: list[Unit]) -> None:
-        """Done in the reader thread, ahead of the target: verify (read-only) gets each
-        item's fingerprint, a Postgres replay its row as a COPY line, others its row."""
-        lines = not self.context.read_only and self._postgres()
+        """Done ahead of the target (:meth:`prepared_of` of each record)."""
         for unit in units:
             for item in unit.items:
-                if item.document is None:
-                    continue
-                made = self.copy_line if lines else self.row
-                prepared = made(item.stream, item.key, item.document, item.version, item.hash)
-                item.prepared = (
-                    self._fingerprint_of(item.kind, prepared) if self.context.read_only else prepared
-                )
+                if item.document is not None:
+                    item.prepared = self.prepared_of(
+                        item.stream, item.key, item.document, item.version, item.hash
+                    )
+
+    def record_preparer(self) -> Callable[[str, str, dict[str, Any], int, str], Any]:
+        return self.prepared_of
+
+    def prepared_of(self, stream: str, key: str, document: dict[str, Any], version: int, digest: str) -> Any:
+        """What a record is made into ahead of the target: for verify (read-only) its
+        fingerprint, for a Postgres replay its row as a COPY line, else its row."""
+        if self.context.read_only:
+            return self._fingerprint_of(document["kind"], self.row(stream, key, document, version, digest))
+        if self.copies_lines:
+            return self.copy_line(stream, key, document, version, digest)
+        return self.row(stream, key, document, version, digest)
 
     def _postgres(self) -> bool:
         return self.engine is not None and self.engine.dialect.name == "postgresql"
@@ -439,7 +450,7 @@ class SqlSink(SqlTarget, Sink):
     def _write(self, conn, table: Table, items: list) -> None:
         columns = [column.name for column in table.columns]
         lines = [i.prepared for i in items if isinstance(i.prepared, bytes)]
-        if lines and len(lines) == len(items) and _utf8(conn):
+        if lines and len(lines) == len(items):
             copy_lines(conn, table, columns, lines)
         else:
             bulk_write(conn, table, columns, [self._row_of(i) for i in items])

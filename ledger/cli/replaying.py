@@ -40,6 +40,16 @@ Streams = Annotated[
 ]
 DryRun = Annotated[bool, typer.Option(help="Print the plan; write nothing anywhere.")]
 Progressing = Annotated[bool, typer.Option(help="Show progress.")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Records per target transaction.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Processes making the sink's rows while the target is written (0: none; "
+        "default: one per core but one, for 20,000 records or more).",
+        show_default=False,
+    ),
+]
 PLUGIN_FLAGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
@@ -98,7 +108,8 @@ def replay(
     scope: Annotated[
         str | None, typer.Option(help="Only this extraction scope of the streams (e.g. user:0000007).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per target transaction.")] = 1000,
+    batch_size: BatchSize = 1000,
+    workers: Workers = None,
     resync: Annotated[
         bool,
         typer.Option(
@@ -125,6 +136,7 @@ def replay(
         dry_run=dry_run,
         resync=resync,
         batch_records=batch_size,
+        workers=workers,
     )
     result = api.replay_target(
         opened,
@@ -160,7 +172,8 @@ def migrate(
     extract_batch_size: Annotated[
         int, typer.Option(min=1, help="Records per ledger transaction while extracting.")
     ] = 100_000,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per target transaction.")] = 1000,
+    batch_size: BatchSize = 1000,
+    workers: Workers = None,
     check: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify the target after the replay.")
     ] = True,
@@ -198,6 +211,7 @@ def migrate(
             scope=scope,
             dry_run=dry_run,
             batch_records=batch_size,
+            workers=workers,
         ),
         progress=state.progress(progress and not as_json),
         check=check,

@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import sys
 import threading
 import time
@@ -48,6 +47,7 @@ from ledger.extract.batch import Tally
 from ledger.extract.reader import Reader
 from ledger.extract.writer import Writer
 from ledger.memory import peak_rss_mb
+from ledger.processes import die_with_parent
 from ledger.progress import NoProgress, Progress
 from ledger.redact import redact
 from ledger.schema import checkpoints
@@ -216,19 +216,6 @@ def _read_all(reader: Reader, saved: dict, resumable_run: int | None) -> None:
         reader.progress.finish()
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this child when the parent dies (a killed extract leaves no
-    orphan reader behind)."""
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 #: Pickled parts the reader may have waiting for the pipe (each up to 5,000 encoded
 #: records, about 10 MB): enough to keep reading through a commit, few enough that the
 #: reader's memory stays flat when the writer is the slower one.
@@ -271,7 +258,7 @@ class _Sender:
 def _reader_process(job: _Job, saved: dict, resumable_run: int | None, connection) -> None:
     """The forked child: read, encode, send batches; never touches the ledger database."""
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     code = 0
     sender = _Sender(connection)
     try:

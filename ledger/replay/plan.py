@@ -14,6 +14,7 @@ tree consistently.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from ledger.canonical import loads
 from ledger.dialects import chunks
-from ledger.payloads import load_documents
+from ledger.payloads import StoredDocument, load_documents, load_stored
 from ledger.records import REPLAY_ORDER
+from ledger.replay.workers import PreparingWorkers, results
 from ledger.schema import heads, target_state
 from ledger.sink import Item, Sink, Unit
 
@@ -287,13 +289,22 @@ class UnitBuilder:
     """Turns a stream of wanted changes into batches of complete units."""
 
     def __init__(
-        self, conn: Connection, target: str, sink: Sink, batch_records: int, *, force: bool = False
+        self,
+        conn: Connection,
+        target: str,
+        sink: Sink,
+        batch_records: int,
+        *,
+        force: bool = False,
+        stored: bool = False,
     ) -> None:
         self.conn = conn
         self.target = target
         self.sink = sink
         self.batch_records = batch_records
         self.force = force  # every item rewritten, changed or not (replace)
+        #: documents left as stored, decoded on first use (their rows are made by workers)
+        self.stored = stored
 
     def batches(self, wanted: Iterable[Wanted]) -> Iterator[list[Unit]]:
         pending: dict[tuple[str, str], list[Wanted]] = {}
@@ -326,7 +337,12 @@ class UnitBuilder:
                     if unit in members:
                         members[unit].setdefault(held.key, held)
         hashes = [w.hash for unit in members.values() for w in unit.values() if w.hash]
-        documents = load_documents(self.conn, hashes)
+        if self.stored:
+            documents = {
+                digest: StoredDocument(stored) for digest, stored in load_stored(self.conn, hashes).items()
+            }
+        else:
+            documents = load_documents(self.conn, hashes)
         units = []
         for (_stream, unit_key), items in members.items():
             first = next(iter(items.values()))
@@ -354,6 +370,34 @@ class UnitBuilder:
                 )
             )
         return units
+
+
+def prepared_batches(
+    sink: Sink, batches: Iterable[list[Unit]], workers: PreparingWorkers | None
+) -> Iterator[list[Unit]]:
+    """The batches with the sink's ``prepare`` done: in this (the reader) thread, or by
+    the workers, from the stored payloads (the builder made with ``stored=True``), with
+    the next batch sent to them before this one is collected."""
+    if workers is None:
+        for units in batches:
+            prepare_ahead(sink, units)
+            yield units
+        return
+    sent: deque = deque()
+    for units in batches:
+        items = [item for unit in units for item in unit.items if isinstance(item.document, StoredDocument)]
+        records = [(item.stream, item.key, item.version, item.hash, item.document.stored) for item in items]
+        sent.append((units, items, workers.submit(records)))
+        if len(sent) > 1:
+            yield _collected(*sent.popleft())
+    while sent:
+        yield _collected(*sent.popleft())
+
+
+def _collected(units: list[Unit], items: list[Item], futures: list) -> list[Unit]:
+    for item, prepared in zip(items, results(futures), strict=True):
+        item.prepared = prepared
+    return units
 
 
 def prepare_ahead(sink: Sink, units: list[Unit]) -> None:

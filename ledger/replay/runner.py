@@ -31,9 +31,10 @@ from ledger.replay.plan import (
     UnitBuilder,
     changed_rows,
     plan_counts,
-    prepare_ahead,
+    prepared_batches,
     selected_counts,
 )
+from ledger.replay.workers import PreparingWorkers, preparing_workers
 from ledger.retry import RetryPolicy
 from ledger.runs import utcnow
 from ledger.schema import target_state, targets
@@ -54,6 +55,8 @@ class ReplaySettings:
     resync: bool = False
     batch_records: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: processes making the sink's rows (None: one per core but one, for a large replay)
+    workers: int | None = None
 
     def selection(self) -> dict[str, Any]:
         """What picks the records to replay (the planner's keyword arguments)."""
@@ -266,7 +269,12 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
 
 
 def planned_batches(
-    ledger: Ledger, sink: Sink, stream: str, settings: ReplaySettings, batch_records: int
+    ledger: Ledger,
+    sink: Sink,
+    stream: str,
+    settings: ReplaySettings,
+    batch_records: int,
+    workers: PreparingWorkers | None,
 ) -> Callable[[], Iterator[list[Unit]]]:
     """The batches of units a replay of ``stream`` applies, read from the ledger (plan,
     payloads, the sink's ``prepare``), for a :class:`Prefetch` reader thread."""
@@ -274,10 +282,15 @@ def planned_batches(
     def produce() -> Iterator[list[Unit]]:
         with ledger.read() as conn:
             wanted = changed_rows(conn, sink.target, stream, sink, **settings.selection())
-            builder = UnitBuilder(conn, sink.target, sink, batch_records, force=settings.policy == REPLACE)
-            for units in builder.batches(wanted):
-                prepare_ahead(sink, units)
-                yield units
+            builder = UnitBuilder(
+                conn,
+                sink.target,
+                sink,
+                batch_records,
+                force=settings.policy == REPLACE,
+                stored=workers is not None,
+            )
+            yield from prepared_batches(sink, builder.batches(wanted), workers)
 
     return produce
 
@@ -313,21 +326,25 @@ def replay(
                 stream: selected_counts(conn, sink.target, stream, **settings.selection())
                 for stream in streams
             }
-        run.progress.start(f"replay {sink.target}", sum(counts.changed for counts in selected.values()))
-        try:
-            for stream in streams:
-                if settings.policy != REPLACE:
-                    for kind, count in selected[stream].unchanged.items():
-                        run.stats.add(table_label(sink, kind), "unchanged", count)
-                batches = planned_batches(ledger, sink, stream, settings, batch_records)
-                # three threads: the ledger read ahead, the target written, the ledger recorded behind
-                with Prefetch(batches, name="replay-reader") as ahead, applier.recording_behind():
-                    for units in ahead:
-                        applier.apply(units)
-            if applier.truncate:  # nothing to write, but the tables still get emptied
-                applier.apply_truncate_only()
-        finally:
-            run.progress.finish()
+        changing = sum(counts.changed for counts in selected.values())
+        # forked before any thread of the run starts (the progress bar's included)
+        with preparing_workers(sink, changing, settings.workers) as workers:
+            run.extra["workers"] = workers.count if workers else 0
+            run.progress.start(f"replay {sink.target}", changing)
+            try:
+                for stream in streams:
+                    if settings.policy != REPLACE:
+                        for kind, count in selected[stream].unchanged.items():
+                            run.stats.add(table_label(sink, kind), "unchanged", count)
+                    batches = planned_batches(ledger, sink, stream, settings, batch_records, workers)
+                    # threads: the ledger read ahead, the target written, the ledger recorded behind
+                    with Prefetch(batches, name="replay-reader") as ahead, applier.recording_behind():
+                        for units in ahead:
+                            applier.apply(units)
+                if applier.truncate:  # nothing to write, but the tables still get emptied
+                    applier.apply_truncate_only()
+            finally:
+                run.progress.finish()
 
     return TargetRun(
         ledger, sink, "replay", args=args, parent_run_id=parent_run_id, progress=progress

@@ -38,7 +38,8 @@ from ledger.dialects import chunks
 from ledger.memory import peak_rss_mb
 from ledger.prefetch import Prefetch
 from ledger.progress import NoProgress, Progress
-from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, prepare_ahead, unit_key_of
+from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, prepared_batches, unit_key_of
+from ledger.replay.workers import PreparingWorkers, preparing_workers
 from ledger.schema import heads, target_state, writes
 from ledger.sink import Sink, Unit
 from ledger.store import Ledger
@@ -305,13 +306,14 @@ def verify(
         try:
             with ledger.read() as conn:
                 total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
-            progress.start(f"verify {sink.target}", total)
-            for stream in streams:
-                batches = held_batches(ledger, sink, stream, batch_records, written_by)
-                with Prefetch(batches, name="verify-reader") as ahead:
-                    for units in ahead:
-                        _compare(sink, stream, units, result)
-                        progress.advance(len(units))
+            with preparing_workers(sink, total) as workers:  # forked before the threads start
+                progress.start(f"verify {sink.target}", total)
+                for stream in streams:
+                    batches = held_batches(ledger, sink, stream, batch_records, written_by, workers)
+                    with Prefetch(batches, name="verify-reader") as ahead:
+                        for units in ahead:
+                            _compare(sink, stream, units, result)
+                            progress.advance(len(units))
             with ledger.read() as conn:
                 for stream in streams:
                     for name, count in _pending(conn, sink.target, stream).items():
@@ -332,7 +334,12 @@ def verify(
 
 
 def held_batches(
-    ledger: Ledger, sink: Sink, stream: str, batch_records: int, written_by: int | None
+    ledger: Ledger,
+    sink: Sink,
+    stream: str,
+    batch_records: int,
+    written_by: int | None,
+    workers: PreparingWorkers | None = None,
 ) -> Callable[[], Iterator[list[Unit]]]:
     """The batches of held units to check, read from the ledger (held rows, payloads, the
     sink's ``prepare``), for a :class:`Prefetch` reader thread."""
@@ -344,9 +351,8 @@ def held_batches(
                 if written_by is None
                 else _written_rows(conn, sink, stream, written_by)
             )
-            for units in UnitBuilder(conn, sink.target, sink, batch_records).batches(held):
-                prepare_ahead(sink, units)
-                yield units
+            builder = UnitBuilder(conn, sink.target, sink, batch_records, stored=workers is not None)
+            yield from prepared_batches(sink, builder.batches(held), workers)
 
     return produce
 
