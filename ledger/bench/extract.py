@@ -39,18 +39,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger.bench.figures import Figure, chatledger, machine, python_step, ratio, results, server_database
+from ledger.bench.figures import (
+    Figure,
+    chatledger,
+    machine,
+    python_step,
+    ratio,
+    results,
+    server_database,
+    synthetic_args,
+    synthetic_users,
+)
 from ledger.extract.reader import PART_RECORDS
 from ledger.store import SQLITE_PRAGMAS, Ledger
-
-#: Synthetic shape of the benchmark (the defaults otherwise): about 8.4 messages per
-#: conversation, measured on seed 1.
-CONVERSATIONS_PER_USER = 10
-MESSAGES_PER_USER = 84
-
-
-def _synthetic_args(users: int) -> list[str]:
-    return ["--users", str(users), "--seed", "1", "--conversations-per-user", str(CONVERSATIONS_PER_USER)]
 
 
 def _series(
@@ -71,7 +72,7 @@ def _series(
             "synthetic",
             "--name",
             "bench",
-            *_synthetic_args(users),
+            *synthetic_args(users),
             *extra,
             cwd=workdir,
         )
@@ -107,7 +108,7 @@ def read_alone(ledger_url: str, users: int) -> dict[str, Any]:
     ledger = Ledger.open(ledger_url)
     try:
         plugin, source_class = api.resolve_stream(
-            Config(), "synthetic", _synthetic_args(users), stream_name="bench"
+            Config(), "synthetic", synthetic_args(users), stream_name="bench"
         )
         source = api.build_source(ledger, plugin, source_class)
         records = 0
@@ -249,7 +250,7 @@ def _limits(backend: str, first: Figure, floor: Figure, reader: Figure, reader_c
 def extract_benchmark(
     messages: int, *, postgres_url: str | None, echo: Callable[[str], Any] = print
 ) -> dict[str, Any]:
-    users = max(1, messages // MESSAGES_PER_USER)
+    users = synthetic_users(messages)
     facts = machine(postgres_url)
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="chatledger-bench-") as scratch:

@@ -9,8 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ledger.bench.figures import Figure, chatledger, machine, ratio, results, scratch_dir
-from ledger.bench.sinks import CONVERSATIONS_PER_USER, MESSAGES_PER_USER
+from ledger.bench.figures import (
+    CONVERSATIONS_PER_USER,
+    Figure,
+    chatledger,
+    machine,
+    ratio,
+    results,
+    scratch_dir,
+    synthetic_users,
+)
 
 CONFIG = """
 [ledger]
@@ -31,7 +39,7 @@ url = "{target}"
 def rerun_benchmark(
     messages: int, *, target: str, workdir: Path | None = None, echo: Callable[[str], Any] = print
 ) -> dict[str, Any]:
-    users = max(1, messages // MESSAGES_PER_USER)
+    users = synthetic_users(messages)
     facts = machine(None if target.startswith("sqlite") else target)
     scratch = scratch_dir(workdir)
     root = workdir or Path(scratch.name)

@@ -37,11 +37,10 @@ from ledger.bench.figures import (
     results,
     scratch_dir,
     server_database,
+    synthetic_args,
+    synthetic_users,
 )
 
-#: the synthetic shape (about 8.4 messages per conversation at seed 1)
-CONVERSATIONS_PER_USER = 10
-MESSAGES_PER_USER = 84
 STREAM = "bench"
 
 
@@ -171,11 +170,10 @@ TARGET_NAMES = [target.name for target in TARGETS]
 def _ledger(workdir: Path, messages: int, echo) -> tuple[str, dict[str, Any]]:
     """A SQLite ledger holding about ``messages`` synthetic messages, extracted once per
     size into ``workdir`` and reused."""
-    users = max(1, messages // MESSAGES_PER_USER)
+    users = synthetic_users(messages)
     path = workdir / f"ledger-{users}u.db"
     url = f"sqlite:///{path}"
-    args = ["extract", "synthetic", "--name", STREAM, "--users", str(users), "--seed", "1",
-            "--conversations-per-user", str(CONVERSATIONS_PER_USER)]  # fmt: skip
+    args = ["extract", "synthetic", "--name", STREAM, *synthetic_args(users)]
     echo(f"extract {users:,} synthetic users into {path.name} (reused when done before) …")
     _, done = chatledger(url, *args, cwd=workdir)
     if not done["stats"]["events"] and not (workdir / f"{path.name}.done").exists():
