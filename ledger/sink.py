@@ -21,11 +21,13 @@ import contextlib
 import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import structlog
 
 from ledger.blobs import BlobStore
+from ledger.canonical import canonical_text
 from ledger.errors import ChatledgerError
 from ledger.records import KINDS
 from ledger.redact import redact
@@ -171,6 +173,12 @@ class Outcome:
     action: str
     target_ref: Any = None
     reason: str | None = None
+
+    @cached_property
+    def target_ref_text(self) -> str | None:
+        """``target_ref`` as the ledger and the markers store it (canonical JSON), made
+        once: both record every outcome."""
+        return canonical_text(self.target_ref) if self.target_ref is not None else None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:

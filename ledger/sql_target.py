@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 
-from ledger.canonical import canonical_text, loads
+from ledger.canonical import loads
 from ledger.dialects import bulk_write, chunks
 from ledger.errors import ChatledgerError, ConfigError
 from ledger.extras import missing_extra
@@ -158,7 +158,7 @@ class Markers:
                     version,
                     None if outcome.action in ("delete", "skip") else digest,
                     run_id,
-                    canonical_text(outcome.target_ref),
+                    outcome.target_ref_text or "null",
                 )
             )
         fresh = [row for row, outcome in zip(rows, outcomes) if outcome.action == "insert"]

@@ -192,6 +192,8 @@ class Applier:
     def _split_kinds(self, units: list[Unit]) -> tuple[list[Unit], list[Outcome]]:
         """Units with only the kinds the sink carries, and a skip for every changed
         record of another kind (never handed to the sink)."""
+        if {item.kind for unit in units for item in unit.items}.issubset(self.sink.kinds):
+            return units, []  # the usual batch: nothing to take out
         carried_units, skips = [], []
         for unit in units:
             kept = [item for item in unit.items if item.kind in self.sink.kinds]
@@ -378,7 +380,7 @@ def record_outcomes(
     write_rows, state_rows, gone = [], [], []
     for outcome in outcomes:
         item = items[(outcome.stream, outcome.key)]
-        reference = canonical_text(outcome.target_ref) if outcome.target_ref is not None else None
+        reference = outcome.target_ref_text
         write_rows.append(
             (
                 run_id,
