@@ -148,7 +148,8 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     assert sorted(entry["email"] for entry in created) == ["ada@example.com", "bob@example.com"]
     assert stat.S_IMODE(os.stat(tmp_path / "credentials.jsonl").st_mode) == 0o600
     hashed = query(url, "SELECT hashed_password FROM \"user\" WHERE email = 'ada@example.com'")[0][0]
-    assert hashed == "simulated$" + hashlib.sha256(created[0]["password"].encode()).hexdigest()
+    ada_password = next(entry["password"] for entry in created if entry["email"] == "ada@example.com")
+    assert hashed == "simulated$" + hashlib.sha256(ada_password.encode()).hexdigest()
     assert verify(local_ledger, onyx(local_ledger, url, None, tmp_path), [STREAM]).matches
 
 

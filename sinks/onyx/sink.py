@@ -4,7 +4,8 @@ The unit is a conversation; users and files come first as record units. One
 ``apply`` is one batch:
 
 1. before the transaction, the parts that cannot be transactional: accounts matched or
-   created through the API (``users.py``), files uploaded and tagged (``files.py``);
+   created through the API (``users.py``), files uploaded and tagged (``files.py``), up
+   to ``api_concurrency`` requests at once (``concurrently``);
 2. one Postgres transaction: sessions and messages (``sessions.py``), upload ownership,
    removals (sessions, uploads, then accounts), and the marker rows.
 
@@ -23,8 +24,10 @@ email, a file by its tagged upload's sha256 and owner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -64,6 +67,9 @@ from sinks.onyx.users import Accounts
 #: seconds a dry run waits for the API (a run waits 30, and retries)
 CHECK_TIMEOUT = 5.0
 
+In = TypeVar("In")
+Out = TypeVar("Out")
+
 TABLES = {
     "user": ['"user" (API)'],
     "file": ["file_record, user_file (API)"],
@@ -89,6 +95,7 @@ class OnyxSink(SqlTarget, Sink):
         self.markers = Markers(marker_table(MetaData()), self.target) if options.markers else None
         self.markers_ready = False
         self._refs: dict[tuple[str, str], Any] = {}  # (stream, file key) → FileRef or None
+        self._counting = threading.Lock()  # API tasks count from their threads
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -130,6 +137,24 @@ class OnyxSink(SqlTarget, Sink):
         if self._api is None:
             self._api = self._connect_api()
         return self._api
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._counting:
+            super().count(name, amount)
+
+    def concurrently(self, task: Callable[[In], Out], inputs: list[In]) -> list[Out]:
+        """``task`` of each input (a registration, an upload: API requests, then their
+        checks), up to ``api_concurrency`` at once on one keep-alive client; the results
+        in input order. Every task runs to its end before the first failure (in input
+        order) is raised, so nothing is left in flight and what succeeded is recorded
+        (credentials, upload tags) for the retry to find."""
+        self.api()  # the one client, made before the threads share it
+        if len(inputs) <= 1 or self.options.api_concurrency <= 1:
+            return [task(value) for value in inputs]
+        workers = min(self.options.api_concurrency, len(inputs))
+        with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
+            futures = [pool.submit(task, value) for value in inputs]
+        return [future.result() for future in futures]
 
     def _connect_api(self, **settings: Any) -> Api:
         if not self.options.api_base or not self.options.api_key:
@@ -211,14 +236,12 @@ class OnyxSink(SqlTarget, Sink):
         outcomes: list[Outcome] = []
         with self.engine.connect() as conn:  # the API's part: not transactional, idempotent
             cursor = self._cursor(conn)
-            with self.accounts.prefetched(cursor, [item for item in changed_users if not item.removed]):
-                for item in changed_users:
-                    if not item.removed:
-                        reference, skipped = self.accounts.ensure(cursor, item)
-                        self.owners.put(item.stream, item.key, reference)
-                        outcomes.append(
-                            Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
-                        )
+            live_users = [item for item in changed_users if not item.removed]
+            for item, (reference, skipped) in zip(
+                live_users, self.accounts.ensure_all(cursor, live_users), strict=True
+            ):
+                self.owners.put(item.stream, item.key, reference)
+                outcomes.append(Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference))
             for stream, owner in _owners_written(by_kind["conversation"], changed_files):
                 self.accounts.ensure_late(cursor, stream, owner)
             file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)

@@ -28,16 +28,22 @@ test database.
   rejected_files}`` (an empty file is rejected).
 
 ``calls`` counts requests per route, and ``fail`` makes the next requests of a route
-answer a given status (to test retries).
+answer a given status (to test retries). Like Onyx's api_server, it keeps connections
+alive (HTTP/1.1), answers requests concurrently (a thread per client connection) and
+reuses its database connections (a pool); an upload's rows are written in one
+transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,6 +105,35 @@ def chat_file_type(mime: str) -> str:
     return "document"
 
 
+class ConnectionPool:
+    """Autocommit connections to the database, opened when none is idle and kept for the
+    next request (a connection whose request failed is closed, not kept)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.idle: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            conn = self.idle.get_nowait()
+        except queue.Empty:
+            conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        self.idle.put(conn)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self.idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
 class OnyxApi:
     """The simulated API (see the module doc); use as a context manager."""
 
@@ -109,6 +144,7 @@ class OnyxApi:
         self.calls: Counter[str] = Counter()
         self.fail: dict[str, list[int]] = {}
         self.lock = threading.Lock()
+        self.pool = ConnectionPool(self.db_url)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -123,6 +159,7 @@ class OnyxApi:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.pool.close()
 
     # -- routes -------------------------------------------------------------------------------
 
@@ -132,7 +169,7 @@ class OnyxApi:
         token = token.removeprefix("Bearer ").strip()
         if not token:
             return None
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
+        with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT user_id::text FROM api_key WHERE hashed_api_key = %s",
                 (hashlib.sha256(token.encode()).hexdigest(),),
@@ -142,7 +179,7 @@ class OnyxApi:
     def accepted_users(self, path: str) -> tuple[int, dict]:
         asked = parse_qs(urlsplit(path).query)
         page, size = int(asked.get("page_num", ["0"])[0]), int(asked.get("page_size", ["10"])[0])
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
+        with self.pool.connection() as conn:
             total = conn.execute('SELECT count(*) FROM "user"').fetchone()[0]
             rows = conn.execute(
                 'SELECT id::text, email FROM "user" ORDER BY email LIMIT %s OFFSET %s', (size, page * size)
@@ -167,7 +204,7 @@ class OnyxApi:
             }
         if self.invite_only and email not in self.invited:
             return 400, {"detail": "User not on allowed user whitelist"}
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
+        with self.pool.connection() as conn:
             if conn.execute('SELECT 1 FROM "user" WHERE email = %s', (email,)).fetchone():
                 return 400, {"detail": "REGISTER_USER_ALREADY_EXISTS"}
             user_id = str(uuid.uuid4())
@@ -184,7 +221,7 @@ class OnyxApi:
             f"Content-Type: {content_type}\r\n\r\n".encode() + body
         )
         accepted, rejected = [], []
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
+        with self.pool.connection() as conn, conn.transaction():
             for part in message.iter_parts():
                 if part.get_param("name", header="content-disposition") != "files":
                     continue
@@ -223,6 +260,9 @@ class OnyxApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
+            disable_nagle_algorithm = True  # headers and body are separate writes
+
             def log_message(self, *args):
                 pass
 
