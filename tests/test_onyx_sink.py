@@ -368,6 +368,18 @@ def test_a_concurrent_registration_is_matched_and_transient_failures_are_retried
     assert query(onyx_url, "SELECT count(*) FROM \"user\" WHERE email = 'bob@example.com'") == [(1,)]
 
 
+def test_a_refused_upload_among_parallel_ones_uploads_only_itself_again(
+    local_ledger, onyx_url, api, tmp_path
+):
+    extract_fixture(local_ledger, tmp_path)
+    api.fail["POST /api/user/projects/file/upload"] = [400]  # whichever of the three comes first
+    result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=3), [STREAM])
+    assert result.status == "succeeded", result.stats  # the batch failed, its halves were applied again
+    assert api.calls["POST /api/user/projects/file/upload"] == 4  # the other two were tagged, not sent again
+    tags = query(onyx_url, "SELECT count(*), count(file_metadata -> 'chatledger') FROM file_record")
+    assert tags == [(3, 3)]  # one upload per file, every one tagged
+
+
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):
     extract_fixture(local_ledger, tmp_path)
     result = replay(local_ledger, sink(local_ledger, onyx_url, None, api_base=api.base, api_key="on_wrong_key_987654321",

@@ -7,8 +7,8 @@
   An upload made with an admin API key belongs to the key's service account, so the
   ``user_file`` is given to the file's owner in the batch's transaction.
 - **Identity.** Onyx picks the ids, so right after an upload (in its own short
-  transaction, before the batch's) the ``file_record.file_metadata`` gets a
-  ``chatledger`` tag ``{target, stream, key, sha256, chat_file_type}``. A re-run, a retry
+  transaction, before the batch's, the statement that also proves the rows exist) the
+  ``file_record.file_metadata`` gets a ``chatledger`` tag ``{target, stream, key, sha256, chat_file_type}``. A re-run, a retry
   after a failed batch or a replay after a crash finds the tagged upload and reuses it
   instead of uploading twice (check before create: one look-up per stream and batch).
 - **Type.** The descriptor type is Onyx's own ``chat_file_type`` answer when it is one of
@@ -110,18 +110,8 @@ class Files:
             for item in live
             if getattr(held.get((item.stream, item.key)), "sha256", None) != item.data["sha256"]
         ]
-
-        def upload(item: Item) -> Upload:
-            with cursor.connection.cursor() as own:
-                return self._upload(own, item)
-
-        fresh = dict(
-            zip(
-                [(item.stream, item.key) for item in stale],
-                self.sink.concurrently(upload, stale),
-                strict=True,
-            )
-        )
+        uploads = self.sink.concurrently(self._upload, stale)
+        fresh = dict(zip([(item.stream, item.key) for item in stale], uploads, strict=True))
         work = []
         for item in live:
             owner = self.sink.owners.get(item.stream, item.data["owner"])["user_id"]
@@ -155,7 +145,7 @@ class Files:
             return item.data.get("missing") or "no bytes"
         return None
 
-    def _upload(self, cursor, item: Item) -> Upload:
+    def _upload(self, item: Item) -> Upload:
         data = item.data
         path = self.sink.context.blobs.path(data["sha256"])
         if not path.is_file():
@@ -176,16 +166,6 @@ class Files:
             )
         entry = uploaded[0]
         file_id, user_file_id = str(entry.get("file_id")), str(entry.get("id"))
-        cursor.execute(
-            "SELECT uf.name, uf.user_id::text FROM user_file uf JOIN file_record fr ON fr.file_id = uf.file_id "
-            "WHERE uf.id = %s::uuid AND fr.file_id = %s",
-            (user_file_id, file_id),
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise PermanentError(
-                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
-            )
         kind = entry.get("chat_file_type")
         schema = self.sink.schema
         kind = kind if kind in schema.file_types else schema.chat_file_type(mime)
@@ -196,9 +176,14 @@ class Files:
             "sha256": data["sha256"],
             "chat_file_type": kind,
         }
-        self.sink.tag_upload(file_id, tag)
+        found = self.sink.tag_upload(file_id, user_file_id, tag)
+        if found is None:
+            raise PermanentError(
+                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
+            )
         self.sink.count("files_uploaded")
-        return Upload(FileRef(item.key, file_id, user_file_id, kind, row[0]), data["sha256"], row[1])
+        name, owner = found
+        return Upload(FileRef(item.key, file_id, user_file_id, kind, name), data["sha256"], owner)
 
     # -- inside the transaction ---------------------------------------------------------------
 

@@ -57,7 +57,7 @@ from ledger.kit import (
 from sinks.onyx.files import Files
 from sinks.onyx.options import OnyxOptions
 from sinks.onyx.readback import descriptor_ids, file_facts, load_sessions, tree
-from sinks.onyx.render import plan_session, session_digest
+from sinks.onyx.render import SessionPlan, attach_files, draft_session, session_digest
 from sinks.onyx.repairs import Citations, LatestChild
 from sinks.onyx.schema import OnyxSchema, detect
 from sinks.onyx.sessions import Sessions, natural_id
@@ -186,14 +186,20 @@ class OnyxSink(SqlTarget, Sink):
             api.close()
         return notes
 
-    def tag_upload(self, file_id: str, tag: dict[str, Any]) -> None:
-        """Tag an upload in its own transaction, so a failed batch does not lose it."""
+    def tag_upload(self, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
+        """Tag an upload in its own transaction, so a failed batch does not lose it: the
+        upload's ``user_file`` name and owner, or None (nothing tagged) when Onyx holds no
+        such ``user_file`` of that ``file_record``."""
         with self.engine.begin() as conn:
-            self._cursor(conn).execute(
-                "UPDATE file_record SET file_metadata = COALESCE(file_metadata, '{}'::jsonb) || "
-                "jsonb_build_object('chatledger', %s::jsonb) WHERE file_id = %s",
-                (Jsonb(tag), file_id),
+            cursor = self._cursor(conn)
+            cursor.execute(
+                "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
+                "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
+                "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
+                "RETURNING uf.name, uf.user_id::text",
+                (Jsonb(tag), file_id, user_file_id),
             )
+            return cursor.fetchone()
 
     def session_ids(self, *, exclude: set[str], chunk: int) -> Iterator[list[str]]:
         with self.engine.connect() as conn:
@@ -259,6 +265,27 @@ class OnyxSink(SqlTarget, Sink):
                 self.owners.put(item.stream, item.key, None)
         return outcomes
 
+    def prepare(self, units: list[Unit]) -> None:
+        """Draft each live conversation's rows (``render.draft_session``) in the reader
+        thread, ahead of ``apply`` or ``fingerprint``; only the uploads' descriptors, read
+        from the target, are attached there."""
+        if self.schema is None:
+            return
+        for unit in units:
+            if unit.kind not in ("user", "file") and unit.head is not None and not unit.removed:
+                unit.head.prepared = self._draft(unit)
+
+    def plan(self, unit: Unit, files: dict[str, Any]) -> SessionPlan:
+        """The rows a live conversation should be, with these uploads (file key → FileRef)."""
+        prepared = unit.head.prepared if unit.head is not None else None
+        plan = prepared if isinstance(prepared, SessionPlan) else self._draft(unit)
+        attach_files(plan, files)
+        return plan
+
+    def _draft(self, unit: Unit) -> SessionPlan:
+        return draft_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
+                             reasoning=self.schema.reasoning)  # fmt: skip
+
     def _ensure_markers(self) -> None:
         if self.markers is not None and not self.markers_ready:
             self.markers.table.metadata.create_all(self.engine, checkfirst=True)
@@ -284,9 +311,7 @@ class OnyxSink(SqlTarget, Sink):
         owner = self.owners.get(item.stream, item.data.get("owner"))
         if owner is None or owner.get("skipped"):
             return digest("no session", owner and owner.get("email"))
-        files = self.file_refs([unit])
-        plan = plan_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
-                            files=files, reasoning=self.schema.reasoning)  # fmt: skip
+        plan = self.plan(unit, self.file_refs([unit]))
         return session_digest(plan.session, owner["user_id"], [plan.root])
 
     def _file_fingerprint(self, item) -> str:

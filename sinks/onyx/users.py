@@ -109,27 +109,20 @@ class Credentials:
             return handle.read(1) == b"\n"
 
     def append(self, email: str, password: str, user_id: str) -> None:
-        with self._lock:
-            self._append(email, password, user_id)
-            self.created().add(user_id)
-
-    def _append(self, email: str, password: str, user_id: str) -> None:
+        line = canonical_text(
+            {"email": email, "password": password, "user_id": user_id, "created_at": dt.datetime.now(dt.UTC)}
+        )
         fd = self._open()
         try:
-            if os.fstat(fd).st_size and not self._ends_with_newline():
-                os.write(fd, b"\n")  # after a line cut short: start a fresh one
-            line = canonical_text(
-                {
-                    "email": email,
-                    "password": password,
-                    "user_id": user_id,
-                    "created_at": dt.datetime.now(dt.UTC),
-                }
-            )
-            os.write(fd, line.encode() + b"\n")
-            os.fsync(fd)
+            with self._lock:  # parallel registrations: one whole line at a time
+                created = self.created()
+                if os.fstat(fd).st_size and not self._ends_with_newline():
+                    os.write(fd, b"\n")  # after a line cut short: start a fresh one
+                os.write(fd, line.encode() + b"\n")
+            os.fsync(fd)  # not under the lock: the other lines need not wait for this disk write
         finally:
             os.close(fd)
+        created.add(user_id)
 
 
 def generated_password() -> str:

@@ -39,13 +39,12 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import re
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -92,6 +91,36 @@ def load_onyx(url: str, generation: str = "2.6+") -> None:
             "INSERT INTO api_key (id, hashed_api_key, api_key_display, user_id, name) VALUES (1, %s, 'on_****6789', %s, 'migration')",
             (hashlib.sha256(API_KEY.encode()).hexdigest(), SERVICE_ACCOUNT),
         )
+
+
+#: one ``name=value`` parameter of a header (``value`` quoted or not)
+PARAMETER = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
+
+
+def header_parameters(value: str) -> dict[str, str]:
+    """The parameters of a header such as ``form-data; name="files"; filename="a.pdf"``."""
+    return {
+        match[1].lower(): match[2] if match[2] is not None else match[3]
+        for match in PARAMETER.finditer(value)
+    }
+
+
+def form_parts(content_type: str, body: bytes) -> Iterator[tuple[dict[str, str], bytes]]:
+    """The parts of a ``multipart/form-data`` body: each one's headers (names lower case)
+    and its bytes, as a web framework's form parser gives them. (The ``email`` package
+    parses these too, at about 2.5 ms an upload: half of the simulation's CPU time.)"""
+    boundary = header_parameters(content_type).get("boundary")
+    if not boundary:
+        return
+    for chunk in (b"\r\n" + body).split(b"\r\n--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            return
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        yield headers, data
 
 
 def chat_file_type(mime: str) -> str:
@@ -217,16 +246,14 @@ class OnyxApi:
                      "is_verified": False, "account_type": "STANDARD"}  # fmt: skip
 
     def upload(self, caller: str, content_type: str, body: bytes) -> tuple[int, dict]:
-        message = BytesParser(policy=default_policy).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + body
-        )
         accepted, rejected = [], []
         with self.pool.connection() as conn, conn.transaction():
-            for part in message.iter_parts():
-                if part.get_param("name", header="content-disposition") != "files":
+            for headers, data in form_parts(content_type, body):
+                disposition = header_parameters(headers.get("content-disposition", ""))
+                if disposition.get("name") != "files":
                     continue
-                name, data = part.get_filename() or "upload", part.get_payload(decode=True) or b""
-                mime = part.get_content_type()
+                name = disposition.get("filename") or "upload"
+                mime = headers.get("content-type", "text/plain").split(";")[0].strip().lower()
                 if not data:
                     rejected.append({"file_name": name, "reason": "The file is empty"})
                     continue
