@@ -263,6 +263,8 @@ class OnyxSink(SqlTarget, Sink):
         for item in changed_users:
             if item.removed:
                 self.owners.put(item.stream, item.key, None)
+        for unit in by_kind["conversation"]:  # written: its draft is not needed again
+            _release_draft(unit)
         return outcomes
 
     def prepare(self, units: list[Unit]) -> None:
@@ -312,7 +314,9 @@ class OnyxSink(SqlTarget, Sink):
         if owner is None or owner.get("skipped"):
             return digest("no session", owner and owner.get("email"))
         plan = self.plan(unit, self.file_refs([unit]))
-        return session_digest(plan.session, owner["user_id"], [plan.root])
+        fingerprint = session_digest(plan.session, owner["user_id"], [plan.root])
+        _release_draft(unit)
+        return fingerprint
 
     def _file_fingerprint(self, item) -> str:
         owner = self.owners.get(item.stream, item.data.get("owner")) or {}
@@ -401,6 +405,13 @@ def _owners_written(conversations: list[Unit], files: list) -> set[tuple[str, st
     owners = {(unit.head.stream, owner_of(unit)) for unit in conversations if unit.head and not unit.removed}
     owners |= {(item.stream, item.data.get("owner")) for item in files if not item.removed}
     return {(stream, owner) for stream, owner in owners if isinstance(owner, str) and owner}
+
+
+def _release_draft(unit: Unit) -> None:
+    """Free a conversation's draft made by ``prepare`` (see ``SessionPlan.release``)."""
+    if unit.head is not None and isinstance(unit.head.prepared, SessionPlan):
+        unit.head.prepared.release()
+        unit.head.prepared = None
 
 
 def _email(data: dict[str, Any]) -> str | None:
