@@ -148,7 +148,8 @@ def test_replay_writes_chats_onyx_can_read(local_ledger, postgres_database, tmp_
     assert sorted(entry["email"] for entry in created) == ["ada@example.com", "bob@example.com"]
     assert stat.S_IMODE(os.stat(tmp_path / "credentials.jsonl").st_mode) == 0o600
     hashed = query(url, "SELECT hashed_password FROM \"user\" WHERE email = 'ada@example.com'")[0][0]
-    assert hashed == "simulated$" + hashlib.sha256(created[0]["password"].encode()).hexdigest()
+    ada_password = next(entry["password"] for entry in created if entry["email"] == "ada@example.com")
+    assert hashed == "simulated$" + hashlib.sha256(ada_password.encode()).hexdigest()
     assert verify(local_ledger, onyx(local_ledger, url, None, tmp_path), [STREAM]).matches
 
 
@@ -365,6 +366,18 @@ def test_a_concurrent_registration_is_matched_and_transient_failures_are_retried
     assert api.calls["POST /api/user/projects/file/upload"] == 5  # 3 files, 2 retried
     assert [entry["email"] for entry in credentials(tmp_path / "credentials.jsonl")] == ["ada@example.com"]
     assert query(onyx_url, "SELECT count(*) FROM \"user\" WHERE email = 'bob@example.com'") == [(1,)]
+
+
+def test_a_refused_upload_among_parallel_ones_uploads_only_itself_again(
+    local_ledger, onyx_url, api, tmp_path
+):
+    extract_fixture(local_ledger, tmp_path)
+    api.fail["POST /api/user/projects/file/upload"] = [400]  # whichever of the three comes first
+    result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=3), [STREAM])
+    assert result.status == "succeeded", result.stats  # the batch failed, its halves were applied again
+    assert api.calls["POST /api/user/projects/file/upload"] == 4  # the other two were tagged, not sent again
+    tags = query(onyx_url, "SELECT count(*), count(file_metadata -> 'chatledger') FROM file_record")
+    assert tags == [(3, 3)]  # one upload per file, every one tagged
 
 
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):

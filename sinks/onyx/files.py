@@ -1,15 +1,16 @@
 """Ledger files as Onyx uploads, owned by their user.
 
 - **Upload** through ``POST /user/projects/file/upload`` (multipart ``files``, the
-  original filename and MIME type): Onyx creates the ``file_record`` (origin
-  ``USER_FILE``) and the ``user_file``. A 2xx is not proof: both rows must then exist.
+  original filename and MIME type; one file a request, up to ``api_concurrency`` at
+  once): Onyx creates the ``file_record`` (origin ``USER_FILE``) and the ``user_file``.
+  A 2xx is not proof: both rows must then exist.
   An upload made with an admin API key belongs to the key's service account, so the
   ``user_file`` is given to the file's owner in the batch's transaction.
 - **Identity.** Onyx picks the ids, so right after an upload (in its own short
-  transaction, before the batch's) the ``file_record.file_metadata`` gets a
-  ``chatledger`` tag ``{target, stream, key, sha256, chat_file_type}``. A re-run, a retry
+  transaction, before the batch's, the statement that also proves the rows exist) the
+  ``file_record.file_metadata`` gets a ``chatledger`` tag ``{target, stream, key, sha256, chat_file_type}``. A re-run, a retry
   after a failed batch or a replay after a crash finds the tagged upload and reuses it
-  instead of uploading twice (check before create).
+  instead of uploading twice (check before create: one look-up per stream and batch).
 - **Type.** The descriptor type is Onyx's own ``chat_file_type`` answer when it is one of
   this Onyx's ChatFileType values, else derived from the MIME type.
 - **Changes.** New bytes upload a new file; messages that pointed at the old one are
@@ -92,7 +93,7 @@ class Files:
         """Upload what is missing. Returns the work for the transaction, the outcomes of
         files that need no upload (missing bytes, skipped owners), and the items whose
         uploads are to be removed."""
-        work, outcomes, removals = [], [], []
+        outcomes, removals, live = [], [], []
         for item in items:
             if item.removed:
                 removals.append(item)
@@ -102,14 +103,29 @@ class Files:
                 removals.append(item)  # an upload made before the bytes went missing goes
                 outcomes.append(Outcome.skip(item, why))
                 continue
-            owner = self.sink.owners.get(item.stream, item.data["owner"])
-            existing = self.tagged(cursor, item.stream, [item.key]).get(item.key)
-            if existing is not None and existing.sha256 == item.data["sha256"]:
-                work.append(FileWork(item, owner["user_id"], existing, None))
-                continue
-            upload = self._upload(cursor, item)
-            work.append(FileWork(item, owner["user_id"], upload, existing))
+            live.append(item)
+        held = self._held(cursor, live)
+        stale = [
+            item
+            for item in live
+            if getattr(held.get((item.stream, item.key)), "sha256", None) != item.data["sha256"]
+        ]
+        uploads = self.sink.concurrently(self._upload, stale)
+        fresh = dict(zip([(item.stream, item.key) for item in stale], uploads, strict=True))
+        work = []
+        for item in live:
+            owner = self.sink.owners.get(item.stream, item.data["owner"])["user_id"]
+            old, new = held.get((item.stream, item.key)), fresh.get((item.stream, item.key))
+            work.append(FileWork(item, owner, new, old) if new else FileWork(item, owner, old, None))
         return work, outcomes, removals
+
+    def _held(self, cursor, items: list[Item]) -> dict[tuple[str, str], Upload]:
+        """(stream, key) → the upload chatledger made for it, of these items that have one."""
+        found: dict[tuple[str, str], Upload] = {}
+        for stream in dict.fromkeys(item.stream for item in items):
+            keys = [item.key for item in items if item.stream == stream]
+            found.update({(stream, key): upload for key, upload in self.tagged(cursor, stream, keys).items()})
+        return found
 
     def _not_uploaded(self, item: Item) -> str | None:
         """Why a live file is not uploaded (None: it is): Onyx uploads belong to a user and
@@ -129,7 +145,7 @@ class Files:
             return item.data.get("missing") or "no bytes"
         return None
 
-    def _upload(self, cursor, item: Item) -> Upload:
+    def _upload(self, item: Item) -> Upload:
         data = item.data
         path = self.sink.context.blobs.path(data["sha256"])
         if not path.is_file():
@@ -150,16 +166,6 @@ class Files:
             )
         entry = uploaded[0]
         file_id, user_file_id = str(entry.get("file_id")), str(entry.get("id"))
-        cursor.execute(
-            "SELECT uf.name, uf.user_id::text FROM user_file uf JOIN file_record fr ON fr.file_id = uf.file_id "
-            "WHERE uf.id = %s::uuid AND fr.file_id = %s",
-            (user_file_id, file_id),
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise PermanentError(
-                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
-            )
         kind = entry.get("chat_file_type")
         schema = self.sink.schema
         kind = kind if kind in schema.file_types else schema.chat_file_type(mime)
@@ -170,9 +176,14 @@ class Files:
             "sha256": data["sha256"],
             "chat_file_type": kind,
         }
-        self.sink.tag_upload(file_id, tag)
+        found = self.sink.tag_upload(file_id, user_file_id, tag)
+        if found is None:
+            raise PermanentError(
+                f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
+            )
         self.sink.count("files_uploaded")
-        return Upload(FileRef(item.key, file_id, user_file_id, kind, row[0]), data["sha256"], row[1])
+        name, owner = found
+        return Upload(FileRef(item.key, file_id, user_file_id, kind, name), data["sha256"], owner)
 
     # -- inside the transaction ---------------------------------------------------------------
 

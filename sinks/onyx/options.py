@@ -19,6 +19,11 @@ class OnyxOptions:
     api_key: str | None = option(
         None, help="An Onyx admin API key (on_…), sent as a Bearer token.", secret=True
     )
+    api_concurrency: int = option(
+        4,
+        help="How many registrations or uploads are sent to the API at once (1: one after another).",
+        minimum=1,
+    )
     persona_id: int = option(0, help="The persona (assistant) imported chats belong to; 0 is Onyx's default.")
     skip_emails: list[str] = option(
         [],

@@ -10,6 +10,8 @@ what they hold). The writer changes only what differs from what Onyx has:
   LibreChat's ids): it is *adopted* and its rows replaced (``sessions_adopted``),
   unless it belongs to another user or another record's marker names it; then the
   uuid5 id is used (two LibreChat users may share a conversationId).
+- **Sessions** not in Onyx yet arrive in one COPY, the others in one upsert that
+  changes only what differs.
 - **Rows**: every message keeps the row id it was written to (target refs); rows whose
   content, parent or pointer differ are updated in place; new rows get ids from
   ``chat_message_id_seq`` up front and arrive in one COPY (parents and pointers inside
@@ -34,7 +36,7 @@ from psycopg.types.json import Jsonb
 
 from ledger.kit import MARKER_TABLE, Outcome, OwnerMap, PermanentError, Unit, owner_of
 from sinks.onyx.readback import SessionRows, load_sessions
-from sinks.onyx.render import Node, SessionPlan, plan_session, unkept_parts
+from sinks.onyx.render import Node, SessionPlan, unkept_parts
 
 NAMESPACE = uuid.UUID("6f6e7978-6368-6174-6c65-646765720001")
 
@@ -139,11 +141,7 @@ class Sessions:
 
     def _write_live(self, cursor, live: list[tuple[Unit, str]]) -> list[Outcome]:
         files = self.sink.file_refs([unit for unit, _ in live])
-        plans = [
-            (unit, owner, plan_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
-                                       files=files, reasoning=self.schema.reasoning))
-            for unit, owner in live
-        ]  # fmt: skip
+        plans = [(unit, owner, self.sink.plan(unit, files)) for unit, owner in live]
         changes = self._sessions(cursor, plans)
         for change in changes:
             self._assign(change)
@@ -219,6 +217,7 @@ class Sessions:
             node.row_id = claim(
                 refs.get(node.key, {}).get("bridge" if node.kind == "bridge" else "chat_message")
             )
+            node.feedback_id = None  # a prepared plan may have been written by a failed attempt
         ours = {ref.get(name) for ref in refs.values() for name in ("root", "chat_message", "bridge")} & set(
             rows
         )
@@ -258,18 +257,24 @@ class Sessions:
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns[1:])
         distinct = ", ".join(f"chat_session.{name}" for name in columns[1:])
         excluded = ", ".join(f"excluded.{name}" for name in columns[1:])
-        rows = []
+        new, held_rows = [], []
         for change in changes:
             session = change.plan.session
             override = session["prompt_override"]
-            rows.append((change.session_id, change.owner, session["persona_id"], session["description"],
-                         session["deleted"], session["shared_status"], session["onyxbot_flow"],
-                         session["time_created"], session["time_updated"], Jsonb(override) if override else None))  # fmt: skip
-        cursor.executemany(
-            f"INSERT INTO chat_session ({', '.join(columns)}) VALUES (%s::uuid, %s::uuid, {', '.join(['%s'] * 8)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE ({distinct}) IS DISTINCT FROM ({excluded})",
-            rows,
-        )
+            row = (change.session_id, change.owner, session["persona_id"], session["description"],
+                   session["deleted"], session["shared_status"], session["onyxbot_flow"],
+                   session["time_created"], session["time_updated"], Jsonb(override) if override else None)  # fmt: skip
+            (new if change.existing is None else held_rows).append(row)
+        if new:  # no such session when the batch's transaction read them (one writer per target)
+            with cursor.copy(f"COPY chat_session ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in new:
+                    copy.write_row(row)
+        if held_rows:
+            cursor.executemany(
+                f"INSERT INTO chat_session ({', '.join(columns)}) VALUES (%s::uuid, %s::uuid, {', '.join(['%s'] * 8)}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE ({distinct}) IS DISTINCT FROM ({excluded})",
+                held_rows,
+            )
 
     def _columns(self) -> list[str]:
         columns = ["id", "chat_session_id", self.schema.parent, self.schema.latest, "message", "message_type",

@@ -4,7 +4,8 @@ The unit is a conversation; users and files come first as record units. One
 ``apply`` is one batch:
 
 1. before the transaction, the parts that cannot be transactional: accounts matched or
-   created through the API (``users.py``), files uploaded and tagged (``files.py``);
+   created through the API (``users.py``), files uploaded and tagged (``files.py``), up
+   to ``api_concurrency`` requests at once (``concurrently``);
 2. one Postgres transaction: sessions and messages (``sessions.py``), upload ownership,
    removals (sessions, uploads, then accounts), and the marker rows.
 
@@ -23,8 +24,10 @@ email, a file by its tagged upload's sha256 and owner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -54,7 +57,7 @@ from ledger.kit import (
 from sinks.onyx.files import Files
 from sinks.onyx.options import OnyxOptions
 from sinks.onyx.readback import descriptor_ids, file_facts, load_sessions, tree
-from sinks.onyx.render import plan_session, session_digest
+from sinks.onyx.render import SessionPlan, attach_files, draft_session, session_digest
 from sinks.onyx.repairs import Citations, LatestChild
 from sinks.onyx.schema import OnyxSchema, detect
 from sinks.onyx.sessions import Sessions, natural_id
@@ -63,6 +66,9 @@ from sinks.onyx.users import Accounts
 
 #: seconds a dry run waits for the API (a run waits 30, and retries)
 CHECK_TIMEOUT = 5.0
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 TABLES = {
     "user": ['"user" (API)'],
@@ -89,6 +95,7 @@ class OnyxSink(SqlTarget, Sink):
         self.markers = Markers(marker_table(MetaData()), self.target) if options.markers else None
         self.markers_ready = False
         self._refs: dict[tuple[str, str], Any] = {}  # (stream, file key) → FileRef or None
+        self._counting = threading.Lock()  # API tasks count from their threads
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -131,6 +138,24 @@ class OnyxSink(SqlTarget, Sink):
             self._api = self._connect_api()
         return self._api
 
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._counting:
+            super().count(name, amount)
+
+    def concurrently(self, task: Callable[[In], Out], inputs: list[In]) -> list[Out]:
+        """``task`` of each input (a registration, an upload: API requests, then their
+        checks), up to ``api_concurrency`` at once on one keep-alive client; the results
+        in input order. Every task runs to its end before the first failure (in input
+        order) is raised, so nothing is left in flight and what succeeded is recorded
+        (credentials, upload tags) for the retry to find."""
+        self.api()  # the one client, made before the threads share it
+        if len(inputs) <= 1 or self.options.api_concurrency <= 1:
+            return [task(value) for value in inputs]
+        workers = min(self.options.api_concurrency, len(inputs))
+        with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
+            futures = [pool.submit(task, value) for value in inputs]
+        return [future.result() for future in futures]
+
     def _connect_api(self, **settings: Any) -> Api:
         if not self.options.api_base or not self.options.api_key:
             raise PermanentError("onyx: creating users and uploading files needs api_base and api_key")
@@ -161,14 +186,20 @@ class OnyxSink(SqlTarget, Sink):
             api.close()
         return notes
 
-    def tag_upload(self, file_id: str, tag: dict[str, Any]) -> None:
-        """Tag an upload in its own transaction, so a failed batch does not lose it."""
+    def tag_upload(self, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
+        """Tag an upload in its own transaction, so a failed batch does not lose it: the
+        upload's ``user_file`` name and owner, or None (nothing tagged) when Onyx holds no
+        such ``user_file`` of that ``file_record``."""
         with self.engine.begin() as conn:
-            self._cursor(conn).execute(
-                "UPDATE file_record SET file_metadata = COALESCE(file_metadata, '{}'::jsonb) || "
-                "jsonb_build_object('chatledger', %s::jsonb) WHERE file_id = %s",
-                (Jsonb(tag), file_id),
+            cursor = self._cursor(conn)
+            cursor.execute(
+                "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
+                "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
+                "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
+                "RETURNING uf.name, uf.user_id::text",
+                (Jsonb(tag), file_id, user_file_id),
             )
+            return cursor.fetchone()
 
     def session_ids(self, *, exclude: set[str], chunk: int) -> Iterator[list[str]]:
         with self.engine.connect() as conn:
@@ -211,14 +242,12 @@ class OnyxSink(SqlTarget, Sink):
         outcomes: list[Outcome] = []
         with self.engine.connect() as conn:  # the API's part: not transactional, idempotent
             cursor = self._cursor(conn)
-            with self.accounts.prefetched(cursor, [item for item in changed_users if not item.removed]):
-                for item in changed_users:
-                    if not item.removed:
-                        reference, skipped = self.accounts.ensure(cursor, item)
-                        self.owners.put(item.stream, item.key, reference)
-                        outcomes.append(
-                            Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference)
-                        )
+            live_users = [item for item in changed_users if not item.removed]
+            for item, (reference, skipped) in zip(
+                live_users, self.accounts.ensure_all(cursor, live_users), strict=True
+            ):
+                self.owners.put(item.stream, item.key, reference)
+                outcomes.append(Outcome.skip(item, skipped) if skipped else Outcome.written(item, reference))
             for stream, owner in _owners_written(by_kind["conversation"], changed_files):
                 self.accounts.ensure_late(cursor, stream, owner)
             file_work, file_outcomes, file_removals = self.files.prepare(cursor, changed_files)
@@ -234,7 +263,30 @@ class OnyxSink(SqlTarget, Sink):
         for item in changed_users:
             if item.removed:
                 self.owners.put(item.stream, item.key, None)
+        for unit in by_kind["conversation"]:  # written: its draft is not needed again
+            _release_draft(unit)
         return outcomes
+
+    def prepare(self, units: list[Unit]) -> None:
+        """Draft each live conversation's rows (``render.draft_session``) in the reader
+        thread, ahead of ``apply`` or ``fingerprint``; only the uploads' descriptors, read
+        from the target, are attached there."""
+        if self.schema is None:
+            return
+        for unit in units:
+            if unit.kind not in ("user", "file") and unit.head is not None and not unit.removed:
+                unit.head.prepared = self._draft(unit)
+
+    def plan(self, unit: Unit, files: dict[str, Any]) -> SessionPlan:
+        """The rows a live conversation should be, with these uploads (file key → FileRef)."""
+        prepared = unit.head.prepared if unit.head is not None else None
+        plan = prepared if isinstance(prepared, SessionPlan) else self._draft(unit)
+        attach_files(plan, files)
+        return plan
+
+    def _draft(self, unit: Unit) -> SessionPlan:
+        return draft_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
+                             reasoning=self.schema.reasoning)  # fmt: skip
 
     def _ensure_markers(self) -> None:
         if self.markers is not None and not self.markers_ready:
@@ -261,10 +313,10 @@ class OnyxSink(SqlTarget, Sink):
         owner = self.owners.get(item.stream, item.data.get("owner"))
         if owner is None or owner.get("skipped"):
             return digest("no session", owner and owner.get("email"))
-        files = self.file_refs([unit])
-        plan = plan_session(unit, persona_id=self.options.persona_id, bridge_text=self.options.bridge_text,
-                            files=files, reasoning=self.schema.reasoning)  # fmt: skip
-        return session_digest(plan.session, owner["user_id"], [plan.root])
+        plan = self.plan(unit, self.file_refs([unit]))
+        fingerprint = session_digest(plan.session, owner["user_id"], [plan.root])
+        _release_draft(unit)
+        return fingerprint
 
     def _file_fingerprint(self, item) -> str:
         owner = self.owners.get(item.stream, item.data.get("owner")) or {}
@@ -353,6 +405,13 @@ def _owners_written(conversations: list[Unit], files: list) -> set[tuple[str, st
     owners = {(unit.head.stream, owner_of(unit)) for unit in conversations if unit.head and not unit.removed}
     owners |= {(item.stream, item.data.get("owner")) for item in files if not item.removed}
     return {(stream, owner) for stream, owner in owners if isinstance(owner, str) and owner}
+
+
+def _release_draft(unit: Unit) -> None:
+    """Free a conversation's draft made by ``prepare`` (see ``SessionPlan.release``)."""
+    if unit.head is not None and isinstance(unit.head.prepared, SessionPlan):
+        unit.head.prepared.release()
+        unit.head.prepared = None
 
 
 def _email(data: dict[str, Any]) -> str | None:

@@ -2,12 +2,14 @@
 
 - **Match** by lower-cased email against ``"user".email`` (Onyx keeps emails lower
   case). A match is never changed or deleted by chatledger.
-- **Create** a missing account through the API: ``PUT /manage/admin/users`` (invite)
-  first when ``invite_users``, then ``POST /auth/register {email, password}`` with a
-  generated password; a 400 ``REGISTER_USER_ALREADY_EXISTS`` means someone created it
-  meanwhile (matched instead). A 2xx is not proof: the account must then exist in the
-  database. The email, password and account id are appended to ``credentials_file``,
-  created with mode 0600 (an existing file readable by others is refused).
+- **Create** a missing account through the API: ``PUT /manage/admin/users`` (invite,
+  one request for the batch's new emails) first when ``invite_users``, then ``POST
+  /auth/register {email, password}`` with a generated password, up to
+  ``api_concurrency`` registrations at once; a 400 ``REGISTER_USER_ALREADY_EXISTS``
+  means someone created it meanwhile (matched instead). A 2xx is not proof: the account
+  must then exist in the database. The email, password and account id are appended to
+  ``credentials_file`` as soon as the account is seen, one line at a time, created with
+  mode 0600 (an existing file readable by others is refused).
 - **Skip** emails in ``skip_emails`` that have no account: nothing is created, and the
   user's chats and files are skipped too (``users_skipped``).
 - **No email, no account.** A user record without an email (Convex users have none)
@@ -35,8 +37,10 @@ import json
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,7 @@ class Credentials:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._created: set[str] | None = None
+        self._lock = threading.Lock()  # registrations run in parallel: one line at a time
 
     def created(self) -> set[str]:
         if self._created is None:
@@ -104,28 +109,33 @@ class Credentials:
             return handle.read(1) == b"\n"
 
     def append(self, email: str, password: str, user_id: str) -> None:
+        line = canonical_text(
+            {"email": email, "password": password, "user_id": user_id, "created_at": dt.datetime.now(dt.UTC)}
+        )
         fd = self._open()
         try:
-            if os.fstat(fd).st_size and not self._ends_with_newline():
-                os.write(fd, b"\n")  # after a line cut short: start a fresh one
-            line = canonical_text(
-                {
-                    "email": email,
-                    "password": password,
-                    "user_id": user_id,
-                    "created_at": dt.datetime.now(dt.UTC),
-                }
-            )
-            os.write(fd, line.encode() + b"\n")
-            os.fsync(fd)
+            with self._lock:  # parallel registrations: one whole line at a time
+                created = self.created()
+                if os.fstat(fd).st_size and not self._ends_with_newline():
+                    os.write(fd, b"\n")  # after a line cut short: start a fresh one
+                os.write(fd, line.encode() + b"\n")
+            os.fsync(fd)  # not under the lock: the other lines need not wait for this disk write
         finally:
             os.close(fd)
-        self.created().add(user_id)
+        created.add(user_id)
 
 
 def generated_password() -> str:
     """Long and random, with the character classes password policies ask for."""
     return f"{secrets.token_urlsafe(18)}-Aa9"
+
+
+@dataclass(frozen=True)
+class _Matched:
+    """A user whose account exists."""
+
+    email: str
+    user_id: str
 
 
 class Accounts:
@@ -158,9 +168,33 @@ class Accounts:
         row = cursor.fetchone()
         return row[0] if row else None
 
-    def ensure(self, cursor, item: Item) -> tuple[dict[str, Any], str | None]:
-        """The account of a live user record (matched, created or skipped): the owner
-        entry, and why no account was made (None when there is one)."""
+    def ensure_all(self, cursor, items: list[Item]) -> list[tuple[dict[str, Any], str | None]]:
+        """The accounts of live user records (matched, created or skipped), in their
+        order: each one's owner entry, and why no account was made (None when there is
+        one). The missing accounts are created together (``_create_all``)."""
+        with self.prefetched(cursor, items):
+            decided = [self._decide(cursor, item) for item in items]
+            wanted = [found for found in decided if isinstance(found, str)]
+            accounts = self._create_all(cursor, list(dict.fromkeys(wanted)))
+        if len(wanted) > len(accounts):  # an email twice in the batch: made once, then matched
+            self.sink.count("users_matched", len(wanted) - len(accounts))
+        answers = []
+        for item, found in zip(items, decided, strict=True):
+            if isinstance(found, tuple):
+                answers.append(found)
+                continue
+            email = found.email if isinstance(found, _Matched) else found
+            account = found.user_id if isinstance(found, _Matched) else accounts[email]
+            held = item.held_ref if isinstance(item.held_ref, dict) else {}
+            created = account in self.credentials.created() or (
+                held.get("created") and held.get("user_id") == account
+            )
+            answers.append(({"user_id": account, "email": email, "created": bool(created)}, None))
+        return answers
+
+    def _decide(self, cursor, item: Item) -> tuple[dict[str, Any], str] | _Matched | str:
+        """A user's skip (its owner entry and reason), its matched account, or its email
+        when an account is to be created."""
         email = item.data.get("email")
         if not isinstance(email, str) or "@" not in email:
             self.sink.count("users_skipped_no_email")
@@ -174,14 +208,9 @@ class Accounts:
             self.sink.count("users_skipped_no_chats")
             return {"skipped": True, "no_chats": True, "email": email}, NO_CHATS
         if found is None:
-            found = self._create(cursor, email)
-        else:
-            self.sink.count("users_matched")
-        held = item.held_ref if isinstance(item.held_ref, dict) else {}
-        created = found in self.credentials.created() or (
-            held.get("created") and held.get("user_id") == found
-        )
-        return {"user_id": found, "email": email, "created": bool(created)}, None
+            return email
+        self.sink.count("users_matched")
+        return _Matched(email, found)
 
     def _owns_content(self, item: Item) -> bool:
         owners = self.sink.context.owners_with_content(item.stream)
@@ -194,20 +223,33 @@ class Accounts:
         if not (owner and owner.get("no_chats")):
             return
         email = owner["email"]
-        found = self.find(cursor, email) or self._create(cursor, email)
+        found = self.find(cursor, email) or self._create_all(cursor, [email])[email]
         self.sink.count("users_created_late")
         entry = {"user_id": found, "email": email, "created": found in self.credentials.created()}
         self.sink.owners.put(stream, user_key, entry)
 
-    def _create(self, cursor, email: str) -> str:
-        self._known.pop(email, None)  # from here on the database says whether it exists
-        api = self.sink.api()
+    def _create_all(self, cursor, emails: list[str]) -> dict[str, str]:
+        """email → account id of new accounts (the distinct emails of a batch): one
+        invite for all of them, then the registrations, up to ``api_concurrency`` at
+        once (``sink.concurrently``); each on its own cursor of the batch's connection."""
+        if not emails:
+            return {}
+        for email in emails:
+            self._known.pop(email, None)  # from here on the database says whether it exists
         self.credentials.check()
         if self.options.invite_users:
-            api.request("PUT", "/manage/admin/users", json={"emails": [email]})
+            self.sink.api().request("PUT", "/manage/admin/users", json={"emails": emails})
+
+        def create(email: str) -> str:
+            with cursor.connection.cursor() as own:
+                return self._create(own, email)
+
+        return dict(zip(emails, self.sink.concurrently(create, emails), strict=True))
+
+    def _create(self, cursor, email: str) -> str:
         password = generated_password()
         try:
-            api.request("POST", "/auth/register", json={"email": email, "password": password})
+            self.sink.api().request("POST", "/auth/register", json={"email": email, "password": password})
         except PermanentError as exc:
             if exc.status == 400 and ALREADY_EXISTS in str(exc):
                 found = self.find(cursor, email)
