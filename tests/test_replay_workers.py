@@ -59,6 +59,7 @@ def test_verify_with_workers_finds_drift(ledger, postgres_database):
     synthetic(ledger)
     replay(ledger, sql_sink(postgres_database, ledger, "pg"), ["syn"])
     clean = verify(ledger, sql_sink(postgres_database, ledger, "pg"), ["syn"])
+    assert clean.workers > 0
     assert clean.matches and clean.counts["ok"] > 0 and clean.counts["drifted"] == 0
     engine = create_engine(postgres_database)
     with engine.begin() as conn:
@@ -140,6 +141,8 @@ def test_small_replays_and_one_core_fork_no_workers(monkeypatch):
     assert workers.worker_count(19_999, wanted=3) == 3
     monkeypatch.setattr(workers.os, "cpu_count", lambda: 1)
     assert workers.worker_count(1_000_000) == 0
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
+    assert workers.worker_count(1_000_000) == 2
     monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
     assert workers.worker_count(1_000_000) == 4
 

@@ -46,7 +46,7 @@ Workers = Annotated[
     typer.Option(
         min=0,
         help="Processes making the sink's rows while the target is written (0: none; "
-        "default: one per core but one, for 20,000 records or more).",
+        "default: one per core up to 4, for 20,000 records or more).",
         show_default=False,
     ),
 ]

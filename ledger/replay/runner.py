@@ -55,7 +55,7 @@ class ReplaySettings:
     resync: bool = False
     batch_records: int = 1000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: processes making the sink's rows (None: one per core but one, for a large replay)
+    #: processes making the sink's rows (None: one per core up to 4, for a large replay)
     workers: int | None = None
 
     def selection(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class VerifyResult:
     parity: dict[str, dict[str, int]] | None = None
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    workers: int = 0  # processes that made the fingerprints (ledger.replay.workers)
 
     @property
     def matches(self) -> bool:
@@ -87,6 +88,7 @@ class VerifyResult:
             "samples": self.samples,
             "seconds": self.seconds,
             "peak_rss_mb": self.peak_rss_mb,
+            "workers": self.workers,
         }
 
 
@@ -307,6 +309,7 @@ def verify(
             with ledger.read() as conn:
                 total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
             with preparing_workers(sink, total) as workers:  # forked before the threads start
+                result.workers = workers.count if workers else 0
                 progress.start(f"verify {sink.target}", total)
                 for stream in streams:
                     batches = held_batches(ledger, sink, stream, batch_records, written_by, workers)

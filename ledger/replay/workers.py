@@ -43,15 +43,18 @@ _preparer: Preparer | None = None  # the worker process's, set when it starts
 
 def worker_count(records: int, wanted: int | None = None) -> int:
     """How many workers a replay of ``records`` gets: ``wanted`` when given (0: none),
-    else one per core but one (the reader, the writer and the target share it), none for
-    a small replay or a machine with one core; none where processes cannot fork."""
+    else one per core up to 4 (they wait on the reader and the writer as much as these
+    wait on them: on 2 cores, 100k records, 2 workers 24.7–25.9 s, 3 25.8 s, 1 27.0 s,
+    none 29.6 s), none for a small replay or a machine with one core; none where
+    processes cannot fork."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 0
     if wanted is not None:
         return max(0, wanted)
     if records < WORKER_THRESHOLD:
         return 0
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    cores = os.cpu_count() or 1
+    return min(4, cores) if cores > 1 else 0
 
 
 @contextmanager
