@@ -80,7 +80,9 @@ def test_retries_give_up_and_fail_the_run(ledger, tmp_path):
         assert conn.execute(select(target_state)).first() is None
 
 
-def test_a_permanent_failure_rejects_only_its_unit(ledger, tmp_path):
+def replay_with_a_poison(ledger, tmp_path):
+    """A replay of a synthetic stream in which one message fails for good: every key of
+    the stream, the poisoned one, the target's URL and the result."""
     synthetic(ledger)
     with ledger.read() as conn:
         everything = set(conn.scalars(select(heads.c.key)))
@@ -89,6 +91,11 @@ def test_a_permanent_failure_rejects_only_its_unit(ledger, tmp_path):
     url = f"sqlite:///{tmp_path / 'target.db'}"
     sink = FaultySink(url, ledger, poison=[poison])
     result = replay(ledger, sink, ["syn"], settings=ReplaySettings(batch_records=40, retry=FAST_RETRIES))
+    return everything, poison, url, result
+
+
+def test_a_permanent_failure_rejects_only_its_unit(ledger, tmp_path):
+    everything, poison, url, result = replay_with_a_poison(ledger, tmp_path)
 
     assert result.status == "with-rejects" and result.stats["rejected_units"] == 1
     written = {row[1] for rows in dump(url).values() for row in rows}

@@ -18,7 +18,7 @@ from ledger.schema import heads, rejects
 from ledger.sink import SinkContext
 from ledger.store import Ledger
 from sinks.sql import SqlOptions, SqlSink
-from tests.test_faults import FAST_RETRIES, FaultySink
+from tests.test_faults import replay_with_a_poison
 from tests.test_replay import dump, synthetic
 from tests.test_signals import start, wait_until_running
 
@@ -71,14 +71,7 @@ def test_verify_with_workers_finds_drift(ledger, postgres_database):
 
 
 def test_a_record_a_worker_cannot_prepare_rejects_only_its_unit(ledger, tmp_path):
-    synthetic(ledger)
-    with ledger.read() as conn:
-        everything = set(conn.scalars(select(heads.c.key)))
-        messages = sorted(conn.scalars(select(heads.c.key).where(heads.c.kind == "message")))
-    poison = messages[len(messages) // 3]
-    url = f"sqlite:///{tmp_path / 'target.db'}"
-    sink = FaultySink(url, ledger, poison=[poison])
-    result = replay(ledger, sink, ["syn"], settings=ReplaySettings(batch_records=40, retry=FAST_RETRIES))
+    everything, poison, url, result = replay_with_a_poison(ledger, tmp_path)
 
     assert result.stats["workers"] > 0
     assert result.status == "with-rejects" and result.stats["rejected_units"] == 1
