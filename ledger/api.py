@@ -267,12 +267,20 @@ def verify_target(
     progress: Progress | None = None,
     parent_run_id: int | None = None,
     written_by: int | None = None,
+    workers: int | None = None,
 ) -> VerifyResult:
     """``chatledger verify TARGET``; ``written_by``: only what that replay run wrote, plus
-    count parity (a re-run's cheap check)."""
+    count parity (a re-run's cheap check); ``workers`` as replay's."""
     sink, chosen, args = _target(ledger, config, name, flag_args, target_name, streams, read_only=True)
     return verify(
-        ledger, sink, chosen, progress=progress, args=args, parent_run_id=parent_run_id, written_by=written_by
+        ledger,
+        sink,
+        chosen,
+        progress=progress,
+        args=args,
+        parent_run_id=parent_run_id,
+        written_by=written_by,
+        workers=workers,
     )
 
 
@@ -384,6 +392,7 @@ def migrate(
                 progress=progress,
                 parent_run_id=active.id,
                 written_by=None if full_verify else results["replay"].run_id,
+                workers=replay_settings.workers,
             )
         active.finish(*migrate_outcome(results["extract"], results["replay"], results.get("verify")))
     return MigrateResult(

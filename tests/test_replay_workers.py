@@ -67,6 +67,8 @@ def test_verify_with_workers_finds_drift(ledger, postgres_database):
     engine.dispose()
     edited = verify(ledger, sql_sink(postgres_database, ledger, "pg"), ["syn"])
     assert edited.counts["drifted"] == 1 and edited.counts["ok"] == clean.counts["ok"] - 1
+    inline = verify(ledger, sql_sink(postgres_database, ledger, "pg"), ["syn"], workers=0)
+    assert inline.workers == 0 and inline.counts == edited.counts
     assert multiprocessing.active_children() == []
 
 

@@ -290,9 +290,11 @@ def verify(
     parent_run_id: int | None = None,
     batch_records: int = 1000,
     written_by: int | None = None,
+    workers: int | None = None,
 ) -> VerifyResult:
     """Verify ``streams`` of the sink's target; ``written_by``: only what that replay run
-    wrote, plus count parity (see the module's docstring)."""
+    wrote, plus count parity (see the module's docstring); ``workers``: processes making
+    the fingerprints (:func:`ledger.replay.workers.worker_count`)."""
     progress = progress or NoProgress()
     result = VerifyResult(0, dict.fromkeys(COUNTS, 0), mode="full" if written_by is None else "written")
     started = time.monotonic()
@@ -308,11 +310,11 @@ def verify(
         try:
             with ledger.read() as conn:
                 total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
-            with preparing_workers(sink, total) as workers:  # forked before the threads start
-                result.workers = workers.count if workers else 0
+            with preparing_workers(sink, total, workers) as forked:  # before the threads start
+                result.workers = forked.count if forked else 0
                 progress.start(f"verify {sink.target}", total)
                 for stream in streams:
-                    batches = held_batches(ledger, sink, stream, batch_records, written_by, workers)
+                    batches = held_batches(ledger, sink, stream, batch_records, written_by, forked)
                     with Prefetch(batches, name="verify-reader") as ahead:
                         for units in ahead:
                             _compare(sink, stream, units, result)
