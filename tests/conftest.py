@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, select, text
 
 from ledger.schema import heads
@@ -28,6 +29,22 @@ POSTGRES_URL = os.environ.get("CHATLEDGER_TEST_POSTGRES", "postgresql://postgres
 MARIADB_URL = os.environ.get("CHATLEDGER_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 # one per test session: concurrent sessions on one server must not drop each other's
 TEMPLATE = f"chatledger_test_template_{uuid.uuid4().hex[:8]}"
+
+
+def _plain_tracebacks() -> None:
+    """Tests call the library without the CLI's log setup, so structlog's defaults apply,
+    and their rich traceback renders every frame's locals (a batch of units each): it
+    was a quarter of a crash test's time. Plain tracebacks, as the CLI logs them."""
+    processors = [
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        if isinstance(processor, structlog.dev.ConsoleRenderer)
+        else processor
+        for processor in structlog.get_config()["processors"]
+    ]
+    structlog.configure(processors=processors)
+
+
+_plain_tracebacks()
 
 
 def service_missing(what: str, reason: str) -> None:
