@@ -28,6 +28,7 @@ def wait_for_lock(ledger, name, timeout=30.0):
 
 
 def test_a_second_extract_of_the_same_stream_refuses(ledger, ledger_url, tmp_path):
+    released = tmp_path / "released"  # the holder keeps its lock until the checks are done
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -41,7 +42,7 @@ def test_a_second_extract_of_the_same_stream_refuses(ledger, ledger_url, tmp_pat
             "--no-progress",
         ],
         cwd=tmp_path,
-        env={**os.environ, "CHATLEDGER_FAILPOINTS": "extract.commit.after=1:sleep=6"},
+        env={**os.environ, "CHATLEDGER_FAILPOINTS": f"extract.commit.after=1:wait={released}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -58,6 +59,7 @@ def test_a_second_extract_of_the_same_stream_refuses(ledger, ledger_url, tmp_pat
         )
         assert other.returncode == 0, other.stderr
     finally:
+        released.touch()
         assert holder.wait(60) == 0, holder.communicate()[1]
     statuses = {run.id: run.status for run in runs.list_runs(ledger)}
     assert statuses[1] == "succeeded" and statuses[2] == "refused"
