@@ -21,7 +21,6 @@ import contextlib
 import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, ClassVar
 
 import structlog
@@ -173,18 +172,17 @@ class Outcome:
     action: str
     target_ref: Any = None
     reason: str | None = None
-
-    @cached_property
-    def target_ref_text(self) -> str | None:
-        """``target_ref`` as the ledger and the markers store it (canonical JSON), made
-        once: both record every outcome."""
-        return canonical_text(self.target_ref) if self.target_ref is not None else None
+    #: ``target_ref`` as the ledger and the markers store it (canonical JSON), made once
+    #: with the outcome: both record every outcome
+    target_ref_text: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown outcome action {self.action!r} (one of {', '.join(ACTIONS)})")
         if self.action == "skip" and not self.reason:
             raise ValueError(f"a skip of {self.key} needs a reason")
+        reference = canonical_text(self.target_ref) if self.target_ref is not None else None
+        object.__setattr__(self, "target_ref_text", reference)  # frozen
 
     @classmethod
     def skip(cls, item: Item, reason: str) -> Outcome:

@@ -1,9 +1,10 @@
-"""The replay's threads (ledger.prefetch: read ahead, record behind), the COPY lines built
-ahead (copy_line) and the collector's setting for runs."""
+"""The replay's threads (ledger.prefetch: read ahead, record behind, quick handoffs),
+the COPY lines built ahead (copy_line) and the collector's setting for runs."""
 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from ledger.canonical import canonical_bytes, loads
 from ledger.dialects import copy_line
 from ledger.memory import BULK_GC_THRESHOLD, bulk_collection
-from ledger.prefetch import Behind, Prefetch
+from ledger.prefetch import QUICK_SWITCH_SECONDS, Behind, Prefetch, quick_handoffs
 from tests.test_replay import sql_sink
 
 TRICKY = [
@@ -125,6 +126,14 @@ def test_a_run_collects_garbage_less_often_and_puts_the_thresholds_back():
     with bulk_collection():
         assert gc.get_threshold() == BULK_GC_THRESHOLD
     assert gc.get_threshold() == before
+
+
+def test_the_threads_switch_quickly_inside_a_run_and_the_interval_is_put_back():
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), quick_handoffs():
+        assert sys.getswitchinterval() == pytest.approx(QUICK_SWITCH_SECONDS)
+        raise RuntimeError("a run that fails")
+    assert sys.getswitchinterval() == before
 
 
 DOCUMENTS = [

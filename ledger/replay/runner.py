@@ -21,7 +21,7 @@ from ledger import lifecycle, locks, runs
 from ledger.dialects import upsert
 from ledger.errors import ChatledgerError, UsageError
 from ledger.memory import peak_rss_mb
-from ledger.prefetch import Prefetch
+from ledger.prefetch import Prefetch, quick_handoffs
 from ledger.progress import NoProgress, Progress
 from ledger.replay.engine import Applier, ReplayStats, reconcile, table_label
 from ledger.replay.plan import (
@@ -328,7 +328,7 @@ def replay(
             }
         changing = sum(counts.changed for counts in selected.values())
         # forked before any thread of the run starts (the progress bar's included)
-        with preparing_workers(sink, changing, settings.workers) as workers:
+        with preparing_workers(sink, changing, settings.workers) as workers, quick_handoffs():
             run.extra["workers"] = workers.count if workers else 0
             run.progress.start(f"replay {sink.target}", changing)
             try:

@@ -36,7 +36,7 @@ from sqlalchemy import and_, func, or_, select
 from ledger import lifecycle, runs
 from ledger.dialects import chunks
 from ledger.memory import peak_rss_mb
-from ledger.prefetch import Prefetch
+from ledger.prefetch import Prefetch, quick_handoffs
 from ledger.progress import NoProgress, Progress
 from ledger.replay.plan import UnitBuilder, Wanted, held_rows, held_units, prepared_batches, unit_key_of
 from ledger.replay.workers import PreparingWorkers, preparing_workers
@@ -310,7 +310,8 @@ def verify(
         try:
             with ledger.read() as conn:
                 total = sum(_units_to_read(conn, sink, stream, written_by) for stream in streams)
-            with preparing_workers(sink, total, workers) as forked:  # before the threads start
+            # the workers forked before the threads start
+            with preparing_workers(sink, total, workers) as forked, quick_handoffs():
                 result.workers = forked.count if forked else 0
                 progress.start(f"verify {sink.target}", total)
                 for stream in streams:
