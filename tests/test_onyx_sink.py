@@ -380,6 +380,18 @@ def test_a_refused_upload_among_parallel_ones_uploads_only_itself_again(
     assert tags == [(3, 3)]  # one upload per file, every one tagged
 
 
+def test_what_a_failed_attempt_did_through_the_api_is_counted_once(local_ledger, onyx_url, api, tmp_path):
+    extract_fixture(local_ledger, tmp_path)
+    api.fail["POST /api/user/projects/file/upload"] = [400]  # after the accounts and two uploads landed
+    result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=3), [STREAM])
+    assert result.status == "succeeded", result.stats
+    counted = result.stats["sink"]
+    assert counted["files_uploaded"] == 3  # two in the failed attempt, one in its retry
+    made = credentials(tmp_path / "credentials.jsonl")
+    assert counted["users_created"] == len(made) == 2  # made in the failed attempt
+    assert "users_matched" not in counted  # not again by its retry, which found them
+
+
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):
     extract_fixture(local_ledger, tmp_path)
     result = replay(local_ledger, sink(local_ledger, onyx_url, None, api_base=api.base, api_key="on_wrong_key_987654321",

@@ -181,7 +181,7 @@ class Files:
             raise PermanentError(
                 f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
             )
-        self.sink.count("files_uploaded")
+        self.sink.count_done("files_uploaded")
         name, owner = found
         return Upload(FileRef(item.key, file_id, user_file_id, kind, name), data["sha256"], owner)
 

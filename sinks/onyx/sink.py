@@ -25,6 +25,7 @@ email, a file by its tagged upload's sha256 and owner.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -96,6 +97,7 @@ class OnyxSink(SqlTarget, Sink):
         self.markers_ready = False
         self._refs: dict[tuple[str, str], Any] = {}  # (stream, file key) → FileRef or None
         self._counting = threading.Lock()  # API tasks count from their threads
+        self._done_outside: Counter[str] = Counter()  # see count_done
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -141,6 +143,20 @@ class OnyxSink(SqlTarget, Sink):
     def count(self, name: str, amount: int = 1) -> None:
         with self._counting:
             super().count(name, amount)
+
+    def count_done(self, name: str) -> None:
+        """Count what the API did outside the batch's transaction (an account registered,
+        a file uploaded). The engine drops what a failed attempt counted, as it did not
+        happen; these did, and the retry finds them done instead of doing them again, so
+        they are held here and handed to the counters of the next apply that lands."""
+        with self._counting:
+            self._done_outside[name] += 1
+
+    def _hand_over_done(self) -> None:
+        with self._counting:
+            for name, amount in self._done_outside.items():
+                super().count(name, amount)
+            self._done_outside.clear()
 
     def concurrently(self, task: Callable[[In], Out], inputs: list[In]) -> list[Out]:
         """``task`` of each input (a registration, an upload: API requests, then their
@@ -265,6 +281,7 @@ class OnyxSink(SqlTarget, Sink):
                 self.owners.put(item.stream, item.key, None)
         for unit in by_kind["conversation"]:  # written: its draft is not needed again
             _release_draft(unit)
+        self._hand_over_done()
         return outcomes
 
     def prepare(self, units: list[Unit]) -> None:

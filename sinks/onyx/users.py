@@ -145,6 +145,7 @@ class Accounts:
         self.skip = {email.strip().lower() for email in sink.options.skip_emails}
         self.credentials = Credentials(sink.options.credentials_file)
         self._known: dict[str, str | None] = {}  # email → account id (None: none), read for one batch
+        self.made: set[str] = set()  # accounts this run registered (counted once, as created)
 
     # -- before the transaction: the API ------------------------------------------------------
 
@@ -209,7 +210,8 @@ class Accounts:
             return {"skipped": True, "no_chats": True, "email": email}, NO_CHATS
         if found is None:
             return email
-        self.sink.count("users_matched")
+        if found not in self.made:  # else registered by an attempt of this run that failed later
+            self.sink.count("users_matched")
         return _Matched(email, found)
 
     def _owns_content(self, item: Item) -> bool:
@@ -263,7 +265,8 @@ class Accounts:
                 f"POST /auth/register answered 2xx for a new account, but no account {email} exists"
             )
         self.credentials.append(email, password, found)
-        self.sink.count("users_created")
+        self.made.add(found)
+        self.sink.count_done("users_created")
         return found
 
     def preview(self, cursor, items: list[Item]) -> dict[str, Any]:
