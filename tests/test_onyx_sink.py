@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from ledger.replay import ReplaySettings, replay
 from ledger.replay.repair import repair
@@ -390,6 +391,32 @@ def test_what_a_failed_attempt_did_through_the_api_is_counted_once(local_ledger,
     made = credentials(tmp_path / "credentials.jsonl")
     assert counted["users_created"] == len(made) == 2  # made in the failed attempt
     assert "users_matched" not in counted  # not again by its retry, which found them
+
+
+def test_uploads_and_registrations_take_no_connection_of_their_own(local_ledger, onyx_url, api, tmp_path):
+    extract_fixture(local_ledger, tmp_path)
+    target = onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=2)
+    target.open()
+    inside, taken = threading.local(), []
+    event.listen(target.engine, "checkout", lambda *_: taken.append(getattr(inside, "task", None)))
+
+    def watched(task):
+        def run(*args):
+            inside.task = task.__name__
+            try:
+                return task(*args)
+            finally:
+                inside.task = None
+
+        return run
+
+    target.files._upload = watched(target.files._upload)
+    target.accounts._create = watched(target.accounts._create)
+    assert replay(local_ledger, target, [STREAM]).status == "succeeded"
+    assert api.calls["POST /api/user/projects/file/upload"] == 3 and api.calls["POST /api/auth/register"] == 2
+    assert [
+        task for task in taken if task
+    ] == []  # each API worker's connection was checked out once, up front
 
 
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):

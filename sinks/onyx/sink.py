@@ -24,10 +24,12 @@ email, a file by its tagged upload's sha256 and owner.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any, TypeVar
 
 import psycopg
@@ -158,18 +160,37 @@ class OnyxSink(SqlTarget, Sink):
                 super().count(name, amount)
             self._done_outside.clear()
 
-    def concurrently(self, task: Callable[[In], Out], inputs: list[In]) -> list[Out]:
+    def concurrently(self, task: Callable[[psycopg.Cursor, In], Out], inputs: list[In]) -> list[Out]:
         """``task`` of each input (a registration, an upload: API requests, then their
         checks), up to ``api_concurrency`` at once on one keep-alive client; the results
         in input order. Every task runs to its end before the first failure (in input
         order) is raised, so nothing is left in flight and what succeeded is recorded
-        (credentials, upload tags) for the retry to find."""
+        (credentials, upload tags) for the retry to find.
+
+        Each task gets an autocommit cursor of a database connection no other running
+        task uses, checked out once for all inputs: its checks and tags are one round
+        trip each (a connection taken from the pool per upload was pinged first, and
+        its transaction was three more)."""
         self.api()  # the one client, made before the threads share it
-        if len(inputs) <= 1 or self.options.api_concurrency <= 1:
-            return [task(value) for value in inputs]
-        workers = min(self.options.api_concurrency, len(inputs))
-        with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
-            futures = [pool.submit(task, value) for value in inputs]
+        workers = max(1, min(self.options.api_concurrency, len(inputs)))
+        with ExitStack() as stack:
+            idle: queue.SimpleQueue[psycopg.Cursor] = queue.SimpleQueue()
+            for _ in range(workers):
+                conn = stack.enter_context(self.engine.connect())
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                idle.put(stack.enter_context(self._cursor(conn)))
+
+            def run(value: In) -> Out:
+                cursor = idle.get()
+                try:
+                    return task(cursor, value)
+                finally:
+                    idle.put(cursor)
+
+            if workers == 1:
+                return [run(value) for value in inputs]
+            with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
+                futures = [pool.submit(run, value) for value in inputs]
         return [future.result() for future in futures]
 
     def _connect_api(self, **settings: Any) -> Api:
@@ -202,20 +223,19 @@ class OnyxSink(SqlTarget, Sink):
             api.close()
         return notes
 
-    def tag_upload(self, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
-        """Tag an upload in its own transaction, so a failed batch does not lose it: the
-        upload's ``user_file`` name and owner, or None (nothing tagged) when Onyx holds no
-        such ``user_file`` of that ``file_record``."""
-        with self.engine.begin() as conn:
-            cursor = self._cursor(conn)
-            cursor.execute(
-                "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
-                "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
-                "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
-                "RETURNING uf.name, uf.user_id::text",
-                (Jsonb(tag), file_id, user_file_id),
-            )
-            return cursor.fetchone()
+    @staticmethod
+    def tag_upload(cursor, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
+        """Tag an upload in a statement of its own (``cursor`` autocommits), so a failed
+        batch does not lose it: the upload's ``user_file`` name and owner, or None
+        (nothing tagged) when Onyx holds no such ``user_file`` of that ``file_record``."""
+        cursor.execute(
+            "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
+            "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
+            "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
+            "RETURNING uf.name, uf.user_id::text",
+            (Jsonb(tag), file_id, user_file_id),
+        )
+        return cursor.fetchone()
 
     def session_ids(self, *, exclude: set[str], chunk: int) -> Iterator[list[str]]:
         with self.engine.connect() as conn:
