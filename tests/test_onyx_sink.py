@@ -419,6 +419,32 @@ def test_uploads_and_registrations_take_no_connection_of_their_own(local_ledger,
     ] == []  # each API worker's connection was checked out once, up front
 
 
+def test_upload_tags_do_not_wait_for_the_disk_and_the_pool_gets_its_setting_back(
+    local_ledger, onyx_url, api, tmp_path
+):
+    extract_fixture(local_ledger, tmp_path)
+    target = onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=2)
+    target.open()
+    real_tag, real_write, tags, batches = target.tag_upload, target.sessions.write, [], []
+
+    def setting(cursor) -> str:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+    def tag_upload(cursor, *args):
+        tags.append(setting(cursor))
+        return real_tag(cursor, *args)
+
+    def write(cursor, units):  # on a connection the pool may have lent to an API worker before
+        batches.append(setting(cursor))
+        return real_write(cursor, units)
+
+    target.tag_upload, target.sessions.write = tag_upload, write
+    assert replay(local_ledger, target, [STREAM]).status == "succeeded"
+    assert tags == ["off"] * 3  # the batch's transaction flushes the tags with its own commit
+    assert batches and set(batches) == {"on"}
+
+
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):
     extract_fixture(local_ledger, tmp_path)
     result = replay(local_ledger, sink(local_ledger, onyx_url, None, api_base=api.base, api_key="on_wrong_key_987654321",

@@ -29,7 +29,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -167,18 +167,16 @@ class OnyxSink(SqlTarget, Sink):
         order) is raised, so nothing is left in flight and what succeeded is recorded
         (credentials, upload tags) for the retry to find.
 
-        Each task gets an autocommit cursor of a database connection no other running
-        task uses, checked out once for all inputs: its checks and tags are one round
-        trip each (a connection taken from the pool per upload was pinged first, and
-        its transaction was three more)."""
+        Each task gets an autocommit cursor (``_worker_cursor``) of a database connection
+        no other running task uses, checked out once for all inputs: its checks and tags
+        are one round trip each (a connection taken from the pool per upload was pinged
+        first, and its transaction was three more)."""
         self.api()  # the one client, made before the threads share it
         workers = max(1, min(self.options.api_concurrency, len(inputs)))
         with ExitStack() as stack:
             idle: queue.SimpleQueue[psycopg.Cursor] = queue.SimpleQueue()
             for _ in range(workers):
-                conn = stack.enter_context(self.engine.connect())
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                idle.put(stack.enter_context(self._cursor(conn)))
+                idle.put(stack.enter_context(self._worker_cursor()))
 
             def run(value: In) -> Out:
                 cursor = idle.get()
@@ -192,6 +190,25 @@ class OnyxSink(SqlTarget, Sink):
             with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
                 futures = [pool.submit(run, value) for value in inputs]
         return [future.result() for future in futures]
+
+    @contextmanager
+    def _worker_cursor(self) -> Iterator[psycopg.Cursor]:
+        """An API worker's autocommit cursor, whose commits (the upload tags) do not wait
+        for the WAL to reach the disk: the batch's transaction, committed before the
+        ledger records the batch, flushes them with its own. A database crash before
+        that may lose a tag, and the upload is then made again, as when chatledger dies
+        between an upload and its tag."""
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            with self._cursor(conn) as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+                try:
+                    yield cursor
+                finally:
+                    try:
+                        cursor.execute("RESET synchronous_commit")
+                    except psycopg.Error:  # not handed on by the pool with the setting
+                        conn.invalidate()
 
     def _connect_api(self, **settings: Any) -> Api:
         if not self.options.api_base or not self.options.api_key:
