@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from ledger.replay import ReplaySettings, replay
 from ledger.replay.repair import repair
@@ -378,6 +379,70 @@ def test_a_refused_upload_among_parallel_ones_uploads_only_itself_again(
     assert api.calls["POST /api/user/projects/file/upload"] == 4  # the other two were tagged, not sent again
     tags = query(onyx_url, "SELECT count(*), count(file_metadata -> 'chatledger') FROM file_record")
     assert tags == [(3, 3)]  # one upload per file, every one tagged
+
+
+def test_what_a_failed_attempt_did_through_the_api_is_counted_once(local_ledger, onyx_url, api, tmp_path):
+    extract_fixture(local_ledger, tmp_path)
+    api.fail["POST /api/user/projects/file/upload"] = [400]  # after the accounts and two uploads landed
+    result = replay(local_ledger, onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=3), [STREAM])
+    assert result.status == "succeeded", result.stats
+    counted = result.stats["sink"]
+    assert counted["files_uploaded"] == 3  # two in the failed attempt, one in its retry
+    made = credentials(tmp_path / "credentials.jsonl")
+    assert counted["users_created"] == len(made) == 2  # made in the failed attempt
+    assert "users_matched" not in counted  # not again by its retry, which found them
+
+
+def test_uploads_and_registrations_take_no_connection_of_their_own(local_ledger, onyx_url, api, tmp_path):
+    extract_fixture(local_ledger, tmp_path)
+    target = onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=2)
+    target.open()
+    inside, taken = threading.local(), []
+    event.listen(target.engine, "checkout", lambda *_: taken.append(getattr(inside, "task", None)))
+
+    def watched(task):
+        def run(*args):
+            inside.task = task.__name__
+            try:
+                return task(*args)
+            finally:
+                inside.task = None
+
+        return run
+
+    target.files._upload = watched(target.files._upload)
+    target.accounts._create = watched(target.accounts._create)
+    assert replay(local_ledger, target, [STREAM]).status == "succeeded"
+    assert api.calls["POST /api/user/projects/file/upload"] == 3 and api.calls["POST /api/auth/register"] == 2
+    assert [
+        task for task in taken if task
+    ] == []  # each API worker's connection was checked out once, up front
+
+
+def test_upload_tags_do_not_wait_for_the_disk_and_the_pool_gets_its_setting_back(
+    local_ledger, onyx_url, api, tmp_path
+):
+    extract_fixture(local_ledger, tmp_path)
+    target = onyx(local_ledger, onyx_url, api, tmp_path, api_concurrency=2)
+    target.open()
+    real_tag, real_write, tags, batches = target.tag_upload, target.sessions.write, [], []
+
+    def setting(cursor) -> str:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+    def tag_upload(cursor, *args):
+        tags.append(setting(cursor))
+        return real_tag(cursor, *args)
+
+    def write(cursor, units):  # on a connection the pool may have lent to an API worker before
+        batches.append(setting(cursor))
+        return real_write(cursor, units)
+
+    target.tag_upload, target.sessions.write = tag_upload, write
+    assert replay(local_ledger, target, [STREAM]).status == "succeeded"
+    assert tags == ["off"] * 3  # the batch's transaction flushes the tags with its own commit
+    assert batches and set(batches) == {"on"}
 
 
 def test_a_bad_api_key_rejects_units_and_never_leaks(local_ledger, onyx_url, api, tmp_path):

@@ -6,8 +6,8 @@
   A 2xx is not proof: both rows must then exist.
   An upload made with an admin API key belongs to the key's service account, so the
   ``user_file`` is given to the file's owner in the batch's transaction.
-- **Identity.** Onyx picks the ids, so right after an upload (in its own short
-  transaction, before the batch's, the statement that also proves the rows exist) the
+- **Identity.** Onyx picks the ids, so right after an upload (in a statement of its
+  own, committed before the batch's transaction; it also proves the rows exist) the
   ``file_record.file_metadata`` gets a ``chatledger`` tag ``{target, stream, key, sha256, chat_file_type}``. A re-run, a retry
   after a failed batch or a replay after a crash finds the tagged upload and reuses it
   instead of uploading twice (check before create: one look-up per stream and batch).
@@ -145,7 +145,7 @@ class Files:
             return item.data.get("missing") or "no bytes"
         return None
 
-    def _upload(self, item: Item) -> Upload:
+    def _upload(self, cursor, item: Item) -> Upload:
         data = item.data
         path = self.sink.context.blobs.path(data["sha256"])
         if not path.is_file():
@@ -176,12 +176,12 @@ class Files:
             "sha256": data["sha256"],
             "chat_file_type": kind,
         }
-        found = self.sink.tag_upload(file_id, user_file_id, tag)
+        found = self.sink.tag_upload(cursor, file_id, user_file_id, tag)
         if found is None:
             raise PermanentError(
                 f"{item.key}: the upload answered 2xx, but user_file {user_file_id} is not in Onyx"
             )
-        self.sink.count("files_uploaded")
+        self.sink.count_done("files_uploaded")
         name, owner = found
         return Upload(FileRef(item.key, file_id, user_file_id, kind, name), data["sha256"], owner)
 

@@ -14,7 +14,7 @@ what they hold). The writer changes only what differs from what Onyx has:
   changes only what differs.
 - **Rows**: every message keeps the row id it was written to (target refs); rows whose
   content, parent or pointer differ are updated in place; new rows get ids from
-  ``chat_message_id_seq`` up front and arrive in one COPY (parents and pointers inside
+  ``chat_message_id_seq`` up front and arrive in one binary COPY (parents and pointers inside
   one statement are fine for the non-deferrable self-FKs); rows of removed messages,
   dropped bridges and adopted sessions are deleted last. Rows chatledger did not write
   (a chat continued in Onyx) are left alone; if one hangs under a message the ledger
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -39,6 +40,11 @@ from sinks.onyx.readback import SessionRows, load_sessions
 from sinks.onyx.render import Node, SessionPlan, unkept_parts
 
 NAMESPACE = uuid.UUID("6f6e7978-6368-6174-6c65-646765720001")
+
+#: the Postgres types of ``Sessions._columns`` for a binary COPY, without and with
+#: ``reasoning_tokens`` (Postgres then parses no text: integers, uuid, time and jsonb)
+ROW_TYPES = ("int4", "uuid", "int4", "int4", "text", "varchar", "int4", "timestamptz", "jsonb", "text")
+REASONING_TYPES = (*ROW_TYPES, "text")
 
 
 def fallback_id(stream: str, key: str) -> str:
@@ -72,6 +78,11 @@ class Change:
     adopted: bool = False
     delete: set[int] = field(default_factory=set)
     kept_pointers: dict[int, int] = field(default_factory=dict)  # row → a child chatledger did not write
+
+    @cached_property
+    def session_uuid(self) -> uuid.UUID:
+        """The session id as a binary COPY writes it."""
+        return uuid.UUID(self.session_id)
 
     def latest(self, node: Node) -> int | None:
         if node.row_id in self.kept_pointers:
@@ -283,7 +294,7 @@ class Sessions:
 
     def _values(self, node: Node, change: Change) -> list[Any]:
         files = [ref.descriptor() for ref in node.files] or None
-        values = [node.row_id, change.session_id, node.parent.row_id if node.parent else None,
+        values = [node.row_id, change.session_uuid, node.parent.row_id if node.parent else None,
                   change.latest(node), node.message, node.message_type, node.token_count,
                   node.time_sent, Jsonb(files) if files else None, node.error]  # fmt: skip
         return values + ([node.reasoning] if self.schema.reasoning else [])
@@ -298,7 +309,10 @@ class Sessions:
         )
         for (node, _), (row_id,) in zip(new, cursor.fetchall(), strict=True):
             node.row_id = row_id
-        with cursor.copy(f"COPY chat_message ({', '.join(self._columns())}) FROM STDIN") as copy:
+        with cursor.copy(
+            f"COPY chat_message ({', '.join(self._columns())}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(REASONING_TYPES if self.schema.reasoning else ROW_TYPES)
             for node, change in new:
                 copy.write_row(self._values(node, change))
         self.sink.count("messages_inserted", len(new))

@@ -24,9 +24,12 @@ email, a file by its tagged upload's sha256 and owner.
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -96,6 +99,7 @@ class OnyxSink(SqlTarget, Sink):
         self.markers_ready = False
         self._refs: dict[tuple[str, str], Any] = {}  # (stream, file key) → FileRef or None
         self._counting = threading.Lock()  # API tasks count from their threads
+        self._done_outside: Counter[str] = Counter()  # see count_done
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -142,19 +146,69 @@ class OnyxSink(SqlTarget, Sink):
         with self._counting:
             super().count(name, amount)
 
-    def concurrently(self, task: Callable[[In], Out], inputs: list[In]) -> list[Out]:
+    def count_done(self, name: str) -> None:
+        """Count what the API did outside the batch's transaction (an account registered,
+        a file uploaded). The engine drops what a failed attempt counted, as it did not
+        happen; these did, and the retry finds them done instead of doing them again, so
+        they are held here and handed to the counters of the next apply that lands."""
+        with self._counting:
+            self._done_outside[name] += 1
+
+    def _hand_over_done(self) -> None:
+        with self._counting:
+            for name, amount in self._done_outside.items():
+                super().count(name, amount)
+            self._done_outside.clear()
+
+    def concurrently(self, task: Callable[[psycopg.Cursor, In], Out], inputs: list[In]) -> list[Out]:
         """``task`` of each input (a registration, an upload: API requests, then their
         checks), up to ``api_concurrency`` at once on one keep-alive client; the results
         in input order. Every task runs to its end before the first failure (in input
         order) is raised, so nothing is left in flight and what succeeded is recorded
-        (credentials, upload tags) for the retry to find."""
+        (credentials, upload tags) for the retry to find.
+
+        Each task gets an autocommit cursor (``_worker_cursor``) of a database connection
+        no other running task uses, checked out once for all inputs: its checks and tags
+        are one round trip each (a connection taken from the pool per upload was pinged
+        first, and its transaction was three more)."""
         self.api()  # the one client, made before the threads share it
-        if len(inputs) <= 1 or self.options.api_concurrency <= 1:
-            return [task(value) for value in inputs]
-        workers = min(self.options.api_concurrency, len(inputs))
-        with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
-            futures = [pool.submit(task, value) for value in inputs]
+        workers = max(1, min(self.options.api_concurrency, len(inputs)))
+        with ExitStack() as stack:
+            idle: queue.SimpleQueue[psycopg.Cursor] = queue.SimpleQueue()
+            for _ in range(workers):
+                idle.put(stack.enter_context(self._worker_cursor()))
+
+            def run(value: In) -> Out:
+                cursor = idle.get()
+                try:
+                    return task(cursor, value)
+                finally:
+                    idle.put(cursor)
+
+            if workers == 1:
+                return [run(value) for value in inputs]
+            with ThreadPoolExecutor(workers, thread_name_prefix="onyx-api") as pool:
+                futures = [pool.submit(run, value) for value in inputs]
         return [future.result() for future in futures]
+
+    @contextmanager
+    def _worker_cursor(self) -> Iterator[psycopg.Cursor]:
+        """An API worker's autocommit cursor, whose commits (the upload tags) do not wait
+        for the WAL to reach the disk: the batch's transaction, committed before the
+        ledger records the batch, flushes them with its own. A database crash before
+        that may lose a tag, and the upload is then made again, as when chatledger dies
+        between an upload and its tag."""
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            with self._cursor(conn) as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+                try:
+                    yield cursor
+                finally:
+                    try:
+                        cursor.execute("RESET synchronous_commit")
+                    except psycopg.Error:  # not handed on by the pool with the setting
+                        conn.invalidate()
 
     def _connect_api(self, **settings: Any) -> Api:
         if not self.options.api_base or not self.options.api_key:
@@ -186,20 +240,19 @@ class OnyxSink(SqlTarget, Sink):
             api.close()
         return notes
 
-    def tag_upload(self, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
-        """Tag an upload in its own transaction, so a failed batch does not lose it: the
-        upload's ``user_file`` name and owner, or None (nothing tagged) when Onyx holds no
-        such ``user_file`` of that ``file_record``."""
-        with self.engine.begin() as conn:
-            cursor = self._cursor(conn)
-            cursor.execute(
-                "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
-                "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
-                "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
-                "RETURNING uf.name, uf.user_id::text",
-                (Jsonb(tag), file_id, user_file_id),
-            )
-            return cursor.fetchone()
+    @staticmethod
+    def tag_upload(cursor, file_id: str, user_file_id: str, tag: dict[str, Any]) -> tuple[str, str] | None:
+        """Tag an upload in a statement of its own (``cursor`` autocommits), so a failed
+        batch does not lose it: the upload's ``user_file`` name and owner, or None
+        (nothing tagged) when Onyx holds no such ``user_file`` of that ``file_record``."""
+        cursor.execute(
+            "UPDATE file_record fr SET file_metadata = COALESCE(fr.file_metadata, '{}'::jsonb) || "
+            "jsonb_build_object('chatledger', %s::jsonb) FROM user_file uf "
+            "WHERE fr.file_id = %s AND uf.id = %s::uuid AND uf.file_id = fr.file_id "
+            "RETURNING uf.name, uf.user_id::text",
+            (Jsonb(tag), file_id, user_file_id),
+        )
+        return cursor.fetchone()
 
     def session_ids(self, *, exclude: set[str], chunk: int) -> Iterator[list[str]]:
         with self.engine.connect() as conn:
@@ -265,6 +318,7 @@ class OnyxSink(SqlTarget, Sink):
                 self.owners.put(item.stream, item.key, None)
         for unit in by_kind["conversation"]:  # written: its draft is not needed again
             _release_draft(unit)
+        self._hand_over_done()
         return outcomes
 
     def prepare(self, units: list[Unit]) -> None:

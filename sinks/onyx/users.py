@@ -145,6 +145,7 @@ class Accounts:
         self.skip = {email.strip().lower() for email in sink.options.skip_emails}
         self.credentials = Credentials(sink.options.credentials_file)
         self._known: dict[str, str | None] = {}  # email → account id (None: none), read for one batch
+        self.made: set[str] = set()  # accounts this run registered (counted once, as created)
 
     # -- before the transaction: the API ------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Accounts:
         with self.prefetched(cursor, items):
             decided = [self._decide(cursor, item) for item in items]
             wanted = [found for found in decided if isinstance(found, str)]
-            accounts = self._create_all(cursor, list(dict.fromkeys(wanted)))
+            accounts = self._create_all(list(dict.fromkeys(wanted)))
         if len(wanted) > len(accounts):  # an email twice in the batch: made once, then matched
             self.sink.count("users_matched", len(wanted) - len(accounts))
         answers = []
@@ -209,7 +210,8 @@ class Accounts:
             return {"skipped": True, "no_chats": True, "email": email}, NO_CHATS
         if found is None:
             return email
-        self.sink.count("users_matched")
+        if found not in self.made:  # else registered by an attempt of this run that failed later
+            self.sink.count("users_matched")
         return _Matched(email, found)
 
     def _owns_content(self, item: Item) -> bool:
@@ -223,15 +225,15 @@ class Accounts:
         if not (owner and owner.get("no_chats")):
             return
         email = owner["email"]
-        found = self.find(cursor, email) or self._create_all(cursor, [email])[email]
+        found = self.find(cursor, email) or self._create_all([email])[email]
         self.sink.count("users_created_late")
         entry = {"user_id": found, "email": email, "created": found in self.credentials.created()}
         self.sink.owners.put(stream, user_key, entry)
 
-    def _create_all(self, cursor, emails: list[str]) -> dict[str, str]:
+    def _create_all(self, emails: list[str]) -> dict[str, str]:
         """email → account id of new accounts (the distinct emails of a batch): one
         invite for all of them, then the registrations, up to ``api_concurrency`` at
-        once (``sink.concurrently``); each on its own cursor of the batch's connection."""
+        once (``sink.concurrently``), each checked on the cursor ``concurrently`` gives it."""
         if not emails:
             return {}
         for email in emails:
@@ -239,12 +241,7 @@ class Accounts:
         self.credentials.check()
         if self.options.invite_users:
             self.sink.api().request("PUT", "/manage/admin/users", json={"emails": emails})
-
-        def create(email: str) -> str:
-            with cursor.connection.cursor() as own:
-                return self._create(own, email)
-
-        return dict(zip(emails, self.sink.concurrently(create, emails), strict=True))
+        return dict(zip(emails, self.sink.concurrently(self._create, emails), strict=True))
 
     def _create(self, cursor, email: str) -> str:
         password = generated_password()
@@ -263,7 +260,8 @@ class Accounts:
                 f"POST /auth/register answered 2xx for a new account, but no account {email} exists"
             )
         self.credentials.append(email, password, found)
-        self.sink.count("users_created")
+        self.made.add(found)
+        self.sink.count_done("users_created")
         return found
 
     def preview(self, cursor, items: list[Item]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ test database.
 answer a given status (to test retries). Like Onyx's api_server, it keeps connections
 alive (HTTP/1.1), answers requests concurrently (a thread per client connection) and
 reuses its database connections (a pool); an upload's rows are written in one
-transaction.
+transaction, sent as one pipeline, and a registration is one ``INSERT … ON CONFLICT``
+(the email's unique index answers whether it exists).
 """
 
 from __future__ import annotations
@@ -233,21 +234,22 @@ class OnyxApi:
             }
         if self.invite_only and email not in self.invited:
             return 400, {"detail": "User not on allowed user whitelist"}
-        with self.pool.connection() as conn:
-            if conn.execute('SELECT 1 FROM "user" WHERE email = %s', (email,)).fetchone():
-                return 400, {"detail": "REGISTER_USER_ALREADY_EXISTS"}
-            user_id = str(uuid.uuid4())
-            conn.execute(
+        user_id = str(uuid.uuid4())
+        with self.pool.connection() as conn:  # the email's unique index says whether it exists
+            created = conn.execute(
                 'INSERT INTO "user" (id, email, hashed_password, is_active, is_superuser, is_verified, role, account_type) '
-                "VALUES (%s, %s, %s, true, false, false, 'BASIC', 'STANDARD')",
+                "VALUES (%s, %s, %s, true, false, false, 'BASIC', 'STANDARD') ON CONFLICT (email) DO NOTHING RETURNING id",
                 (user_id, email, "simulated$" + hashlib.sha256(password.encode()).hexdigest()),
-            )
+            ).fetchone()
+        if created is None:
+            return 400, {"detail": "REGISTER_USER_ALREADY_EXISTS"}
         return 201, {"id": user_id, "email": email, "is_active": True, "is_superuser": False,
                      "is_verified": False, "account_type": "STANDARD"}  # fmt: skip
 
     def upload(self, caller: str, content_type: str, body: bytes) -> tuple[int, dict]:
         accepted, rejected = [], []
-        with self.pool.connection() as conn, conn.transaction():
+        # one transaction, sent as a pipeline (one round trip, as an ORM flush batches it)
+        with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             for headers, data in form_parts(content_type, body):
                 disposition = header_parameters(headers.get("content-disposition", ""))
                 if disposition.get("name") != "files":
@@ -267,10 +269,9 @@ class OnyxApi:
             "VALUES (%s, %s, 'USER_FILE', %s, %s)",
             (file_id, name, mime, len(data)),
         )
-        oid = conn.execute("SELECT lo_from_bytea(0, %s)", (data,)).fetchone()[0]
         conn.execute(
-            "INSERT INTO file_content (file_id, lobj_oid, file_size) VALUES (%s, %s, %s)",
-            (file_id, oid, len(data)),
+            "INSERT INTO file_content (file_id, lobj_oid, file_size) VALUES (%s, lo_from_bytea(0, %s), %s)",
+            (file_id, data, len(data)),
         )
         kind = chat_file_type(mime)
         conn.execute(
