@@ -23,7 +23,7 @@ messages off the active branch, reasoning/error/image/file/citation/other parts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -64,8 +64,8 @@ TABLES_OF_KIND = {
 
 @dataclass
 class Planned:
-    """A conversation unit's plan, made ahead in the reader thread, with the counters
-    planning raised (counted by ``apply``, once its batch commits)."""
+    """A conversation unit's plan, made ahead (in the reader thread or a worker), with
+    the counters planning raised (counted by ``apply``, once its batch commits)."""
 
     plan: Plan
     counts: list[tuple[str, int]]
@@ -164,21 +164,28 @@ class LaravelSink(SqlTarget, Sink):
 
     def prepare(self, units: list[Unit]) -> None:
         """Plan the batch's conversations ahead (planning reads only the unit and the
-        columns reflected at open); a plan rides on its unit's first item."""
+        columns reflected at open); a large replay plans them in worker processes."""
         for unit in units:
-            if unit.kind == "conversation":
-                unit.items[0].prepared = self._planned_now(unit)
+            unit.prepared = self.planned_of(unit)
 
-    def _planned(self, unit: Unit) -> Planned:
-        prepared = unit.items[0].prepared
-        return prepared if isinstance(prepared, Planned) else self._planned_now(unit)
+    def unit_preparer(self) -> Callable[[Unit], Planned | None]:
+        return self.planned_of
 
-    def _planned_now(self, unit: Unit) -> Planned:
+    def planned_of(self, unit: Unit) -> Planned | None:
+        """A conversation unit's plan, with the counters planning raised (None for the
+        record units: users and autopilots are planned as they are written)."""
+        if unit.kind != "conversation":
+            return None
         counts: list[tuple[str, int]] = []
         plan = Planner(
             self.columns, unit.items[0].stream, lambda name, amount=1: counts.append((name, amount))
         ).plan(unit)
         return Planned(plan, counts)
+
+    def _planned(self, unit: Unit) -> Planned:
+        """The unit's plan made ahead, or made now (where making it ahead failed, so that
+        its failure rejects only this unit)."""
+        return unit.prepared if isinstance(unit.prepared, Planned) else self.planned_of(unit)
 
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
         resolved = self._resolve(units)  # WorkOS answers first: no HTTP inside the transaction
