@@ -22,6 +22,7 @@ the failure itself, and only its unit is rejected. Workers ignore SIGINT and SIG
 
 from __future__ import annotations
 
+import copyreg
 import gc
 import io
 import multiprocessing
@@ -237,32 +238,34 @@ def _prepare(jobs: Sequence[Record] | Sequence[UnitJob]) -> list[Any]:
     return made
 
 
-class _ItemPickler(pickle.Pickler):
-    """Pickles a unit's value with each of the unit's items as its position."""
+def _pickled(value: Any, items: list[Item]) -> bytes:
+    """A unit's value, pickled with each of the unit's items as a call of
+    :func:`_item_at` with its position (a reducer looked up by type: a ``persistent_id``
+    would be called for every object of the value)."""
+    positions = {id(item): position for position, item in enumerate(items)}
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = copyreg.dispatch_table | {Item: lambda item: (_item_at, (positions[id(item)],))}
+    pickler.dump(value)
+    return buffer.getvalue()
 
-    def __init__(self, file: io.BytesIO, items: list[Item]) -> None:
-        super().__init__(file, pickle.HIGHEST_PROTOCOL)
-        self.positions = {id(item): position for position, item in enumerate(items)}
 
-    def persistent_id(self, obj: Any) -> int | None:
-        return self.positions.get(id(obj)) if type(obj) is Item else None
+def _item_at(position: int) -> Item:
+    """Stands for an item in a pickled value; :class:`_ItemUnpickler` resolves it."""
+    raise RuntimeError("a unit's item is resolved only while its prepared value is read")
 
 
 class _ItemUnpickler(pickle.Unpickler):
-    """Reads a value :class:`_ItemPickler` made, positions becoming the unit's items."""
+    """Reads a value :func:`_pickled` made, each position becoming the unit's item."""
 
     def __init__(self, data: bytes, items: list[Item]) -> None:
         super().__init__(io.BytesIO(data))
         self.items = items
 
-    def persistent_load(self, position: int) -> Item:
-        return self.items[position]
-
-
-def _pickled(value: Any, items: list[Item]) -> bytes:
-    buffer = io.BytesIO()
-    _ItemPickler(buffer, items).dump(value)
-    return buffer.getvalue()
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (__name__, _item_at.__name__):
+            return self.items.__getitem__
+        return super().find_class(module, name)
 
 
 def _unpickled(data: bytes, items: list[Item]) -> Any:
