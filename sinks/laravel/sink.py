@@ -47,7 +47,7 @@ from sinks.laravel.autopilots import SKIPPED_OWNERLESS, Autopilots
 from sinks.laravel.columns import Columns, utc_session
 from sinks.laravel.identity import workos_id_of
 from sinks.laravel.plan import Plan, Planner
-from sinks.laravel.threads import ThreadWriter
+from sinks.laravel.threads import Formed, ThreadWriter
 from sinks.laravel.users import Users
 from sinks.laravel.workos import WorkosDirectory
 
@@ -69,6 +69,7 @@ class Planned:
 
     plan: Plan
     counts: list[tuple[str, int]]
+    formed: Formed | None  # its rows as the writer sends them (None: verify's, never written)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class LaravelSink(SqlTarget, Sink):
             skip_blueprints=self.options.skip_blueprints,
             allowed_hosts=self.options.l402_allowed_hosts,
         )
-        self.writer = ThreadWriter(self.metadata, self.users, self.autopilots)
+        self.writer = ThreadWriter(self.metadata, self.engine.dialect, self.users, self.autopilots)
         if self.options.resolve_workos_users:
             if not self.options.workos_api_key:
                 raise ConfigError("resolve_workos_users needs workos_api_key (env:WORKOS_API_KEY)")
@@ -180,7 +181,7 @@ class LaravelSink(SqlTarget, Sink):
         plan = Planner(
             self.columns, unit.items[0].stream, lambda name, amount=1: counts.append((name, amount))
         ).plan(unit)
-        return Planned(plan, counts)
+        return Planned(plan, counts, None if self.context.read_only else self.writer.form.of_plan(plan))
 
     def _planned(self, unit: Unit) -> Planned:
         """The unit's plan made ahead, or made now (where making it ahead failed, so that
@@ -209,7 +210,9 @@ class LaravelSink(SqlTarget, Sink):
                     for _, ahead in planned:
                         for name, amount in ahead.counts:
                             count(name, amount)
-                    outcomes += self.writer.write(conn, [(u, ahead.plan) for u, ahead in planned], count)
+                    outcomes += self.writer.write(
+                        conn, [(u, ahead.plan, ahead.formed) for u, ahead in planned], count
+                    )
                 elif kind == "user":
                     outcomes += self._apply_users(conn, list(run), resolved, count)
                 else:
