@@ -105,6 +105,7 @@ def test_plans_made_by_workers_write_what_plans_made_in_process_write(
     assert inline_rows["run_events"] and inline_rows["agent_conversation_messages"]
     assert _refs(both_streams, "forked") == _refs(both_streams, "inline")
     verifying, planned_in_parent = planning_counted(_named(sink(both_streams, url), "forked"))
+    verifying.context.read_only = True  # as the CLI's verify opens it: whole plans, not lean
     checked = verify(both_streams, verifying, STREAMS, workers=2)
     assert checked.workers == 2 and checked.matches and checked.counts["ok"] > 0
     assert planned_in_parent == []

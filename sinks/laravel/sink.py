@@ -67,8 +67,8 @@ class Planned:
     """A conversation unit's plan, made ahead (in the reader thread or a worker), with
     the counters planning raised (counted by ``apply``, once its batch commits)."""
 
-    plan: Plan
-    counts: list[tuple[str, int]]
+    plan: Plan  # lean (Plan.lean) when the rows are formed
+    counts: dict[str, int]
     formed: Formed | None  # its rows as the writer sends them (None: verify's, never written)
 
 
@@ -177,11 +177,23 @@ class LaravelSink(SqlTarget, Sink):
         record units: users and autopilots are planned as they are written)."""
         if unit.kind != "conversation":
             return None
-        counts: list[tuple[str, int]] = []
-        plan = Planner(
-            self.columns, unit.items[0].stream, lambda name, amount=1: counts.append((name, amount))
-        ).plan(unit)
-        return Planned(plan, counts, None if self.context.read_only else self.writer.form.of_plan(plan))
+        counts: dict[str, int] = {}
+
+        def count(name: str, amount: int = 1) -> None:
+            counts[name] = counts.get(name, 0) + amount
+
+        plan = Planner(self.columns, unit.items[0].stream, count).plan(unit)
+        if self.context.read_only:  # verify: the rows are compared, never written
+            return Planned(plan, counts, None)
+        return Planned(plan.lean(), counts, self.writer.form.of_plan(plan))
+
+    def _whole_plan(self, unit: Unit) -> Plan:
+        """The unit's plan with every row's values, for verify (a plan made by a sink
+        that may write is lean: planned again)."""
+        planned = self._planned(unit)
+        if planned.formed is None:
+            return planned.plan
+        return Planner(self.columns, unit.items[0].stream, lambda name, amount=1: None).plan(unit)
 
     def _planned(self, unit: Unit) -> Planned:
         """The unit's plan made ahead, or made now (where making it ahead failed, so that
@@ -208,7 +220,7 @@ class LaravelSink(SqlTarget, Sink):
                 if kind == "conversation":
                     planned = [(unit, self._planned(unit)) for unit in run]
                     for _, ahead in planned:
-                        for name, amount in ahead.counts:
+                        for name, amount in ahead.counts.items():
                             count(name, amount)
                     outcomes += self.writer.write(
                         conn, [(u, ahead.plan, ahead.formed) for u, ahead in planned], count
@@ -287,7 +299,7 @@ class LaravelSink(SqlTarget, Sink):
             return self.users.fingerprint(item.held_ref or {})
         if unit.kind == "assistant":
             return _record_fingerprint(item)
-        return verify.digest(verify.expected(self._planned(unit).plan))
+        return verify.digest(verify.expected(self._whole_plan(unit)))
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -302,7 +314,7 @@ class LaravelSink(SqlTarget, Sink):
                     )
                 else:
                     found[unit.key] = verify.digest(
-                        verify.actual(conn, self.metadata, self._planned(unit).plan)
+                        verify.actual(conn, self.metadata, self._whole_plan(unit))
                     )
         return found
 
