@@ -4,7 +4,7 @@ statistics and chunked IN lists, on SQLite, Postgres and MySQL/MariaDB."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -70,37 +70,27 @@ def bulk_write(
         return
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    suffix = _conflict_clause(conn, conflict, update)
+    suffix = ""
+    if conflict:
+        target = ", ".join(quote(c) for c in conflict)
+        if conn.dialect.name == "mysql":
+            pairs = (
+                [(c, f"VALUES({quote(c)})") for c in update]
+                if update
+                else [(conflict[0], quote(conflict[0]))]  # a no-op update: skip the row
+            )
+            suffix = " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {v}" for c, v in pairs)
+        elif update:
+            changes = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
+            suffix = f" ON CONFLICT ({target}) DO UPDATE SET {changes}"
+        else:
+            suffix = f" ON CONFLICT ({target}) DO NOTHING"
     if conn.dialect.name == "postgresql":
-
-        def write(copy) -> None:
-            for row in rows:
-                copy.write_row(row)
-
-        _copy(conn, table, names, suffix, write)
+        _copy_write(conn, table, names, rows, suffix)
         return
     marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in columns)
     name = _qualified(conn, table)
     conn.exec_driver_sql(f"INSERT INTO {name} ({names}) VALUES ({marks}){suffix}", list(rows))
-
-
-def _conflict_clause(conn: Connection, conflict: Sequence[str], update: Sequence[str] | None) -> str:
-    """What :func:`bulk_write` appends for rows that exist (nothing without ``conflict``)."""
-    if not conflict:
-        return ""
-    quote = conn.dialect.identifier_preparer.quote
-    if conn.dialect.name == "mysql":
-        pairs = (
-            [(c, f"VALUES({quote(c)})") for c in update]
-            if update
-            else [(conflict[0], quote(conflict[0]))]  # a no-op update: skip the row
-        )
-        return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {v}" for c, v in pairs)
-    target = ", ".join(quote(c) for c in conflict)
-    if update:
-        changes = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
-        return f" ON CONFLICT ({target}) DO UPDATE SET {changes}"
-    return f" ON CONFLICT ({target}) DO NOTHING"
 
 
 #: What COPY's text format escapes inside a value, and how.
@@ -148,29 +138,20 @@ def copy_line(row: Sequence[Any]) -> bytes:
     return b"\t".join(fields) + b"\n"
 
 
-def copy_lines(
-    conn: Connection,
-    table: Table,
-    columns: Sequence[str],
-    lines: Sequence[bytes],
-    *,
-    conflict: Sequence[str] = (),
-    update: Sequence[str] | None = None,
-) -> None:
+def copy_lines(conn: Connection, table: Table, columns: Sequence[str], lines: Sequence[bytes]) -> None:
     """COPY rows already formatted by :func:`copy_line` into ``table`` (Postgres, a UTF-8
-    connection); ``conflict`` and ``update`` as :func:`bulk_write` takes them."""
+    connection)."""
     if not lines:
         return
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    _copy(
-        conn, table, names, _conflict_clause(conn, conflict, update), lambda copy: copy.write(b"".join(lines))
-    )
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {_qualified(conn, table)} ({names}) FROM STDIN") as copy:
+        copy.write(b"".join(lines))
 
 
-def _copy(conn: Connection, table: Table, names: str, suffix: str, write: Callable[[Any], Any]) -> None:
-    """COPY into ``table`` what ``write`` writes to psycopg's Copy; with an ON CONFLICT
-    ``suffix``, through a staging table."""
+def _copy_write(conn: Connection, table: Table, names: str, rows: Sequence[tuple], suffix: str) -> None:
+    """COPY ``rows`` into ``table``; with an ON CONFLICT ``suffix``, through a staging table."""
     cursor = conn.connection.driver_connection.cursor()
     destination = qualified = _qualified(conn, table)
     if suffix:
@@ -181,7 +162,8 @@ def _copy(conn: Connection, table: Table, names: str, suffix: str, write: Callab
         cursor.execute(f'TRUNCATE "{destination}"')
         destination = f'"{destination}"'
     with cursor.copy(f"COPY {destination} ({names}) FROM STDIN") as copy:
-        write(copy)
+        for row in rows:
+            copy.write_row(row)
     if suffix:
         cursor.execute(f"INSERT INTO {qualified} ({names}) SELECT {names} FROM {destination}{suffix}")
 

@@ -9,10 +9,9 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy import Column, MetaData, Table, Text, create_engine, select
 
 from ledger.canonical import canonical_bytes, loads
-from ledger.dialects import copy_line, copy_lines
+from ledger.dialects import copy_line
 from ledger.memory import BULK_GC_THRESHOLD, bulk_collection
 from ledger.prefetch import Behind, Prefetch
 from tests.test_replay import sql_sink
@@ -44,28 +43,6 @@ def test_copy_lines_load_what_psycopg_write_row_loads(postgres_database):
         expected = conn.execute(read.format("by_psycopg")).fetchall()
         assert conn.execute(read.format("by_lines")).fetchall() == expected * 2
         assert expected[2][0] == "ünï 👍🏽 \\N" and expected[1] == (None, None, None, False, None)
-
-
-def test_copy_lines_upsert_on_conflict_as_bulk_write_does(postgres_database):
-    """Lines COPYed with conflict keys go through a staging table: rows that exist get
-    the update columns overwritten (or are left alone without them), new ones land."""
-    engine = create_engine(postgres_database)
-    table = Table(
-        "kept", MetaData(), Column("id", Text, primary_key=True), Column("v", Text), Column("w", Text)
-    )
-    table.create(engine)
-    first = [copy_line(["a", "1", "x"]), copy_line(["b", "2", "y"])]
-    with engine.begin() as conn:
-        copy_lines(conn, table, ["id", "v", "w"], first)
-    with engine.begin() as conn:
-        copy_lines(conn, table, ["id", "v", "w"], [copy_line(["b", "3", "z"]), copy_line(["c", "4", None])],
-                   conflict=["id"], update=["v"])  # fmt: skip
-        copy_lines(conn, table, ["id", "v", "w"], [copy_line(["a", "9", "9"])], conflict=["id"])
-    with engine.connect() as conn:
-        assert conn.execute(select(table).order_by(table.c.id)).all() == [
-            ("a", "1", "x"), ("b", "3", "y"), ("c", "4", None)
-        ]  # fmt: skip
-    engine.dispose()
 
 
 def _utf8(value):

@@ -19,8 +19,8 @@ Everything is written batch-wise, a few statements per batch whatever its size: 
 rows held for what is no longer written deleted by id lists, the five id-keyed tables
 upserted with the target's fastest bulk write (COPY through a staging table on
 Postgres, an ``executemany`` of plain tuples elsewhere), their rows formed for it with
-the plan (:class:`RowForm`: COPY fields, or bind-processed values; in a worker for a
-large replay), the writer adding only the owner's ids; run events: one look-up of the
+the plan (:class:`RowForm`: tuples of bind-processed values; in a worker for a large
+replay), the writer adding only the owner's ids; run events: one look-up of the
 held rows, one of the rows an adoption could take (compared in Python), one upsert of
 the rows updated in place, one ``INSERT … RETURNING`` of the new ones.
 
@@ -48,8 +48,6 @@ from ledger.kit import (
     bulk_write,
     canonical_text,
     chunks,
-    copy_line,
-    copy_lines,
 )
 from sinks.laravel.autopilots import Autopilots
 from sinks.laravel.columns import Count, millis
@@ -121,15 +119,15 @@ Formed = dict[str, tuple[tuple[str, ...], list[tuple[str, Any]]]]
 
 
 class RowForm:
-    """A plan's rows of the upserted tables in the form the target's bulk write takes,
-    made with the plan (ahead of the writer, in a worker for a large replay): on
-    Postgres a COPY line's fields, elsewhere a tuple of bind-processed values. The
-    writer appends the columns it looks up in the target (:data:`LINKED`)."""
+    """A plan's rows of the upserted tables as the target's bulk write takes them, made
+    with the plan (ahead of the writer, in a worker for a large replay): tuples of
+    bind-processed values (SQLite's datetime text; on Postgres and MySQL the values as
+    they are: psycopg's COPY formats them faster than Python could ahead). The writer
+    appends the columns it looks up in the target (:data:`LINKED`)."""
 
     def __init__(self, meta: MetaData, dialect: Dialect) -> None:
         self.tables = meta.tables
         self.dialect = dialect
-        self.copies = dialect.name == "postgresql"
 
     def of_plan(self, plan: Plan) -> Formed:
         if plan.skip:
@@ -143,28 +141,17 @@ class RowForm:
         }
         return {name: self._formed(name, rows) for name, rows in planned.items() if rows}
 
-    def _formed(self, name: str, rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, Any]]]:
+    def _formed(
+        self, name: str, rows: list[dict[str, Any]]
+    ) -> tuple[tuple[str, ...], list[tuple[str, tuple]]]:
         columns = tuple(rows[0])
-        if self.copies:  # COPY's text format takes a time as ISO text
-            return columns, [
-                (row["id"], copy_line([_copy_value(row[c]) for c in columns])[:-1]) for row in rows
-            ]
         processors = bind_processors(self.tables[name], columns, self.dialect)
         return columns, [(row["id"], processed([row[c] for c in columns], processors)) for row in rows]
 
-    def linked(self, formed: Any, values: tuple) -> Any:
-        """A formed row with the linked columns' values (ids and numbers: never processed)."""
-        return formed + b"\t" + copy_line(values) if self.copies else formed + values
-
-    def write(self, conn: Connection, name: str, columns: Sequence[str], rows: list[Any]) -> None:
-        """Upsert formed rows by ``id``."""
+    def write(self, conn: Connection, name: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Upsert formed rows (the linked values appended) by ``id``."""
         update = [column for column in columns if column != "id"]
-        write = copy_lines if self.copies else bulk_write
-        write(conn, self.tables[name], columns, rows, conflict=["id"], update=update)
-
-
-def _copy_value(value: Any) -> Any:
-    return value.isoformat(" ") if isinstance(value, dt.datetime) else value
+        bulk_write(conn, self.tables[name], columns, rows, conflict=["id"], update=update)
 
 
 class ThreadWriter:
@@ -213,7 +200,7 @@ class ThreadWriter:
                 extra = tuple(values[column] for column in LINKED[name])
                 # keyed by id: a row two units of the batch write is written once, the later wins
                 for row_id, row in formed_rows:
-                    rows[name][row_id] = self.form.linked(row, extra)
+                    rows[name][row_id] = row + extra  # ids and numbers: never processed
             written.append((unit, plan, linked))
         self._delete_held(conn, doomed)
         for name in UPSERTED:
