@@ -40,15 +40,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Dialect, MetaData, Table, Text, cast, delete, func, insert, select
 
-from ledger.kit import (
-    Item,
-    Outcome,
-    PermanentError,
-    Unit,
-    bulk_write,
-    canonical_text,
-    chunks,
-)
+from ledger.kit import Item, Outcome, PermanentError, Unit, bulk_write, canonical_text, chunks
 from sinks.laravel.autopilots import Autopilots
 from sinks.laravel.columns import Count, millis
 from sinks.laravel.plan import Plan, holds_row
