@@ -140,6 +140,8 @@ class Unit:
     key: str
     kind: str  # the record's kind; "conversation" for conversation units
     items: list[Item] = field(default_factory=list)
+    #: what the sink's ``prepare`` made of the whole unit ahead of ``apply`` (e.g. its plan)
+    prepared: Any = field(default=None, repr=False, compare=False)
 
     @property
     def removed(self) -> bool:
@@ -355,6 +357,18 @@ class Sink(abc.ABC):
         and items reach ``apply`` with ``prepared`` set (None where it raised) and a
         document decoded only if the sink reads it. Called after ``open``. Default: None
         (``prepare`` runs in the reader thread)."""
+        return None
+
+    def unit_preparer(self) -> Callable[[Unit], Any] | None:
+        """What ``prepare`` makes of one unit (put in ``Unit.prepared``), as a function
+        of the unit, when ``prepare`` is no more than that: for a sink that works on
+        whole units (a conversation's plan) what :meth:`record_preparer` is for one that
+        works on records. A large replay or verify then runs it in worker processes, on
+        a copy of the unit whose documents decode on first use there; the value must
+        pickle and may refer to the unit's items (they come back as the parent's own).
+        Units reach ``apply`` with ``prepared`` set (None where it raised) and documents
+        decoded only if the sink reads them. Called after ``open``; preferred over
+        :meth:`record_preparer`. Default: None."""
         return None
 
     def classify(self, error: Exception) -> type[ChatledgerError] | None:

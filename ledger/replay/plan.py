@@ -26,7 +26,7 @@ from ledger.canonical import loads
 from ledger.dialects import chunks
 from ledger.payloads import StoredDocument, load_documents, load_stored
 from ledger.records import REPLAY_ORDER
-from ledger.replay.workers import PreparingWorkers, results
+from ledger.replay.workers import PreparingWorkers, Sent
 from ledger.schema import heads, target_state
 from ledger.sink import Item, Sink, Unit
 
@@ -385,18 +385,15 @@ def prepared_batches(
         return
     sent: deque = deque()
     for units in batches:
-        items = [item for unit in units for item in unit.items if isinstance(item.document, StoredDocument)]
-        records = [(item.stream, item.key, item.version, item.hash, item.document.stored) for item in items]
-        sent.append((units, items, workers.submit(records)))
+        sent.append((units, workers.send(units)))
         if len(sent) > 1:
-            yield _collected(*sent.popleft())
+            yield _received(workers, *sent.popleft())
     while sent:
-        yield _collected(*sent.popleft())
+        yield _received(workers, *sent.popleft())
 
 
-def _collected(units: list[Unit], items: list[Item], futures: list) -> list[Unit]:
-    for item, prepared in zip(items, results(futures), strict=True):
-        item.prepared = prepared
+def _received(workers: PreparingWorkers, units: list[Unit], sent: Sent) -> list[Unit]:
+    workers.receive(sent)
     return units
 
 
@@ -409,5 +406,6 @@ def prepare_ahead(sink: Sink, units: list[Unit]) -> None:
     except Exception as error:  # the writer meets it again, per unit
         log.debug("prepare failed; the writer builds the batch", error=str(error))
         for unit in units:
+            unit.prepared = None
             for item in unit.items:
                 item.prepared = None

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.kit import ConversationView, Item, Unit, canonical_text, message_text, parts_of
@@ -149,6 +149,21 @@ class Plan:
 
     def written(self) -> set[int]:
         return {id(item) for item, *_ in self.messages + self.runs + self.events + self.folded}
+
+    def lean(self) -> Plan:
+        """The plan as the writer needs it once the upserted rows are formed
+        (:class:`~sinks.laravel.threads.RowForm`): those rows' ids, not their values
+        (less to send back from a worker). Run events keep their rows."""
+        return replace(
+            self,
+            thread=_ids(self.thread) if self.thread else None,
+            messages=[(item, _ids(row), _ids(row_too)) for item, row, row_too in self.messages],
+            runs=[(item, _ids(row)) for item, row in self.runs],
+        )
+
+
+def _ids(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"]}
 
 
 class Planner:

@@ -23,7 +23,7 @@ messages off the active branch, reasoning/error/image/file/citation/other parts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -47,7 +47,7 @@ from sinks.laravel.autopilots import SKIPPED_OWNERLESS, Autopilots
 from sinks.laravel.columns import Columns, utc_session
 from sinks.laravel.identity import workos_id_of
 from sinks.laravel.plan import Plan, Planner
-from sinks.laravel.threads import ThreadWriter
+from sinks.laravel.threads import Formed, ThreadWriter
 from sinks.laravel.users import Users
 from sinks.laravel.workos import WorkosDirectory
 
@@ -64,11 +64,12 @@ TABLES_OF_KIND = {
 
 @dataclass
 class Planned:
-    """A conversation unit's plan, made ahead in the reader thread, with the counters
-    planning raised (counted by ``apply``, once its batch commits)."""
+    """A conversation unit's plan, made ahead (in the reader thread or a worker), with
+    the counters planning raised (counted by ``apply``, once its batch commits)."""
 
-    plan: Plan
-    counts: list[tuple[str, int]]
+    plan: Plan  # lean (Plan.lean) when the rows are formed
+    counts: dict[str, int]
+    formed: Formed | None  # its rows as the writer sends them (None: verify's, never written)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class LaravelSink(SqlTarget, Sink):
             skip_blueprints=self.options.skip_blueprints,
             allowed_hosts=self.options.l402_allowed_hosts,
         )
-        self.writer = ThreadWriter(self.metadata, self.users, self.autopilots)
+        self.writer = ThreadWriter(self.metadata, self.engine.dialect, self.users, self.autopilots)
         if self.options.resolve_workos_users:
             if not self.options.workos_api_key:
                 raise ConfigError("resolve_workos_users needs workos_api_key (env:WORKOS_API_KEY)")
@@ -164,21 +165,40 @@ class LaravelSink(SqlTarget, Sink):
 
     def prepare(self, units: list[Unit]) -> None:
         """Plan the batch's conversations ahead (planning reads only the unit and the
-        columns reflected at open); a plan rides on its unit's first item."""
+        columns reflected at open); a large replay plans them in worker processes."""
         for unit in units:
-            if unit.kind == "conversation":
-                unit.items[0].prepared = self._planned_now(unit)
+            unit.prepared = self.planned_of(unit)
+
+    def unit_preparer(self) -> Callable[[Unit], Planned | None]:
+        return self.planned_of
+
+    def planned_of(self, unit: Unit) -> Planned | None:
+        """A conversation unit's plan, with the counters planning raised (None for the
+        record units: users and autopilots are planned as they are written)."""
+        if unit.kind != "conversation":
+            return None
+        counts: dict[str, int] = {}
+
+        def count(name: str, amount: int = 1) -> None:
+            counts[name] = counts.get(name, 0) + amount
+
+        plan = Planner(self.columns, unit.items[0].stream, count).plan(unit)
+        if self.context.read_only:  # verify: the rows are compared, never written
+            return Planned(plan, counts, None)
+        return Planned(plan.lean(), counts, self.writer.form.of_plan(plan))
+
+    def _whole_plan(self, unit: Unit) -> Plan:
+        """The unit's plan with every row's values, for verify (a plan made by a sink
+        that may write is lean: planned again)."""
+        planned = self._planned(unit)
+        if planned.formed is None:
+            return planned.plan
+        return Planner(self.columns, unit.items[0].stream, lambda name, amount=1: None).plan(unit)
 
     def _planned(self, unit: Unit) -> Planned:
-        prepared = unit.items[0].prepared
-        return prepared if isinstance(prepared, Planned) else self._planned_now(unit)
-
-    def _planned_now(self, unit: Unit) -> Planned:
-        counts: list[tuple[str, int]] = []
-        plan = Planner(
-            self.columns, unit.items[0].stream, lambda name, amount=1: counts.append((name, amount))
-        ).plan(unit)
-        return Planned(plan, counts)
+        """The unit's plan made ahead, or made now (where making it ahead failed, so that
+        its failure rejects only this unit)."""
+        return unit.prepared if isinstance(unit.prepared, Planned) else self.planned_of(unit)
 
     def apply(self, units: list[Unit], run_id: int, *, truncate: bool = False) -> list[Outcome]:
         resolved = self._resolve(units)  # WorkOS answers first: no HTTP inside the transaction
@@ -200,9 +220,11 @@ class LaravelSink(SqlTarget, Sink):
                 if kind == "conversation":
                     planned = [(unit, self._planned(unit)) for unit in run]
                     for _, ahead in planned:
-                        for name, amount in ahead.counts:
+                        for name, amount in ahead.counts.items():
                             count(name, amount)
-                    outcomes += self.writer.write(conn, [(u, ahead.plan) for u, ahead in planned], count)
+                    outcomes += self.writer.write(
+                        conn, [(u, ahead.plan, ahead.formed) for u, ahead in planned], count
+                    )
                 elif kind == "user":
                     outcomes += self._apply_users(conn, list(run), resolved, count)
                 else:
@@ -277,7 +299,7 @@ class LaravelSink(SqlTarget, Sink):
             return self.users.fingerprint(item.held_ref or {})
         if unit.kind == "assistant":
             return _record_fingerprint(item)
-        return verify.digest(verify.expected(self._planned(unit).plan))
+        return verify.digest(verify.expected(self._whole_plan(unit)))
 
     def read_back(self, units: list[Unit]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -292,7 +314,7 @@ class LaravelSink(SqlTarget, Sink):
                     )
                 else:
                     found[unit.key] = verify.digest(
-                        verify.actual(conn, self.metadata, self._planned(unit).plan)
+                        verify.actual(conn, self.metadata, self._whole_plan(unit))
                     )
         return found
 

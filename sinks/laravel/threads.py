@@ -18,7 +18,9 @@ adopted again, so identical receipts in the same second stay separate rows.
 Everything is written batch-wise, a few statements per batch whatever its size: the
 rows held for what is no longer written deleted by id lists, the five id-keyed tables
 upserted with the target's fastest bulk write (COPY through a staging table on
-Postgres, an ``executemany`` of plain tuples elsewhere); run events: one look-up of the
+Postgres, an ``executemany`` of plain tuples elsewhere), their rows formed for it with
+the plan (:class:`RowForm`: tuples of bind-processed values; in a worker for a large
+replay), the writer adding only the owner's ids; run events: one look-up of the
 held rows, one of the rows an adoption could take (compared in Python), one upsert of
 the rows updated in place, one ``INSERT … RETURNING`` of the new ones.
 
@@ -32,10 +34,11 @@ the reason, never a write.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, MetaData, Table, Text, cast, delete, func, insert, select
+from sqlalchemy import Connection, Dialect, MetaData, Table, Text, cast, delete, func, insert, select
 
 from ledger.kit import Item, Outcome, PermanentError, Unit, bulk_write, canonical_text, chunks
 from sinks.laravel.autopilots import Autopilots
@@ -72,49 +75,108 @@ def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
     if not rows:
         return
     columns = list(rows[0])
-    processors = [
-        (index, processor)
-        for index, name in enumerate(columns)
-        if (processor := table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
-    ]
-    values = []
-    for row in rows:
-        line = [row[name] for name in columns]
-        for index, processor in processors:
-            if line[index] is not None:
-                line[index] = processor(line[index])
-        values.append(tuple(line))
+    processors = bind_processors(table, columns, conn.dialect)
+    values = [processed([row[name] for name in columns], processors) for row in rows]
     bulk_write(
         conn, table, columns, values, conflict=["id"], update=[name for name in columns if name != "id"]
     )
 
 
-class ThreadWriter:
-    def __init__(self, meta: MetaData, users: Users, autopilots: Autopilots) -> None:
+def bind_processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[tuple[int, Callable]]:
+    """(position, processor) of the columns whose values the dialect processes when bound."""
+    return [
+        (index, processor)
+        for index, name in enumerate(columns)
+        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+
+
+def processed(line: list[Any], processors: list[tuple[int, Callable]]) -> tuple:
+    for index, processor in processors:
+        if line[index] is not None:
+            line[index] = processor(line[index])
+    return tuple(line)
+
+
+#: what the writer adds to the planned rows of each upserted table, from the target
+LINKED = {
+    "threads": ("user_id", "autopilot_id"),
+    "agent_conversations": ("user_id",),
+    "runs": ("user_id", "autopilot_id", "autopilot_config_version"),
+    "messages": ("user_id", "autopilot_id"),
+    "agent_conversation_messages": ("user_id",),
+}
+#: table → (its planned columns, (row id, the row formed) per row): a plan's rows formed
+Formed = dict[str, tuple[tuple[str, ...], list[tuple[str, Any]]]]
+
+
+class RowForm:
+    """A plan's rows of the upserted tables as the target's bulk write takes them, made
+    with the plan (ahead of the writer, in a worker for a large replay): tuples of
+    bind-processed values (SQLite's datetime text; on Postgres and MySQL the values as
+    they are: psycopg's COPY formats them faster than Python could ahead). The writer
+    appends the columns it looks up in the target (:data:`LINKED`)."""
+
+    def __init__(self, meta: MetaData, dialect: Dialect) -> None:
         self.tables = meta.tables
+        self.dialect = dialect
+
+    def of_plan(self, plan: Plan) -> Formed:
+        if plan.skip:
+            return {}
+        planned = {
+            "threads": [plan.thread],
+            "agent_conversations": [plan.thread],
+            "runs": [row for _, row in plan.runs],
+            "messages": [row for _, row, _ in plan.messages],
+            "agent_conversation_messages": [row for *_, row in plan.messages],
+        }
+        return {name: self._formed(name, rows) for name, rows in planned.items() if rows}
+
+    def _formed(
+        self, name: str, rows: list[dict[str, Any]]
+    ) -> tuple[tuple[str, ...], list[tuple[str, tuple]]]:
+        columns = tuple(rows[0])
+        processors = bind_processors(self.tables[name], columns, self.dialect)
+        return columns, [(row["id"], processed([row[c] for c in columns], processors)) for row in rows]
+
+    def write(self, conn: Connection, name: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Upsert formed rows (the linked values appended) by ``id``."""
+        update = [column for column in columns if column != "id"]
+        bulk_write(conn, self.tables[name], columns, rows, conflict=["id"], update=update)
+
+
+class ThreadWriter:
+    def __init__(self, meta: MetaData, dialect: Dialect, users: Users, autopilots: Autopilots) -> None:
+        self.tables = meta.tables
+        self.form = RowForm(meta, dialect)
         self.users = users
         self.autopilots = autopilots
 
-    def write(self, conn: Connection, planned: list[tuple[Unit, Plan]], count: Count) -> list[Outcome]:
-        """Write consecutive conversation units of one batch: owners and autopilots looked
-        up once, then one upsert per table for all of them (parents first)."""
+    def write(
+        self, conn: Connection, planned: list[tuple[Unit, Plan, Formed]], count: Count
+    ) -> list[Outcome]:
+        """Write consecutive conversation units of one batch (each with its plan and its
+        rows formed, :meth:`RowForm.of_plan`): owners and autopilots looked up once, then
+        one upsert per table for all of them (parents first)."""
         outcomes: list[Outcome] = []
         live = []
         doomed: list[Item] = []  # items whose held rows go
-        for unit, plan in planned:
+        for unit, plan, formed in planned:
             if plan.skip or unit.removed:
                 outcomes += self._drop(unit, plan, count)
                 doomed += unit.items
             else:
-                live.append((unit, plan))
+                live.append((unit, plan, formed))
         if not live:
             self._delete_held(conn, doomed)
             return outcomes
-        user_ids = self.users.laravel_ids(conn, {plan.owner_id for _, plan in live})
+        user_ids = self.users.laravel_ids(conn, {plan.owner_id for _, plan, _ in live})
         autopilots = self.autopilots.of_owners(conn, set(user_ids.values()))
-        rows: dict[str, dict[Any, dict[str, Any]]] = {name: {} for name in UPSERTED}
+        rows: dict[str, dict[Any, Any]] = {name: {} for name in UPSERTED}
+        columns: dict[str, tuple[str, ...]] = {}
         written = []
-        for unit, plan in live:
+        for unit, plan, formed in live:
             user_id = user_ids.get(plan.owner_id)
             if user_id is None:
                 raise PermanentError(
@@ -124,25 +186,18 @@ class ThreadWriter:
             linked = {"user_id": user_id, "autopilot_id": autopilot.id if autopilot else None}
             kept = plan.written()
             doomed += [item for item in unit.items if id(item) not in kept and item is not unit.head]
-            thread = {**plan.thread, **linked}
-            version = autopilot.config_version if autopilot else None
-            # keyed by id: a row two units of the batch write is written once, the later wins
-            rows["threads"][thread["id"]] = thread
-            rows["agent_conversations"][thread["id"]] = {
-                k: v for k, v in thread.items() if k != "autopilot_id"
-            }
-            for _, row in plan.runs:
-                rows["runs"][row["id"]] = {**row, **linked, "autopilot_config_version": version}
-            for _, row, conversation_row in plan.messages:
-                rows["messages"][row["id"]] = {**row, **linked}
-                rows["agent_conversation_messages"][conversation_row["id"]] = {
-                    **conversation_row,
-                    "user_id": user_id,
-                }
+            values = {**linked, "autopilot_config_version": autopilot.config_version if autopilot else None}
+            for name, (planned_columns, formed_rows) in formed.items():
+                columns[name] = planned_columns + LINKED[name]
+                extra = tuple(values[column] for column in LINKED[name])
+                # keyed by id: a row two units of the batch write is written once, the later wins
+                for row_id, row in formed_rows:
+                    rows[name][row_id] = row + extra  # ids and numbers: never processed
             written.append((unit, plan, linked))
         self._delete_held(conn, doomed)
         for name in UPSERTED:
-            write_rows(conn, self.tables[name], list(rows[name].values()))
+            if rows[name]:
+                self.form.write(conn, name, columns[name], list(rows[name].values()))
         events = self._events(conn, written, count)
         for unit, plan, _ in written:
             refs: dict[int, Any] = {id(unit.head): {"thread": plan.thread["id"]}}
