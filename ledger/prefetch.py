@@ -37,7 +37,7 @@ def quick_handoffs() -> Iterator[None]:
     waits for the interpreter lock until the thread holding it is made to drop it, up to
     the switch interval, and these threads wait and wake thousands of times per batch
     (100k records into Postgres under load 6.6-8.9: 49.9-57.5 s at 0.5 ms, 67.8-71.6 s
-    at Python's 5 ms, the same CPU time)."""
+    at Python's 5 ms, the same CPU time; on a quiet machine the gain is small)."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(QUICK_SWITCH_SECONDS)
     try:
