@@ -76,10 +76,15 @@ def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
         return
     columns = list(rows[0])
     processors = bind_processors(table, columns, conn.dialect)
-    values = [processed([row[name] for name in columns], processors) for row in rows]
-    bulk_write(
-        conn, table, columns, values, conflict=["id"], update=[name for name in columns if name != "id"]
+    upsert_by_id(
+        conn, table, columns, [processed([row[name] for name in columns], processors) for row in rows]
     )
+
+
+def upsert_by_id(conn: Connection, table: Table, columns: Sequence[str], values: list[tuple]) -> None:
+    """Bulk-write rows of plain values, a row that exists (by ``id``) overwritten."""
+    update = [column for column in columns if column != "id"]
+    bulk_write(conn, table, columns, values, conflict=["id"], update=update)
 
 
 def bind_processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[tuple[int, Callable]]:
@@ -142,8 +147,7 @@ class RowForm:
 
     def write(self, conn: Connection, name: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """Upsert formed rows (the linked values appended) by ``id``."""
-        update = [column for column in columns if column != "id"]
-        bulk_write(conn, self.tables[name], columns, rows, conflict=["id"], update=update)
+        upsert_by_id(conn, self.tables[name], columns, rows)
 
 
 class ThreadWriter:
